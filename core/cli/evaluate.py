@@ -1,0 +1,31 @@
+"""`app evaluate NAME --model M --data P`: metrics of a saved model, no training."""
+from __future__ import annotations
+
+import click
+
+from .output import emit_json, json_option, print_result
+
+
+@click.command("evaluate")
+@click.argument("name")
+@click.option("--model", help="TASK@latest (default), TASK@vN, or an artifact folder.")
+@click.option("--data", type=click.Path(dir_okay=False),
+              help="Labelled data to evaluate on (default: the run's own eval split).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. dataset.columns.text=sentence.")
+@json_option
+@click.pass_context
+def evaluate(ctx: click.Context, name: str, model: str | None, data: str | None,
+             overrides: tuple[str, ...], as_json: bool) -> None:
+    """Evaluate a fine-tuned version of task NAME."""
+    from ..runner import evaluate as run_evaluate
+
+    result = run_evaluate(name, model=model, data=data, overrides=overrides,
+                          strict=ctx.obj["strict"], registries=ctx.obj["registries"])
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        print_result(result)
+
+
+COMMANDS = [evaluate]

@@ -1,0 +1,33 @@
+"""`app run-task NAME`: fine-tune, evaluate against baselines, save a versioned artifact."""
+from __future__ import annotations
+
+import click
+
+from .output import data_options, emit_json, print_result
+
+
+@click.command("run-task")
+@click.argument("name")
+@data_options
+@click.option("--model", help="Base model: alias (see `app models`), folder or Hugging Face id.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (task, artifact, metrics, baselines) to stdout.")
+@click.pass_context
+def run_task(ctx: click.Context, name: str, data: str | None, eval_data: str | None,
+             overrides: tuple[str, ...], model: str | None, resume: bool, as_json: bool) -> None:
+    """Fine-tune and evaluate task NAME (bundled sample data unless --data is given)."""
+    from ..engine import is_main_process
+    from ..runner import run_task as run
+
+    result = run(name, data=data, eval_data=eval_data, model=model, overrides=overrides,
+                 resume=resume, strict=ctx.obj["strict"], registries=ctx.obj["registries"])
+    if not is_main_process():
+        return
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        print_result(result)
+
+
+COMMANDS = [run_task]

@@ -1,0 +1,49 @@
+"""`app list-tasks` and `app show-task NAME`."""
+from __future__ import annotations
+
+import click
+
+from .output import catalog_from, emit_json, json_option, stdout_console, table
+
+
+@click.command("list-tasks")
+@json_option
+@click.pass_context
+def list_tasks(ctx: click.Context, as_json: bool) -> None:
+    """List the tasks the loaded plugins provide."""
+    catalog = catalog_from(ctx)
+    tasks = sorted(catalog.tasks.values(), key=lambda t: t.name)
+    if as_json:
+        emit_json([{"name": t.name, "head": t.head, "plugin": t.plugin,
+                    "description": t.description, "source": t.source} for t in tasks])
+        return
+    stdout_console().print(table(None, ["task", "head", "plugin", "description"],
+                                 [[t.name, t.head, t.plugin, t.description] for t in tasks]))
+    for info in catalog.failed:
+        click.secho(f"plugin '{info.name}' failed to load: {info.error} (see `app plugins`)",
+                    fg="yellow", err=True)
+
+
+@click.command("show-task")
+@click.argument("name")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value (repeatable).")
+@json_option
+@click.pass_context
+def show_task(ctx: click.Context, name: str, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Show a task's resolved configuration."""
+    from ..config import to_toml
+    from ..runner import resolve_config
+
+    catalog = catalog_from(ctx)
+    task = catalog.task(name)
+    config = resolve_config(catalog, task, overrides)
+    if as_json:
+        emit_json({"name": task.name, "plugin": task.plugin, "source": task.source,
+                   "config": config})
+        return
+    click.echo(f"# task {task.name} (plugin {task.plugin}, file {task.source})")
+    click.echo(to_toml(config), nl=False)
+
+
+COMMANDS = [list_tasks, show_task]

@@ -1,0 +1,184 @@
+"""Task configuration: the task file (TOML) plus ``--set key=value`` overrides.
+
+A config is a nested dict. Its schema is a flat mapping of dotted keys to default values:
+the core's keys below plus the ones the task's head declares. A value's type is the type
+of its default, so ``--set train.epochs=4`` becomes ``4`` (int) and
+``--set dataset.item_text=title,genres`` a list. ``dataset.columns`` is an open map from
+column role to column name.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import ConfigError, did_you_mean
+
+OPEN_MAPS = ("dataset.columns",)
+
+CORE_SCHEMA: dict[str, Any] = {
+    "name": "",
+    "description": "",
+    "head.name": "",
+    "model": "minilm",
+    "metrics": [],
+    "primary_metric": "",
+    "baselines": [],
+    "dataset.name": "",  # a registered data set, used when no file is given
+    "dataset.train": "",  # a training file (CSV, JSONL or Parquet)
+    "dataset.eval": "",  # an evaluation file; else a seeded split of the training file
+    "dataset.columns": {},  # role -> column name in the files
+    "dataset.labels": [],  # declared labels; read from the data when empty
+    "dataset.eval_fraction": 0.2,
+    "dataset.split_seed": 13,
+    "train.epochs": 3,
+    "train.batch_size": 32,
+    "train.eval_batch_size": 128,
+    "train.learning_rate": 5e-5,
+    "train.weight_decay": 0.01,
+    "train.warmup_ratio": 0.1,
+    "train.scheduler": "linear",
+    "train.max_length": 128,
+    "train.seed": 42,
+    "train.precision": "auto",  # auto | bf16 | fp32
+    "train.group_by_length": True,
+    "train.label_smoothing": 0.0,
+    "train.max_grad_norm": 1.0,
+    "train.freeze_embeddings": False,
+    "train.max_steps": -1,
+    "train.save_checkpoints": True,
+}
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; open maps stay whole."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and dotted not in OPEN_MAPS:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        *parents, leaf = dotted.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = copy.deepcopy(value)
+    return tree
+
+
+def coerce(key: str, value: Any, default: Any, where: str) -> Any:
+    """Convert ``value`` (a TOML value or a --set string) to the type of ``default``."""
+    kind = type(default)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "1", "yes", "on"):
+                return True
+            if text in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool):
+                raise ValueError
+            if kind is int:
+                number = float(value)
+                if number != int(number):
+                    raise ValueError
+                return int(number)
+            return float(value)
+        if isinstance(default, list):
+            if isinstance(value, str):
+                return [part.strip() for part in value.split(",") if part.strip()]
+            if isinstance(value, (list, tuple)):
+                return [str(v) for v in value]
+            raise ValueError
+        if isinstance(default, dict):
+            if isinstance(value, Mapping):
+                return {str(k): str(v) for k, v in value.items()}
+            raise ValueError
+        if isinstance(value, (dict, list)):
+            raise ValueError
+        return str(value)
+    except (TypeError, ValueError):
+        expected = {bool: "true or false", int: "an integer", float: "a number",
+                    list: "a list (comma-separated on the command line)", dict: "a table",
+                    str: "a string"}[kind]
+        raise ConfigError(f"{where}: '{key}' must be {expected}, got {value!r}.") from None
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"--set '{text}': expected key=value, for example --set train.epochs=3."
+        )
+    return key.strip(), value.strip()
+
+
+def resolve(
+    schema: Mapping[str, Any],
+    task_values: Mapping[str, Any],
+    overrides: Iterable[str] = (),
+    where: str = "task file",
+) -> dict[str, Any]:
+    """Defaults < task file < overrides, each key checked against the schema and typed."""
+    flat = {key: copy.deepcopy(value) for key, value in schema.items()}
+
+    def put(key: str, value: Any, origin: str) -> None:
+        for open_map in OPEN_MAPS:
+            if key.startswith(open_map + "."):
+                role = key[len(open_map) + 1:]
+                flat[open_map] = {**flat[open_map], role: str(value)}
+                return
+        if key not in schema:
+            raise ConfigError(
+                f"{origin}: unknown key '{key}'.{did_you_mean(key, schema)}"
+                f" Keys in this task: {', '.join(sorted(schema))}."
+            )
+        flat[key] = coerce(key, value, schema[key], origin)
+
+    for key, value in flatten(task_values).items():
+        put(key, value, where)
+    for text in overrides:
+        key, value = parse_override(text)
+        put(key, value, f"--set {text}")
+    return unflatten(flat)
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def to_toml(config: Mapping[str, Any]) -> str:
+    """Write a resolved config as TOML (scalars first, then one table per section)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(str(v))
+
+    def table(node: Mapping[str, Any], prefix: str) -> list[str]:
+        lines = [f"{k} = {value(v)}" for k, v in node.items() if not isinstance(v, Mapping)]
+        for k, v in node.items():
+            if isinstance(v, Mapping):
+                name = f"{prefix}{k}"
+                lines += ["", f"[{name}]", *table(v, name + ".")]
+        return lines
+
+    return "\n".join(table(config, "")) + "\n"

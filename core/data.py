@@ -1,0 +1,188 @@
+"""Reading task data: CSV, TSV, JSONL and Parquet, chosen by extension.
+
+Every problem is one `DataError` naming the file, the row and the fix, raised before any
+model loads. Row numbers are what a person sees in an editor: for CSV the header is row 1
+(the first record is row 2); for JSONL the line number; for Parquet the record number.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError, did_you_mean
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+           ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass
+class Table:
+    """Rows of one data file, with the row number of each record for messages."""
+
+    path: Path
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    row_numbers: list[int]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def where(self, index: int) -> str:
+        return f"{self.path}, row {self.row_numbers[index]}"
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{path}, line {line}: bytes that are not valid UTF-8 (byte offset {exc.start}). "
+            f"Save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`."
+        ) from None
+
+
+def read_table(path: str | Path) -> Table:
+    """Read a data file; raises DataError for a missing, empty or malformed file."""
+    path = Path(path).expanduser()
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{path}: unsupported file type '{path.suffix}'. "
+            f"Use one of {', '.join(sorted(FORMATS))}."
+        )
+    if not path.is_file():
+        raise DataError(f"{path}: no such file. Check the path given to --data/--eval-data.")
+    if kind == "parquet":
+        table = _read_parquet(path)
+    else:
+        text = _decode(path, path.read_bytes())
+        table = _read_jsonl(path, text) if kind == "jsonl" else _read_csv(path, text, kind)
+    if not table.rows:
+        raise DataError(f"{path}: the file has no data rows. Add records below the header.")
+    return table
+
+
+def _read_csv(path: Path, text: str, kind: str) -> Table:
+    reader = csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        raise DataError(f"{path}: the file is empty. Add a header row and data rows.")
+    columns = [h.strip() for h in header]
+    rows, numbers = [], []
+    for record in reader:
+        if not any(cell.strip() for cell in record):
+            continue  # blank line
+        if len(record) != len(columns):
+            raise DataError(
+                f"{path}, row {reader.line_num}: {len(record)} fields, the header has "
+                f"{len(columns)}. Quote values that contain commas (\"like, this\")."
+            )
+        rows.append(dict(zip(columns, record)))
+        numbers.append(reader.line_num)
+    return Table(path, columns, rows, numbers)
+
+
+def _read_jsonl(path: Path, text: str) -> Table:
+    rows, numbers, columns = [], [], {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path}, line {number}: not valid JSON ({exc.msg}). Each line must be one "
+                "JSON object."
+            ) from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}.")
+        columns.update(dict.fromkeys(record))
+        rows.append(record)
+        numbers.append(number)
+    return Table(path, list(columns), rows, numbers)
+
+
+def _read_parquet(path: Path) -> Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow.") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}).") from None
+    rows = table.to_pylist()
+    return Table(path, list(table.column_names), rows, list(range(1, len(rows) + 1)))
+
+
+def column_for(table: Table, role: str, columns: dict[str, str]) -> str:
+    """The column that plays ``role``; raises a DataError naming the fix when absent."""
+    name = columns.get(role, role)
+    if name not in table.columns:
+        hint = did_you_mean(name, table.columns)
+        raise DataError(
+            f"{table.path}: no column '{name}' for the {role} role.{hint} The file has "
+            f"columns: {', '.join(table.columns)}. Map it with "
+            f"--set dataset.columns.{role}=<column>."
+        )
+    return name
+
+
+def text_cell(table: Table, index: int, column: str) -> str:
+    value = table.rows[index].get(column)
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise DataError(
+            f"{table.where(index)}: empty '{column}'. Fill it in or delete the row."
+        )
+    return text
+
+
+def files_hash(paths: Iterable[str | Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def stratified_split(
+    labels: Sequence[Any], fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Seeded split keeping each label's share; every label with 2+ rows lands in both parts."""
+    if not 0 < fraction < 1:
+        raise DataError(f"dataset.eval_fraction must be between 0 and 1, got {fraction}.")
+    by_label: dict[Any, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_label[label].append(index)
+    rng = random.Random(seed)
+    train, held = [], []
+    for label in sorted(by_label, key=str):
+        indices = by_label[label]
+        rng.shuffle(indices)
+        n_eval = round(len(indices) * fraction)
+        if len(indices) >= 2:
+            n_eval = min(max(n_eval, 1), len(indices) - 1)
+        else:
+            n_eval = 0
+        held += indices[:n_eval]
+        train += indices[n_eval:]
+    if not held:
+        raise DataError(
+            "too little data to hold out an evaluation set; give one with --eval-data."
+        )
+    return sorted(train), sorted(held)
+
+
+def label_counts(labels: Iterable[str]) -> dict[str, int]:
+    return dict(sorted(Counter(labels).items()))

@@ -1,0 +1,46 @@
+"""The core's default plugin: common heads, metrics and baselines.
+
+It registers through the same hooks as any other plugin; its hooks run last
+(``trylast``), so a plugin can see them as fallbacks.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from .hookspecs import PLUGIN_API_VERSION, hookimpl
+
+TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
+
+
+@hookimpl(trylast=True)
+def register_heads(register) -> None:
+    from .classification import SequenceClassificationHead
+
+    register(SequenceClassificationHead())
+
+
+@hookimpl(trylast=True)
+def register_metrics(register) -> None:
+    from . import metrics
+
+    register("accuracy", metrics.accuracy, description="share of rows predicted right")
+    register("macro_f1", metrics.macro_f1, description="unweighted mean of per-label F1")
+    register("classification_report", metrics.classification_report, scalar=False,
+             description="per-label precision, recall, F1 and support")
+    register("confusion_matrix", metrics.confusion_matrix, scalar=False,
+             description="counts of true label (rows) by predicted label (columns)")
+
+
+def majority_class(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Predict the most frequent training label for every evaluation row."""
+    top = Counter(data.train.labels).most_common(1)[0][0]
+    return {"labels": data.info["labels"], "y_true": list(data.eval.labels),
+            "y_pred": [top] * len(data.eval.labels)}
+
+
+@hookimpl(trylast=True)
+def register_baselines(register) -> None:
+    register("majority-class", majority_class,
+             description="always predicts the most frequent training label")

@@ -1,0 +1,210 @@
+"""The fine-tuning engine: Hugging Face Trainer + Accelerate with tunehub's defaults.
+
+The training loop, mixed precision, checkpoints, resume and distributed runs
+(``torchrun``/``accelerate launch``) are the Trainer's. What the engine adds: settings
+from the task config, dynamic padding and length-grouped batches, bf16 only where the
+hardware runs it fast, seeding, evaluation each epoch with best-model selection on the
+task's primary metric, and rich progress on stderr.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The ``[train]`` section of a task config (defaults in `tunehub.core.config`)."""
+
+    epochs: int = 3
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    scheduler: str = "linear"
+    max_length: int = 128
+    seed: int = 42
+    precision: str = "auto"
+    group_by_length: bool = True
+    label_smoothing: float = 0.0
+    max_grad_norm: float = 1.0
+    freeze_embeddings: bool = False
+    max_steps: int = -1
+    save_checkpoints: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> "TrainSettings":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in section.items() if k in known},
+                   extra={k: v for k, v in section.items() if k not in known})
+
+
+@dataclass
+class FitResult:
+    log_history: list[dict[str, Any]]
+    train_seconds: float
+    train_samples_per_second: float
+    resumed_from: str | None
+    best_checkpoint: str | None
+    precision: str
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def bf16_is_fast() -> bool:
+    """True where bf16 matmuls run natively (CUDA with bf16, or CPUs with AVX512-BF16/AMX).
+
+    On other CPUs bf16 autocast is emulated and several times slower than fp32.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str) -> str:
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ConfigError(f"train.precision must be auto, bf16 or fp32, got '{precision}'.")
+    if precision == "auto":
+        return "bf16" if bf16_is_fast() else "fp32"
+    return precision
+
+
+def seed_everything(seed: int) -> None:
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+def last_checkpoint(checkpoints: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+
+def training_arguments(
+    settings: TrainSettings,
+    output_dir: Path,
+    primary_metric: str | None,
+    greater_is_better: bool,
+    precision: str,
+    **overrides: Any,
+):
+    """TrainingArguments for the Trainer family (also used by SentenceTransformerTrainer)."""
+    from transformers import TrainingArguments
+
+    selecting = primary_metric is not None
+    save = "epoch" if (settings.save_checkpoints or selecting) else "no"
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.eval_batch_size,
+        learning_rate=settings.learning_rate,
+        weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        lr_scheduler_type=settings.scheduler,
+        max_grad_norm=settings.max_grad_norm,
+        seed=settings.seed,
+        bf16=precision == "bf16",
+        use_cpu=not _cuda(),
+        eval_strategy="epoch" if selecting else "no",
+        save_strategy=save,
+        save_total_limit=2,
+        load_best_model_at_end=selecting,
+        metric_for_best_model=primary_metric if selecting else None,
+        greater_is_better=greater_is_better if selecting else None,
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
+        logging_strategy="steps",
+        logging_steps=10,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        log_level="error",
+        ddp_backend="gloo" if _distributed() and not _cuda() else None,
+    )
+    kwargs.update(overrides)
+    return TrainingArguments(**kwargs)
+
+
+def _distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def run_trainer(
+    make_trainer: Callable[[Any], Any],
+    settings: TrainSettings,
+    work_dir: Path,
+    primary_metric: str | None,
+    greater_is_better: bool = True,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
+    args_overrides: Mapping[str, Any] | None = None,
+) -> tuple[Any, FitResult]:
+    """Train with a Trainer built by ``make_trainer(args)``; returns (trainer, result).
+
+    Checkpoints go to ``work_dir/checkpoints``. With ``resume`` the last checkpoint there
+    is continued; without it, old checkpoints are cleared first.
+    """
+    from transformers import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    from .progress import RichProgressCallback
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    precision = resolve_precision(settings.precision)
+    checkpoints = work_dir / "checkpoints"
+    resume_from = None
+    if resume:
+        resume_from = last_checkpoint(checkpoints)
+        if resume_from is None:
+            raise ConfigError(
+                f"--resume: no checkpoint under {checkpoints} for this task and config. "
+                "Run without --resume to start fresh (same --data/--set as the interrupted run)."
+            )
+    elif checkpoints.exists() and is_main_process():
+        shutil.rmtree(checkpoints)
+    seed_everything(settings.seed)
+    args = training_arguments(
+        settings, checkpoints, primary_metric, greater_is_better, precision,
+        **dict(args_overrides or {}),
+    )
+    trainer = make_trainer(args)
+    trainer.remove_callback(PrinterCallback)  # it prints log dicts to stdout; we draw progress
+    trainer.add_callback(RichProgressCallback())
+    for callback in callbacks:
+        trainer.add_callback(callback)
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    seconds = time.perf_counter() - started
+    return trainer, FitResult(
+        log_history=list(trainer.state.log_history),
+        train_seconds=seconds,
+        train_samples_per_second=float(output.metrics.get("train_samples_per_second", 0.0)),
+        resumed_from=resume_from,
+        best_checkpoint=trainer.state.best_model_checkpoint,
+        precision=precision,
+    )

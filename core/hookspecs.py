@@ -1,0 +1,62 @@
+"""Hook specifications: the whole plugin contract of tunehub.
+
+Every hook has the shape ``register_<noun>(register)``: the core passes a callback, the
+plugin calls it once per thing it adds. The core records which plugin added what, rejects
+duplicate names naming both plugins, and suggests near misses for unknown names.
+
+A plugin module may set ``TUNEHUB_PLUGIN_API = <int>``; it must equal
+``PLUGIN_API_VERSION`` or the plugin is refused with a clear message.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+PROJECT = "tunehub"
+PLUGIN_API_VERSION = 1
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_tasks(register: Callable[[Any], None]) -> None:
+    """Add tasks: ``register(path_to_task_toml)`` or ``register(mapping)`` with the TOML's content."""
+
+
+@hookspec
+def register_datasets(register: Callable[..., None]) -> None:
+    """Add named data sets: ``register(name, train=path, eval=None, description="", **files)``."""
+
+
+@hookspec
+def register_heads(register: Callable[[Any], None]) -> None:
+    """Add heads (model types): ``register(head)`` where ``head`` follows `tunehub.core.heads.Head`."""
+
+
+@hookspec
+def register_metrics(register: Callable[..., None]) -> None:
+    """Add metrics: ``register(name, fn, higher_is_better=True, scalar=True, description="")``.
+
+    ``fn(outputs)`` takes the evaluation outputs of a head (a mapping) and returns a float
+    (``scalar=True``) or a JSON-serialisable detail such as a table (``scalar=False``).
+    """
+
+
+@hookspec
+def register_baselines(register: Callable[..., None]) -> None:
+    """Add baselines: ``register(name, fn, description="")``.
+
+    ``fn(data, config)`` returns evaluation outputs in the same shape as the task's head,
+    so every metric applies to the baseline too.
+    """
+
+
+@hookspec
+def register_models(register: Callable[..., None]) -> None:
+    """Add base-model aliases: ``register(alias, source, description="")``.
+
+    ``source`` is a local path, a Hugging Face id, or ``package:<module>/<folder>`` for
+    weights shipped inside an installed Python package.
+    """

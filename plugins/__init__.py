@@ -1,0 +1,1 @@
+"""Built-in domain plugins; each registers through the same hooks as third-party ones."""
