@@ -249,6 +249,9 @@ def _module():
         def from_encoder(cls, path: Path, labels, pooling="mean", dropout=0.1, label_smoothing=0.0):
             from transformers import AutoModel
 
+            from .engine import quiet_transformers
+
+            quiet_transformers()
             encoder = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
             if getattr(encoder, "pooler", None) is not None:
                 encoder.pooler = None  # unused: we pool ourselves (and DDP needs no dead params)

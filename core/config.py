@@ -40,6 +40,7 @@ CORE_SCHEMA: dict[str, Any] = {
     "train.weight_decay": 0.01,
     "train.warmup_ratio": 0.1,
     "train.scheduler": "linear",
+    "train.optim": "adamw_torch_fused",  # any Trainer `optim`; fused AdamW is ~5x faster on CPU
     "train.max_length": 128,
     "train.seed": 42,
     "train.precision": "auto",  # auto | bf16 | fp32

