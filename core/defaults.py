@@ -31,6 +31,15 @@ def register_metrics(register) -> None:
              description="per-label precision, recall, F1 and support")
     register("confusion_matrix", metrics.confusion_matrix, scalar=False,
              description="counts of true label (rows) by predicted label (columns)")
+    from . import ranking
+
+    for k in (1, 5, 10):
+        register(f"recall@{k}", ranking.recall_at(k),
+                 description=f"share of relevant items in the top {k}")
+    register("hr@10", ranking.recall_at(10),
+             description="hit rate: the held-out item is in the top 10")
+    register("mrr@10", ranking.mrr_at(10), description="mean reciprocal rank of the first hit in the top 10")
+    register("ndcg@10", ranking.ndcg_at(10), description="normalised DCG of the top 10 (binary relevance)")
 
 
 def majority_class(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -112,11 +112,14 @@ def training_arguments(
     primary_metric: str | None,
     greater_is_better: bool,
     precision: str,
+    args_class: Any = None,
     **overrides: Any,
 ):
-    """TrainingArguments for the Trainer family (also used by SentenceTransformerTrainer)."""
+    """TrainingArguments for the Trainer family; pass ``args_class`` for a subclass such as
+    sentence-transformers' ``SentenceTransformerTrainingArguments``."""
     from transformers import TrainingArguments
 
+    args_class = args_class or TrainingArguments
     selecting = primary_metric is not None
     save = "epoch" if (settings.save_checkpoints or selecting) else "no"
     kwargs: dict[str, Any] = dict(
@@ -150,7 +153,7 @@ def training_arguments(
         ddp_backend="gloo" if _distributed() and not _cuda() else None,
     )
     kwargs.update(overrides)
-    return TrainingArguments(**kwargs)
+    return args_class(**kwargs)
 
 
 def _distributed() -> bool:
@@ -172,6 +175,7 @@ def run_trainer(
     resume: bool = False,
     callbacks: Sequence[Any] = (),
     args_overrides: Mapping[str, Any] | None = None,
+    args_class: Any = None,
 ) -> tuple[Any, FitResult]:
     """Train with a Trainer built by ``make_trainer(args)``; returns (trainer, result).
 
@@ -197,7 +201,7 @@ def run_trainer(
         shutil.rmtree(checkpoints)
     seed_everything(settings.seed)
     args = training_arguments(
-        settings, checkpoints, primary_metric, greater_is_better, precision,
+        settings, checkpoints, primary_metric, greater_is_better, precision, args_class,
         **dict(args_overrides or {}),
     )
     trainer = make_trainer(args)

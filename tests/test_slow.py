@@ -1,0 +1,37 @@
+"""Slow tests (deselected by default; `python -m pytest -m slow`): the real packaged model,
+and the same `app run-task` under torchrun with two CPU processes (gloo)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import tunehub
+
+pytestmark = pytest.mark.slow
+
+
+def test_real_model_beats_majority_baseline_on_sample():
+    result = tunehub.run_task("financial-sentiment", overrides=["train.epochs=3"])
+    assert result.metrics["accuracy"] > result.baselines["majority-class"]["accuracy"] + 0.2
+    (prediction,) = tunehub.predict("financial-sentiment", ["Net profit more than doubled to a record."])
+    assert prediction["label"] == "positive"
+
+
+def test_torchrun_two_processes_writes_one_artifact(tiny_model, labelled_csv, tunehub_home):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
+    command = [torchrun, "--nproc_per_node=2", "--master_port=29517", "-m", "tunehub.core.cli",
+               "run-task", "financial-sentiment", "--data", str(labelled_csv),
+               "--model", str(tiny_model), "--json", "--set", "train.epochs=2",
+               "--set", "train.batch_size=4"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout)  # rank 0 alone prints
+    assert result["artifact"].endswith("v1")
+    versions = list((tunehub_home / "artifacts" / "financial-sentiment").iterdir())
+    assert [v.name for v in versions] == ["v1"]
