@@ -31,8 +31,6 @@ def __getattr__(name: str) -> Any:
         from .core.errors import TunehubError
 
         return TunehubError
-    if name == "list_tasks":
-        return list_tasks
     raise AttributeError(f"module 'tunehub' has no attribute {name!r}")
 
 
