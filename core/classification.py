@@ -165,32 +165,54 @@ class SequenceClassificationHead:
 
     # -- using a saved model ------------------------------------------------------
     def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]):
+        return self.load(model_dir, config).evaluate(data)
+
+    def load(self, model_dir: Path, config: Mapping[str, Any]) -> ClassificationPredictor:
+        """Load once, predict many (used by predict, evaluate and serve)."""
         from .engine import TrainSettings
 
         model, tokenizer = TextClassifier.load(model_dir)
-        names = model.labels
+        return ClassificationPredictor(model, tokenizer, TrainSettings.from_config(config["train"]))
+
+    def predict(self, model_dir: Path, inputs: Sequence[str], config: Mapping[str, Any]):
+        return self.load(model_dir, config).predict(inputs)
+
+    def export(self, model_dir: Path, dest: Path, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A standalone sentence-transformers folder (see `core/export.py`)."""
+        from .export import export_classifier
+
+        return export_classifier(Path(model_dir), Path(dest))
+
+
+class ClassificationPredictor:
+    """A loaded classifier: ``predict(texts)`` -> label + probabilities per text."""
+
+    def __init__(self, model, tokenizer, settings) -> None:
+        self.model, self.tokenizer, self.settings = model, tokenizer, settings
+        self.labels = list(model.labels)
+
+    def predict(self, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        probs = predict_proba(self.model, self.tokenizer, [str(t) for t in inputs], self.settings)
+        return [
+            {"label": self.labels[int(row.argmax())],
+             "probabilities": {name: round(float(p), 6) for name, p in zip(self.labels, row)}}
+            for row in probs
+        ]
+
+    def evaluate(self, data: TaskData) -> dict[str, Any]:
+        """Evaluation outputs on ``data.eval``; its labels are mapped to the model's order."""
+        names = self.labels
         if list(data.info["labels"]) != names:
             extra = sorted(set(data.info["labels"]) - set(names))
             if extra:
                 raise DataError(
-                    f"labels {', '.join(extra)} are not known to the model at {model_dir} "
+                    f"labels {', '.join(extra)} are not known to the model "
                     f"(it predicts {', '.join(names)})."
                 )
             remap = {i: names.index(n) for i, n in enumerate(data.info["labels"])}
             data.eval.labels = [remap[i] for i in data.eval.labels]
-        return evaluate_texts(model, tokenizer, data.eval, names,
-                              TrainSettings.from_config(config["train"]))
-
-    def predict(self, model_dir: Path, inputs: Sequence[str], config: Mapping[str, Any]):
-        from .engine import TrainSettings
-
-        model, tokenizer = TextClassifier.load(model_dir)
-        probs = predict_proba(model, tokenizer, list(inputs), TrainSettings.from_config(config["train"]))
-        return [
-            {"label": model.labels[int(row.argmax())],
-             "probabilities": {name: round(float(p), 6) for name, p in zip(model.labels, row)}}
-            for row in probs
-        ]
+            data.info["labels"] = list(names)
+        return evaluate_texts(self.model, self.tokenizer, data.eval, names, self.settings)
 
 
 def _encode(tokenizer, examples: Examples, max_length: int) -> list[dict[str, Any]]:

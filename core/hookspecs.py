@@ -60,3 +60,24 @@ def register_models(register: Callable[..., None]) -> None:
     ``source`` is a local path, a Hugging Face id, or ``package:<module>/<folder>`` for
     weights shipped inside an installed Python package.
     """
+
+
+@hookspec
+def register_commands(register: Callable[[Any], None]) -> None:
+    """Add `app` subcommands: ``register(command)`` where ``command`` is a `click.Command`.
+
+    Commands are looked up lazily, so a plugin's command module should import heavy
+    libraries inside the command function. A name that a built-in command already uses is
+    refused.
+    """
+
+
+@hookspec
+def register_run_listeners(register: Callable[[Callable[[dict[str, Any]], None]], None]) -> None:
+    """Add run listeners: ``register(fn)``; ``fn(event)`` receives every run event.
+
+    ``event`` is a dict with ``event`` (``run_started``, ``run_finished`` or ``run_failed``),
+    ``task``, ``config``, ``time`` and, when finished, ``metrics``, ``baselines``,
+    ``artifact`` and ``version``; when failed, ``error``. A listener that raises is
+    reported as a warning and never breaks the run.
+    """

@@ -209,3 +209,64 @@ def _check_folder(path: Path, name: str) -> Path:
             "pickle files: convert the model with `save_pretrained(..., safe_serialization=True)`."
         )
     return path.resolve()
+
+
+# -- managing artifacts --------------------------------------------------------------
+
+
+def folder_size(path: Path) -> int:
+    """Bytes of all files under ``path``."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def remove_artifact(artifact: Artifact) -> None:
+    """Delete a version: rename it to a hidden trash name first (so it vanishes from
+    listings and `@latest` at once, never half-deleted), then remove the files."""
+    trash = artifact.path.parent / f".trash-{artifact.version}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(artifact.path, trash)
+    except FileNotFoundError:
+        raise ModelError(f"{artifact.ref} was already removed.") from None
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Write a standalone copy of a version's model to ``dest`` (which must not exist).
+
+    Heads with ``export(model_dir, dest, config)`` write their own format (the
+    classification head: a sentence-transformers folder); otherwise the model folder,
+    already in Hugging Face format, is copied. The manifest, metrics and report go along.
+    The folder is written under a temporary name and renamed when complete.
+    """
+    dest = Path(dest).expanduser().resolve()
+    if dest.exists():
+        raise ModelError(f"{dest} already exists; choose a new folder for the export.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        export = getattr(head, "export", None)
+        if callable(export):
+            info = dict(export(artifact.model_dir, tmp, config) or {})
+        else:
+            shutil.copytree(artifact.model_dir, tmp)
+            info = {"format": "model folder as saved by the head"}
+        meta = tmp / "tunehub"
+        meta.mkdir(exist_ok=True)
+        for name in ("manifest.json", "metrics.json", "config.toml", "report.md"):
+            if (artifact.path / name).is_file():
+                shutil.copy2(artifact.path / name, meta / name)
+        info.update({"source": artifact.ref, "path": str(dest)})
+        write_json(meta / "export.json", info)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info

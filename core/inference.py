@@ -1,20 +1,90 @@
 """The inference path shared by evaluation, predict and serve.
 
-Texts are sorted by length so each batch pads little, run under ``torch.inference_mode``
-(with bf16 autocast only where the hardware is fast at it), and the results are put back
-in input order.
+Texts are tokenized once, sorted by token count so each batch pads little, run under
+``torch.inference_mode`` (with bf16 autocast only where the hardware is fast at it), and
+the results are put back in input order.
+
+Heads expose "load once, predict many" through an optional ``load(model_dir, config)``
+returning a `Predictor`; `load_predictor` falls back to ``head.predict`` for heads
+without it, so every head works with predict, evaluate and serve.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
+from .errors import ConfigError
 
-def length_order(texts: Sequence[str]) -> list[int]:
-    """Indices of ``texts`` from longest to shortest (a cheap proxy for token count)."""
-    return sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+QUANTIZE_CHOICES = ("none", "int8")
+
+
+class Predictor(Protocol):
+    """A model loaded once: ``predict(inputs)`` returns one JSON-able dict per input."""
+
+    def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]: ...
+
+
+class HeadPredictor:
+    """The fallback for heads without ``load``: calls ``head.predict`` each time."""
+
+    def __init__(self, head: Any, model_dir: Path, config: Mapping[str, Any]) -> None:
+        self.head, self.model_dir, self.config = head, Path(model_dir), config
+
+    def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        return list(self.head.predict(self.model_dir, list(inputs), self.config))
+
+
+def load_predictor(head: Any, model_dir: Path, config: Mapping[str, Any],
+                   quantize: str = "none") -> Predictor:
+    """The head's own predictor (``head.load``) or the ``head.predict`` fallback."""
+    if quantize not in QUANTIZE_CHOICES:
+        raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got '{quantize}'.")
+    load = getattr(head, "load", None)
+    predictor = load(Path(model_dir), config) if callable(load) else HeadPredictor(head, model_dir, config)
+    if quantize == "int8":
+        module = getattr(predictor, "model", None)
+        if module is None:
+            raise ConfigError(
+                f"head '{getattr(head, 'name', head)}' does not expose a torch model; "
+                "run without --quantize."
+            )
+        predictor.model = quantize_int8(module)
+    return predictor
+
+
+def quantize_int8(module: Any) -> Any:
+    """Dynamic int8 quantisation of the Linear layers (weights int8, activations fp32)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def configure_threads() -> int:
+    """Intra-op threads: $TUNEHUB_THREADS, else $OMP_NUM_THREADS, else torch's default
+    (one per physical core); one inter-op thread, since batches run one after another."""
+    import torch
+
+    wanted = os.environ.get("TUNEHUB_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    if wanted and wanted.isdigit() and int(wanted) > 0:
+        torch.set_num_threads(int(wanted))
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set once parallel work started; keep it
+        pass
+    return torch.get_num_threads()
+
+
+def length_order(lengths: Sequence[int]) -> list[int]:
+    """Indices from longest to shortest (stable), so a batch holds similar lengths."""
+    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
 
 
 def run_batches(
@@ -25,20 +95,34 @@ def run_batches(
     max_length: int = 128,
     bf16: bool = False,
 ) -> np.ndarray:
-    """Apply ``forward(batch) -> Tensor (B, ...)`` to all texts; rows in input order."""
+    """Apply ``forward(batch) -> Tensor (B, ...)`` to all texts; rows in input order.
+
+    Texts are tokenized once without padding; each batch is padded only to its own
+    longest member, and batches go longest first.
+    """
     import torch
 
     if not len(texts):
         return np.zeros((0,), dtype=np.float32)
-    order = length_order(texts)
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+    ids = encoded["input_ids"]
+    order = length_order([len(row) for row in ids])
+    pad_id = tokenizer.pad_token_id or 0
     chunks: list[np.ndarray] = []
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(order), batch_size):
-            batch_texts = [texts[i] for i in order[start:start + batch_size]]
-            batch = tokenizer(batch_texts, padding=True, truncation=True,
-                              max_length=max_length, return_tensors="pt")
-            chunks.append(forward(dict(batch)).float().cpu().numpy())
+            rows = order[start:start + batch_size]
+            width = len(ids[rows[0]])  # longest in this batch
+            batch = {}
+            for key in keys:
+                fill = pad_id if key == "input_ids" else 0
+                # right padding: encoders' absolute positions stay those of an unpadded text
+                batch[key] = torch.tensor(
+                    [encoded[key][i] + [fill] * (width - len(encoded[key][i])) for i in rows],
+                    dtype=torch.long)  # (B, T)
+            chunks.append(forward(batch).float().cpu().numpy())
     sorted_rows = np.concatenate(chunks)
-    rows = np.empty_like(sorted_rows)
-    rows[np.asarray(order)] = sorted_rows  # undo the length sort
-    return rows
+    out = np.empty_like(sorted_rows)
+    out[np.asarray(order)] = sorted_rows  # undo the length sort
+    return out

@@ -4,7 +4,8 @@ Plugins come from three places, in this order: the core's default plugin, the mo
 files named in registry.toml, and packages that declare the ``tunehub`` entry-point group.
 Each plugin's hooks are called on their own, so a plugin that fails to import or register
 is recorded as failed and skipped while the others keep working (``strict`` makes any
-failure an error).
+failure an error). A registry's allow/deny lists decide which plugins load at all; a
+plugin they block is listed as ``disabled`` and never imported.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import sys
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +28,12 @@ from .registry import Registry, load_registry
 from .tasks import TaskSpec, task_from
 
 DEFAULT_PLUGIN = "tunehub.core.defaults"
-KINDS = ("tasks", "datasets", "heads", "metrics", "baselines", "models")
+KINDS = ("tasks", "datasets", "heads", "metrics", "baselines", "models", "commands",
+         "run_listeners")
+
+
+class RunListenerWarning(UserWarning):
+    """A run listener raised; the run went on."""
 
 
 @dataclass
@@ -33,12 +41,20 @@ class PluginInfo:
     """What `app plugins` shows about one plugin."""
 
     name: str
-    source: str  # built-in | registry | path | entry point
+    source: str  # built-in | registry | path | entry point | task files
     version: str = ""
-    status: str = "ok"  # ok | failed
-    error: str = ""
+    status: str = "ok"  # ok | failed | disabled
+    error: str = ""  # why it failed or is disabled (one line)
     hooks: list[str] = field(default_factory=list)
-    api: int | None = None
+    api: int | None = None  # the plugin API version it declares (TUNEHUB_PLUGIN_API)
+    registry: str = ""  # the registry file that named it ("" for entry points)
+    provides: dict[str, list[str]] = field(default_factory=dict)  # kind -> names registered
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "version": self.version,
+                "status": self.status, "error": self.error, "hooks": self.hooks,
+                "api": self.api, "registry": self.registry,
+                "tasks": self.provides.get("tasks", []), "provides": self.provides}
 
 
 @dataclass(frozen=True)
@@ -75,11 +91,42 @@ class ModelAlias:
     plugin: str = ""
 
 
+@dataclass(frozen=True)
+class PluginCommand:
+    name: str
+    command: Any  # a click.Command
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class RunListener:
+    name: str  # "<plugin>#<n>": listeners have no names of their own
+    fn: Callable[[dict[str, Any]], None]
+    plugin: str = ""
+
+
+def _command(obj: Any, plugin: str) -> PluginCommand:
+    import click
+
+    if not isinstance(obj, click.Command) or not obj.name:
+        raise PluginError(
+            f"plugin '{plugin}' registered {obj!r} as a command; pass a click.Command "
+            "(a function decorated with @click.command())."
+        )
+    return PluginCommand(obj.name, obj, plugin)
+
+
 def _recorder(kind: str, plugin: str, out: list) -> Callable[..., None]:
     """The ``register`` callback handed to one plugin's ``register_<kind>`` hook."""
 
     def register(*args: Any, **kwargs: Any) -> None:
-        if kind == "tasks":
+        if kind == "commands":
+            out.append(_command(args[0], plugin))
+        elif kind == "run_listeners":
+            if not callable(args[0]):
+                raise PluginError(f"plugin '{plugin}' registered a run listener that is not callable.")
+            out.append(RunListener(f"{plugin}#{len(out) + 1}", args[0], plugin))
+        elif kind == "tasks":
             out.append(task_from(args[0], plugin))
         elif kind == "heads":
             head = args[0]
@@ -112,9 +159,13 @@ class Catalog:
         self.items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        if os.environ.get("TUNEHUB_TRACE_PLUGINS"):
-            self.pm.trace.root.setwriter(print)
+        if os.environ.get("TUNEHUB_TRACE_PLUGINS", "") not in ("", "0"):
+            # pluggy's hook-call tracing, one line per call and result, on stderr
+            self.pm.trace.root.setwriter(lambda message: sys.stderr.write(message))
             self.pm.enable_tracing()
+            self._trace: Callable[..., None] | None = self.pm.trace.root.get("plugin")
+        else:
+            self._trace = None
 
     # -- lookups -------------------------------------------------------------------
     def _get(self, kind: str, name: str, label: str) -> Any:
@@ -147,12 +198,33 @@ class Catalog:
 
     @property
     def failed(self) -> list[PluginInfo]:
-        return [info for info in self.plugins if info.status != "ok"]
+        return [info for info in self.plugins if info.status == "failed"]
+
+    @property
+    def commands(self) -> dict[str, PluginCommand]:
+        return self.items["commands"]
+
+    @property
+    def run_listeners(self) -> list[RunListener]:
+        return list(self.items["run_listeners"].values())
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Send a run event to every listener; a listener's failure is only a warning."""
+        for listener in self.run_listeners:
+            try:
+                listener.fn(dict(event))
+            except Exception as exc:
+                warnings.warn(
+                    f"run listener of plugin '{listener.plugin}' failed on "
+                    f"{event.get('event')}: {_one_line(exc)}", RunListenerWarning, stacklevel=2,
+                )
 
     # -- loading -------------------------------------------------------------------
     def add(self, obj: Any, info: PluginInfo, strict: bool) -> None:
         """Register one plugin object and merge what it registers, or record why not."""
         self.plugins.append(info)
+        if self._trace:
+            self._trace("loading", info.name, f"({info.source})")
         try:
             self._check_api(obj, info)
             self.pm.register(obj, name=info.name)
@@ -168,6 +240,10 @@ class Catalog:
             info.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or [])
             staged = {kind: self._call(kind, info.name) for kind in KINDS}
             self._merge(staged, info.name)
+            info.provides = {kind: [e.name for e in entries] for kind, entries in staged.items()
+                             if entries and kind != "run_listeners"}
+            if staged["run_listeners"]:
+                info.provides["run_listeners"] = [str(len(staged["run_listeners"]))]
         except Exception as exc:  # a plugin's failure must not take the others down
             if self.pm.is_registered(obj):
                 self.pm.unregister(obj)
@@ -185,11 +261,12 @@ class Catalog:
             )
 
     def _call(self, kind: str, plugin: str) -> list:
+        """Call one plugin's ``register_<kind>`` alone (through pluggy, so tracing sees it)."""
         out: list = []
-        caller = getattr(self.pm.hook, f"register_{kind}")
-        for impl in caller.get_hookimpls():
-            if impl.plugin_name == plugin:
-                impl.function(register=_recorder(kind, plugin, out))
+        others = [obj for name, obj in self.pm.list_name_plugin() if name != plugin and obj]
+        caller = self.pm.subset_hook_caller(f"register_{kind}", others)
+        if any(impl.plugin_name == plugin for impl in caller.get_hookimpls()):
+            caller(register=_recorder(kind, plugin, out))
         return out
 
     def _merge(self, staged: dict[str, list], plugin: str) -> None:
@@ -243,33 +320,79 @@ def _version(module_name: str) -> str:
         return ""
 
 
-def load_catalog(strict: bool = False, registries: Iterable[str | Path] = ()) -> Catalog:
-    """Build a fresh catalog: default plugin, registry plugins, then entry points."""
-    registry = load_registry(registries)
-    catalog = Catalog(registry)
-    sources: list[tuple[str, str, Callable[[], Any]]] = [
-        (DEFAULT_PLUGIN, "built-in", lambda: importlib.import_module(DEFAULT_PLUGIN))
-    ]
+@dataclass
+class _Source:
+    """A plugin to load: how to import it and the names allow/deny lists match."""
+
+    info: PluginInfo
+    load: Callable[[], Any]
+    keys: tuple[str, ...] = ()
+
+
+def _sources(registry: Registry) -> list[_Source]:
+    origin = lambda key: str(registry.origins.get(key, ""))  # noqa: E731
+    out = [_Source(PluginInfo(DEFAULT_PLUGIN, "built-in", _version(DEFAULT_PLUGIN)),
+                   lambda: importlib.import_module(DEFAULT_PLUGIN))]
     for name in registry.modules:
         source = "built-in" if name.startswith("tunehub.plugins.") else "registry"
-        sources.append((name, source, lambda n=name: importlib.import_module(n)))
+        info = PluginInfo(name, source, _version(name), registry=origin(name))
+        out.append(_Source(info, lambda n=name: importlib.import_module(n),
+                           (name, name.rsplit(".", 1)[-1])))
     for path in registry.paths:
-        sources.append((str(path), "path", lambda p=path: _import_path(p)))
+        info = PluginInfo(str(path), "path", registry=origin(str(path)))
+        out.append(_Source(info, lambda p=path: _import_path(p), (str(path), path.stem, path.name)))
     for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT):
-        sources.append((ep.name, "entry point", ep.load))
-    for name, source, load in sources:
-        info = PluginInfo(name=name, source=source, version=_version(name))
+        if ep.value.split(":")[0] in registry.modules:  # installed and listed: load once
+            continue
+        dist = getattr(ep, "dist", None)
+        version = dist.version if dist is not None else _version(ep.value)
+        info = PluginInfo(ep.name, "entry point", version)
+        keys = (ep.name, ep.value.split(":")[0], dist.name if dist is not None else "")
+        out.append(_Source(info, ep.load, keys))
+    return out
+
+
+def load_catalog(strict: bool = False, registries: Iterable[str | Path] = ()) -> Catalog:
+    """Build a fresh catalog: default plugin, registry plugins, entry points, task files."""
+    registry = load_registry(registries)
+    catalog = Catalog(registry)
+    for item in _sources(registry):
+        info = item.info
+        builtin = info.source == "built-in"
+        why = registry.blocked(item.keys, builtin) if item.keys else ""  # core: always loads
+        if why:
+            info.status, info.error = "disabled", why
+            catalog.plugins.append(info)
+            continue
         try:
-            obj = load()
+            obj = item.load()
         except Exception as exc:
             catalog.plugins.append(info)
             info.status, info.error = "failed", f"import failed: {_one_line(exc)}"
             if strict:
-                raise PluginError(f"plugin '{name}' failed: {info.error}") from None
+                raise PluginError(f"plugin '{info.name}' failed: {info.error}") from None
             continue
+        info.version = info.version or str(getattr(obj, "__version__", ""))
         catalog.add(obj, info, strict)
-    for path in registry.task_files:
-        catalog._merge({"tasks": [task_from(path, "registry")]}, "registry")
+    _add_task_files(catalog, registry, strict)
     for alias in registry.models:
         catalog.items["models"].setdefault(alias.name, alias)
     return catalog
+
+
+def _add_task_files(catalog: Catalog, registry: Registry, strict: bool) -> None:
+    """Task files listed in registries: one catalog entry per registry file that lists them."""
+    by_file: dict[str, list[Path]] = {}
+    for path in registry.task_files:
+        by_file.setdefault(str(registry.origins.get(str(path), "")), []).append(path)
+    for origin, paths in by_file.items():
+        info = PluginInfo(f"tasks of {origin}", "task files", registry=origin)
+        catalog.plugins.append(info)
+        try:
+            tasks = [task_from(path, "registry") for path in paths]
+            catalog._merge({"tasks": tasks}, "registry")
+            info.provides = {"tasks": [t.name for t in tasks]}
+        except Exception as exc:
+            info.status, info.error = "failed", _one_line(exc)
+            if strict:
+                raise PluginError(f"{info.name} failed: {info.error}") from None

@@ -1,11 +1,21 @@
-"""registry.toml: which plugins to load, extra task files, and base-model aliases.
+"""registry.toml: which plugins to load, extra task files, base-model aliases, allow/deny.
 
-The built-in registry ships inside the package. More registries layer on top of it, in
-order: the files named in ``TUNEHUB_REGISTRY`` (separated by the OS path separator), then
-``--registry`` files. Relative paths in a registry are relative to that file.
+Registries layer, later over earlier (the same file is read once, by resolved path):
+
+1. the built-in registry shipped inside the package;
+2. the user's ``$XDG_CONFIG_HOME/tunehub/registry.toml`` (``~/.config/...`` by default);
+3. the project's ``./registry.toml`` in the working directory;
+4. the files named in ``TUNEHUB_REGISTRY`` (separated by the OS path separator);
+5. ``app --registry PATH`` files, in the order given.
+
+Layers 1-3 are optional; a file named in 4 or 5 must exist. Relative paths in a registry
+are relative to that file. Plugin modules, files and task files accumulate across layers;
+a model alias from a later layer replaces an earlier one. ``[plugins] allow``/``deny`` lists
+(and ``TUNEHUB_PLUGINS_ALLOW``/``TUNEHUB_PLUGINS_DENY``, comma-separated) accumulate too.
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +26,7 @@ from .errors import ConfigError
 from .tasks import read_toml
 
 KNOWN_SECTIONS = {"plugins", "tasks", "models"}
+PLUGIN_KEYS = {"modules", "paths", "allow", "deny"}
 
 
 @dataclass
@@ -25,10 +36,48 @@ class Registry:
     task_files: list[Path] = field(default_factory=list)
     models: list = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # which registry file named each module, plugin path or task file
+    origins: dict[str, Path] = field(default_factory=dict)
+    allow: list[tuple[str, str]] = field(default_factory=list)  # (pattern, where it was set)
+    deny: list[tuple[str, str]] = field(default_factory=list)
+
+    def blocked(self, keys: Iterable[str], builtin: bool = False) -> str:
+        """Why a plugin known by ``keys`` (its names) may not load, or '' when it may.
+
+        Deny lists apply to every plugin; allow lists only to plugins not shipped with
+        tunehub (``builtin``), so an allow list names just the extra plugins permitted.
+        """
+        keys = [k for k in keys if k]
+        match = lambda pattern: any(fnmatch.fnmatchcase(k, pattern) for k in keys)  # noqa: E731
+        for pattern, where in self.deny:
+            if match(pattern):
+                return f"denied by '{pattern}' in {where}"
+        if self.allow and not builtin and not any(match(pattern) for pattern, _ in self.allow):
+            places = sorted({where for _, where in self.allow})
+            return f"not in the allow list ({', '.join(places)})"
+        return ""
 
 
 def builtin_registry() -> Path:
     return Path(str(resources.files("tunehub") / "registry.toml"))
+
+
+def user_registry() -> Path:
+    """``$XDG_CONFIG_HOME/tunehub/registry.toml``, else ``~/.config/tunehub/registry.toml``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tunehub" / "registry.toml"
+
+
+def project_registry() -> Path:
+    return Path.cwd() / "registry.toml"
+
+
+def _names(value: object, path: Path, key: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"registry file {path}: [plugins] {key} must be a list of strings.")
+    return value
 
 
 def _merge_file(registry: Registry, path: Path) -> None:
@@ -43,13 +92,29 @@ def _merge_file(registry: Registry, path: Path) -> None:
         )
     base = path.parent
     plugins = data.get("plugins", {})
-    for name in plugins.get("modules", []):
+    unknown_keys = set(plugins) - PLUGIN_KEYS
+    if unknown_keys:
+        raise ConfigError(
+            f"registry file {path}: unknown key(s) {', '.join(sorted(unknown_keys))} in "
+            f"[plugins]; allowed: {', '.join(sorted(PLUGIN_KEYS))}."
+        )
+    for name in _names(plugins.get("modules", []), path, "modules"):
         if name not in registry.modules:
             registry.modules.append(name)
-    registry.paths += [(base / p).resolve() for p in plugins.get("paths", [])]
+            registry.origins[name] = path
+    for entry in _names(plugins.get("paths", []), path, "paths"):
+        target = (base / entry).expanduser().resolve()
+        if target not in registry.paths:
+            registry.paths.append(target)
+            registry.origins[str(target)] = path
+    registry.allow += [(p, str(path)) for p in _names(plugins.get("allow", []), path, "allow")]
+    registry.deny += [(p, str(path)) for p in _names(plugins.get("deny", []), path, "deny")]
     for entry in data.get("tasks", {}).get("paths", []):
-        target = (base / entry).resolve()
-        registry.task_files += sorted(target.glob("*.toml")) if target.is_dir() else [target]
+        target = (base / entry).expanduser().resolve()
+        for task_file in sorted(target.glob("*.toml")) if target.is_dir() else [target]:
+            if task_file not in registry.task_files:
+                registry.task_files.append(task_file)
+                registry.origins[str(task_file)] = path
     for alias, spec in data.get("models", {}).items():
         spec = {"source": spec} if isinstance(spec, str) else dict(spec)
         if "source" not in spec:
@@ -64,15 +129,25 @@ def _merge_file(registry: Registry, path: Path) -> None:
     registry.files.append(path)
 
 
-def load_registry(extra: Iterable[str | Path] = ()) -> Registry:
-    registry = Registry()
-    layers = [builtin_registry()]
+def registry_layers(extra: Iterable[str | Path] = ()) -> list[Path]:
+    """The registry files to read, lowest precedence first (optional ones only if present)."""
+    optional = [user_registry(), project_registry()]
+    layers = [builtin_registry()] + [p for p in optional if p.is_file()]
     layers += [Path(p) for p in os.environ.get("TUNEHUB_REGISTRY", "").split(os.pathsep) if p]
     layers += [Path(p) for p in extra]
+    return layers
+
+
+def load_registry(extra: Iterable[str | Path] = ()) -> Registry:
+    registry = Registry()
     seen: set[Path] = set()
-    for path in layers:
+    for path in registry_layers(extra):
         resolved = path.expanduser().resolve()
         if resolved not in seen:
             seen.add(resolved)
             _merge_file(registry, resolved)
+    for kind in ("allow", "deny"):
+        variable = f"TUNEHUB_PLUGINS_{kind.upper()}"
+        patterns = [p.strip() for p in os.environ.get(variable, "").split(",") if p.strip()]
+        getattr(registry, kind).extend((p, variable) for p in patterns)
     return registry

@@ -67,13 +67,23 @@ def resolve_config(catalog: Catalog, task: TaskSpec, overrides: Iterable[str] = 
     for name in config["metrics"]:
         catalog.metric(name)
     for name in config["baselines"]:
-        catalog.baseline(name)
+        baseline_fn(catalog, head, name)
     scalars = [m for m in config["metrics"] if catalog.metric(m).scalar]
     primary = config["primary_metric"] or (scalars[0] if scalars else "")
     if primary not in scalars:
         raise ConfigError(f"{task.source}: primary_metric: " + unknown("scalar metric", primary, scalars))
     config["primary_metric"] = primary
     return config
+
+
+def baseline_fn(catalog: Catalog, head: Any, name: str):
+    """A baseline by name: the head's own first (e.g. its base model untuned), then registered ones.
+
+    Heads list baselines that only make sense for them in a ``baselines`` mapping, so two
+    plugins can each offer an ``untuned`` baseline without a name clash.
+    """
+    own = getattr(head, "baselines", {}) or {}
+    return own[name] if name in own else catalog.baseline(name).fn
 
 
 def data_files(config: Mapping[str, Any], catalog: Catalog, need_train: bool = True) -> dict[str, Path]:
@@ -126,12 +136,38 @@ def score(catalog: Catalog, names: Sequence[str], outputs: Mapping[str, Any]):
 def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Iterable[str] = (),
              resume: bool = False, strict: bool = False, registries: Iterable[str] = (),
              callbacks: Sequence[Any] = (), catalog: Catalog | None = None) -> RunResult:
-    """Fine-tune, evaluate against baselines, and save a versioned artifact."""
+    """Fine-tune, evaluate against baselines, and save a versioned artifact.
+
+    Run listeners (hook ``register_run_listeners``) get ``run_started`` and then
+    ``run_finished`` or ``run_failed``; in distributed runs only rank 0 sends them.
+    """
     from .engine import is_main_process
-    from .report import write_report
 
     p = prepare(task, data=data, eval_data=eval_data, model=model, overrides=overrides,
                 strict=strict, registries=registries, catalog=catalog)
+    emit = p.catalog.emit if is_main_process() else (lambda event: None)
+    event = {"task": task, "plugin": p.task.plugin, "config": p.config}
+    emit({"event": "run_started", **event, "time": _now()})
+    try:
+        result = _run_prepared(p, task, resume, callbacks)
+    except BaseException as exc:
+        emit({"event": "run_failed", **event, "time": _now(),
+              "error": f"{type(exc).__name__}: {exc}".strip().splitlines()[0]})
+        raise
+    emit({"event": "run_finished", **event, "time": _now(), "metrics": result.metrics,
+          "baselines": result.baselines, "primary_metric": result.primary_metric,
+          "artifact": result.artifact, "version": result.version})
+    return result
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _run_prepared(p: Prepared, task: str, resume: bool, callbacks: Sequence[Any]) -> RunResult:
+    from .engine import is_main_process
+    from .report import write_report
+
     task_data = p.head.load_data(p.config, p.files)  # validation before any model loads
     base_model = hub.resolve_model(p.config["model"], p.catalog.models())
     data_hash = files_hash(sorted(set(task_data.files.values())))
@@ -146,7 +182,8 @@ def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Ite
             return RunResult(task, None, primary, {})
         metrics, details = score(p.catalog, p.config["metrics"], fit.outputs)
         baselines = {
-            name: score(p.catalog, p.config["metrics"], p.catalog.baseline(name).fn(task_data, p.config))[0]
+            name: score(p.catalog, p.config["metrics"],
+                        baseline_fn(p.catalog, p.head, name)(task_data, p.config))[0]
             for name in p.config["baselines"]
         }
         result = RunResult(task, None, primary, metrics, baselines, details, fit.notes)
@@ -196,30 +233,61 @@ def _artifact_for(task: str, model: str | None) -> hub.Artifact:
     raise ConfigError(f"--model {ref}: not a fine-tuned version (TASK@vN) or an artifact folder.")
 
 
-def evaluate(task: str, *, model: str | None = None, data=None, overrides: Iterable[str] = (),
-             strict: bool = False, registries: Iterable[str] = (),
-             catalog: Catalog | None = None) -> RunResult:
-    """Metrics of an existing artifact on (new) data, without training."""
+@dataclass
+class Loaded:
+    """A fine-tuned version loaded once, ready for many predictions."""
+
+    task: str
+    artifact: hub.Artifact
+    config: dict[str, Any]
+    head: Any
+    predictor: Any
+    quantize: str = "none"
+
+    def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        outputs = self.predictor.predict(list(inputs))
+        if len(outputs) != len(inputs):
+            raise ConfigError(f"head '{getattr(self.head, 'name', self.task)}' returned "
+                              f"{len(outputs)} outputs for {len(inputs)} inputs.")
+        return outputs
+
+
+def load(task: str, *, model: str | None = None, quantize: str = "none",
+         overrides: Iterable[str] = (), strict: bool = False, registries: Iterable[str] = (),
+         catalog: Catalog | None = None) -> Loaded:
+    """Load a fine-tuned version (``TASK@latest`` by default) once: predict, evaluate, serve."""
+    from .inference import configure_threads, load_predictor
+
     catalog = catalog or load_catalog(strict, registries)
     spec = catalog.task(task)
     artifact = _artifact_for(task, model)
-    saved = load_artifact_config(artifact)
-    config = resolve_config(catalog, spec, overrides, base=saved)
-    files = {"eval": Path(data).expanduser()} if data else data_files(config, catalog)
+    config = resolve_config(catalog, spec, overrides, base=load_artifact_config(artifact))
     head = catalog.head(spec.head)
-    task_data = head.load_data(config, files)
-    outputs = head.evaluate(artifact.model_dir, task_data, config)
-    metrics, details = score(catalog, config["metrics"], outputs)
-    return RunResult(task, str(artifact.path), config["primary_metric"], metrics, {}, details,
-                     {"model": artifact.ref}, artifact.version)
+    configure_threads()
+    predictor = load_predictor(head, artifact.model_dir, config, quantize)
+    return Loaded(task, artifact, config, head, predictor, quantize)
 
 
-def predict(task: str, inputs: Sequence[str], *, model: str | None = None,
+def evaluate(task: str, *, model: str | None = None, data=None, overrides: Iterable[str] = (),
+             quantize: str = "none", write: bool = True, strict: bool = False,
+             registries: Iterable[str] = (), catalog: Catalog | None = None) -> RunResult:
+    """Metrics of an existing artifact on (new) data, without training.
+
+    Writes ``evaluations/<time>/report.md`` (and metrics.json) into the artifact. With
+    ``quantize="int8"`` the full-precision model is scored too and the change is reported.
+    """
+    from .evaluation import evaluate_loaded
+
+    catalog = catalog or load_catalog(strict, registries)
+    loaded = load(task, model=model, quantize=quantize, overrides=overrides, catalog=catalog)
+    config = loaded.config
+    files = {"eval": Path(data).expanduser()} if data else data_files(config, catalog)
+    return evaluate_loaded(loaded, catalog, files, write=write, overrides=overrides)
+
+
+def predict(task: str, inputs: Sequence[Any], *, model: str | None = None,
             strict: bool = False, registries: Iterable[str] = (),
             catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """Predictions of a fine-tuned version (``TASK@latest`` by default), in input order."""
-    catalog = catalog or load_catalog(strict, registries)
-    spec = catalog.task(task)
-    artifact = _artifact_for(task, model)
-    config = resolve_config(catalog, spec, base=load_artifact_config(artifact))
-    return catalog.head(spec.head).predict(artifact.model_dir, list(inputs), config)
+    return load(task, model=model, strict=strict, registries=registries,
+                catalog=catalog).predict(list(inputs))

@@ -13,6 +13,21 @@ from ..errors import TunehubError
 
 
 class App(click.Group):
+    # Plugin commands (hook `register_commands`) are looked up only when a name is not a
+    # built-in command or when help lists them; a broken plugin just adds no command.
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .plugins import plugin_commands
+
+        return sorted({*super().list_commands(ctx), *plugin_commands(ctx, self.commands)})
+
+    def get_command(self, ctx: click.Context, name: str):
+        found = super().get_command(ctx, name)
+        if found is not None:
+            return found
+        from .plugins import plugin_commands
+
+        return plugin_commands(ctx, self.commands).get(name)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -29,6 +44,7 @@ class App(click.Group):
 @click.option("--strict", is_flag=True, envvar="TUNEHUB_STRICT",
               help="Fail when any plugin fails to load (default: skip it and go on).")
 @click.option("--registry", "registries", multiple=True, type=click.Path(dir_okay=False),
+              is_eager=True,  # read before --help, which lists the plugins' commands
               help="An extra registry.toml layered over the built-in one (repeatable).")
 @click.version_option(package_name="tunehub")
 @click.pass_context
@@ -44,9 +60,9 @@ def main(ctx: click.Context, strict: bool, registries: tuple[str, ...]) -> None:
 
 
 def _register_commands() -> None:
-    from . import evaluate, models, plugins, predict, run, tasks, validate
+    from . import evaluate, models, new_plugin, plugins, predict, run, serve, tasks, validate
 
-    for module in (tasks, plugins, models, run, validate, evaluate, predict):
+    for module in (tasks, plugins, models, run, validate, evaluate, predict, serve, new_plugin):
         for command in module.COMMANDS:
             main.add_command(command)
 

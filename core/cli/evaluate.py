@@ -13,17 +13,25 @@ from .output import emit_json, json_option, print_result
               help="Labelled data to evaluate on (default: the run's own eval split).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. dataset.columns.text=sentence.")
+@click.option("--quantize", type=click.Choice(["none", "int8"]), default="none", show_default=True,
+              help="Evaluate the dynamic-int8 model and print its metrics beside full precision.")
+@click.option("--no-report", is_flag=True,
+              help="Do not write evaluations/<time>/report.md into the artifact.")
 @json_option
 @click.pass_context
 def evaluate(ctx: click.Context, name: str, model: str | None, data: str | None,
-             overrides: tuple[str, ...], as_json: bool) -> None:
-    """Evaluate a fine-tuned version of task NAME."""
+             overrides: tuple[str, ...], quantize: str, no_report: bool, as_json: bool) -> None:
+    """Evaluate a fine-tuned version of task NAME on --data (or its own eval data)."""
     from ..runner import evaluate as run_evaluate
 
-    result = run_evaluate(name, model=model, data=data, overrides=overrides,
-                          strict=ctx.obj["strict"], registries=ctx.obj["registries"])
+    result = run_evaluate(name, model=model, data=data, overrides=overrides, quantize=quantize,
+                          write=not no_report, strict=ctx.obj["strict"],
+                          registries=ctx.obj["registries"])
     if as_json:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "model": result.notes.get("model"),
+                   "report": result.notes.get("report"),
+                   **({"quantize": {k: v for k, v in result.notes.items() if "vs fp32" in k}}
+                      if quantize != "none" else {})})
     else:
         print_result(result)
 

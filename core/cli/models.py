@@ -1,30 +1,64 @@
-"""`app models`: base-model aliases and fine-tuned versions."""
+"""`app models`: base-model aliases and fine-tuned versions; `show`, `rm`, `export`."""
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
 from .output import catalog_from, emit_json, json_option, stdout_console, table
 
 
-@click.command("models")
+def _version_row(artifact) -> dict[str, Any]:
+    from .. import hub
+
+    manifest = artifact.manifest()
+    size = hub.folder_size(artifact.path)
+    return {
+        "ref": artifact.ref, "task": artifact.task, "version": artifact.version,
+        "base_model": manifest.get("base_model"),
+        "primary_metric": manifest.get("primary_metric"),
+        "value": manifest.get("primary_value"), "created": manifest.get("created"),
+        "size_bytes": size, "size": hub.human_size(size), "path": str(artifact.path),
+    }
+
+
+def _artifact(ref: str):
+    """TASK@vN, TASK@N, TASK@latest, TASK (latest) or an artifact folder."""
+    import json
+    from pathlib import Path
+
+    from .. import hub
+
+    folder = Path(ref).expanduser()
+    if (folder / "manifest.json").is_file():
+        task = json.loads((folder / "manifest.json").read_text()).get("task", folder.parent.name)
+        return hub.Artifact(task, folder.name, folder.resolve())
+    if "@" not in ref:
+        ref = f"{ref}@latest"
+    task, _, version = ref.partition("@")
+    if version.isdigit():
+        ref = f"{task}@v{version}"
+    return hub.find_artifact(ref)
+
+
+@click.group("models", invoke_without_command=True)
 @json_option
 @click.pass_context
 def models(ctx: click.Context, as_json: bool) -> None:
-    """List base models (aliases) and fine-tuned versions."""
+    """List base models (aliases) and fine-tuned versions.
+
+    \b
+    app models show TASK@v2       manifest, metrics and files of one version
+    app models rm TASK@v1 --yes   delete a version
+    app models export TASK@latest DIR   a folder that loads without tunehub
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from .. import hub
 
     catalog = catalog_from(ctx)
     aliases = sorted(catalog.models().values(), key=lambda m: m.name)
-    versions = []
-    for artifact in hub.list_artifacts():
-        manifest = artifact.manifest()
-        versions.append({
-            "ref": artifact.ref, "task": artifact.task, "version": artifact.version,
-            "base_model": manifest.get("base_model"),
-            "primary_metric": manifest.get("primary_metric"),
-            "value": manifest.get("primary_value"), "created": manifest.get("created"),
-            "path": str(artifact.path),
-        })
+    versions = [_version_row(a) for a in hub.list_artifacts()]
     if as_json:
         emit_json({"base_models": [{"alias": m.name, "source": m.source,
                                     "description": m.description} for m in aliases],
@@ -34,9 +68,83 @@ def models(ctx: click.Context, as_json: bool) -> None:
     console.print(table("Base models", ["alias", "source", "description"],
                         [[m.name, m.source, m.description] for m in aliases]))
     console.print(table(f"Fine-tuned versions ({hub.artifacts_root()})",
-                        ["model", "base", "metric", "value", "created"],
-                        [[v["ref"], v["base_model"], v["primary_metric"], v["value"], v["created"]]
-                         for v in versions]))
+                        ["model", "task", "version", "base", "metric", "value", "created", "size"],
+                        [[v["ref"], v["task"], v["version"], v["base_model"], v["primary_metric"],
+                          v["value"], v["created"], v["size"]] for v in versions]))
+
+
+@models.command("show")
+@click.argument("ref")
+@json_option
+def show(ref: str, as_json: bool) -> None:
+    """Details of one fine-tuned version (TASK@vN, TASK@latest or TASK)."""
+    artifact = _artifact(ref)
+    info = {**_version_row(artifact), "manifest": artifact.manifest(),
+            "metrics": artifact.metrics().get("metrics", {}),
+            "baselines": artifact.metrics().get("baselines", {}),
+            "evaluations": sorted(p.name for p in (artifact.path / "evaluations").glob("[!.]*"))
+            if (artifact.path / "evaluations").is_dir() else [],
+            "files": sorted(str(p.relative_to(artifact.path)) for p in artifact.model_dir.rglob("*")
+                            if p.is_file())}
+    if as_json:
+        emit_json(info)
+        return
+    console = stdout_console()
+    manifest = info["manifest"]
+    rows = [["path", info["path"]], ["size", info["size"]], ["base model", info["base_model"]],
+            ["head", manifest.get("head")], ["created", info["created"]],
+            ["data", ", ".join(f"{k}={v}" for k, v in manifest.get("data", {}).items())],
+            ["data hash", manifest.get("data_hash")],
+            ["evaluations", ", ".join(info["evaluations"]) or "none"],
+            ["report", str(artifact.path / "report.md")]]
+    console.print(table(info["ref"], ["", ""], rows))
+    metric_rows = [[name, value, *(b.get(name, "") for b in info["baselines"].values())]
+                   for name, value in info["metrics"].items()]
+    console.print(table("metrics", ["metric", "model", *info["baselines"]], metric_rows))
+
+
+@models.command("rm")
+@click.argument("refs", nargs=-1, required=True)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def rm(refs: tuple[str, ...], yes: bool) -> None:
+    """Delete fine-tuned versions (TASK@vN ...). Asks first unless --yes."""
+    from .. import hub
+    from ..errors import ConfigError
+
+    artifacts = [_artifact(ref) for ref in refs]
+    for artifact in artifacts:
+        if not yes:
+            if not click.get_text_stream("stdin").isatty():
+                raise ConfigError(f"refusing to delete {artifact.ref} without confirmation: "
+                                  "add --yes.")
+            click.confirm(f"Delete {artifact.ref} ({artifact.path})?", abort=True, err=True)
+        hub.remove_artifact(artifact)
+        click.echo(f"removed {artifact.ref}", err=True)
+
+
+@models.command("export")
+@click.argument("ref")
+@click.argument("dest", type=click.Path(file_okay=False))
+@json_option
+@click.pass_context
+def export(ctx: click.Context, ref: str, dest: str, as_json: bool) -> None:
+    """Write version REF to folder DEST so that it loads without tunehub.
+
+    The classification head exports a sentence-transformers folder whose output is the
+    logits, with labels.json; see the README's "Serving" section.
+    """
+    from .. import hub
+    from ..runner import load_artifact_config, resolve_config
+
+    artifact = _artifact(ref)
+    catalog = catalog_from(ctx)
+    spec = catalog.task(artifact.task)
+    config = resolve_config(catalog, spec, base=load_artifact_config(artifact))
+    info = hub.export_artifact(artifact, dest, catalog.head(spec.head), config)
+    if as_json:
+        emit_json(info)
+    else:
+        click.echo(f"exported {artifact.ref} -> {info['path']} ({info.get('format')})", err=True)
 
 
 COMMANDS = [models]

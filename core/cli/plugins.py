@@ -1,26 +1,58 @@
-"""`app plugins`: what loaded, from where, which hooks, and what failed."""
+"""`app plugins`: what loaded, from where, which hooks, and what failed or is disabled.
+
+Also the lookup of commands that plugins add to `app` (hook ``register_commands``).
+"""
 from __future__ import annotations
+
+from collections.abc import Container
+from typing import Any
 
 import click
 
 from .output import catalog_from, emit_json, json_option, stdout_console, table
+
+STATUS_STYLE = {"ok": "ok", "failed": "[red]failed[/]", "disabled": "[yellow]disabled[/]"}
+
+
+def plugin_commands(ctx: click.Context, builtin: Container[str]) -> dict[str, Any]:
+    """Commands the plugins register, loaded once per invocation; never raises.
+
+    A plugin command may not shadow a built-in one. Loading is not strict here: a failed
+    plugin only loses its commands (`app plugins` says why).
+    """
+    root = ctx.find_root()
+    cached = root.meta.get("tunehub.plugin_commands")
+    if cached is None:
+        from ..plugins import load_catalog
+
+        try:
+            catalog = load_catalog(False, root.params.get("registries") or ())
+            cached = {name: entry.command for name, entry in catalog.commands.items()
+                      if name not in builtin}
+        except Exception:  # a broken registry file: the built-in commands report it
+            cached = {}
+        root.meta["tunehub.plugin_commands"] = cached
+    return cached
 
 
 @click.command("plugins")
 @json_option
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
-    """List plugins with their source, hooks and status."""
+    """List plugins: version, source, hooks, plugin API, registry file and status."""
     catalog = catalog_from(ctx)
     if as_json:
-        emit_json([{"name": p.name, "source": p.source, "version": p.version,
-                    "status": p.status, "error": p.error, "hooks": p.hooks, "api": p.api}
-                   for p in catalog.plugins])
+        emit_json([p.to_json() for p in catalog.plugins])
         return
-    rows = [[p.name, p.version or "-", p.source, ", ".join(p.hooks) or "-",
-             "ok" if p.status == "ok" else f"[red]failed[/]: {p.error}"]
-            for p in catalog.plugins]
-    stdout_console().print(table(None, ["plugin", "version", "source", "hooks", "status"], rows))
+    rows = []
+    for p in catalog.plugins:
+        status = STATUS_STYLE.get(p.status, p.status) + (f": {p.error}" if p.error else "")
+        where = p.source + (f"\n{p.registry}" if p.registry else "")
+        hooks = "\n".join(h.removeprefix("register_") for h in p.hooks) or "-"
+        rows.append([p.name, p.version or "-", where, hooks,
+                     "-" if p.api is None else str(p.api), status])
+    stdout_console().print(table(None, ["plugin", "version", "source", "hooks", "api", "status"],
+                                 rows))
 
 
 COMMANDS = [plugins]

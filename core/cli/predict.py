@@ -1,4 +1,5 @@
-"""`app predict NAME TEXT...`: predictions of a fine-tuned version."""
+"""`app predict NAME TEXT...` or `--input FILE --output FILE`: predictions of a fine-tuned
+version. Files stream in batches (bounded memory); outputs keep input order."""
 from __future__ import annotations
 
 import click
@@ -10,25 +11,78 @@ from .output import emit_json, json_option, stdout_console, table
 @click.argument("name")
 @click.argument("texts", nargs=-1)
 @click.option("--model", help="TASK@latest (default), TASK@vN, or an artifact folder.")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
+              help="A CSV, TSV, JSONL or Parquet file to predict, streamed in batches.")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Where to write predictions (.csv, .tsv or .jsonl); default JSONL to stdout.")
+@click.option("--column", help="The input column (default: the task's text/query column).")
+@click.option("--user", "users", multiple=True,
+              help="A user id to recommend for (repeatable; same as giving it as TEXT).")
+@click.option("--k", type=int, help="How many items to return (sets predict.k).")
+@click.option("--items", help="Comma-separated candidate item ids to score (sets predict.items).")
+@click.option("--batch-size", default=256, show_default=True, help="Rows per batch with --input.")
+@click.option("--quantize", type=click.Choice(["none", "int8"]), default="none", show_default=True,
+              help="Dynamic int8 quantisation (check its accuracy with `app evaluate --quantize`).")
 @json_option
 @click.pass_context
 def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | None,
-            as_json: bool) -> None:
+            input_path: str | None, output: str | None, column: str | None, batch_size: int,
+            quantize: str, as_json: bool, users: tuple[str, ...] = (), k: int | None = None,
+            items: str | None = None) -> None:
     """Predict with task NAME's latest (or --model) fine-tuned version."""
     from ..errors import ConfigError
-    from ..runner import predict as run_predict
+    from ..predict_io import predict_file
+    from ..progress import console
+    from ..runner import load
 
-    if not texts:
-        raise ConfigError("give at least one TEXT, e.g. app predict financial-sentiment \"Profit rose.\"")
-    outputs = run_predict(name, texts, model=model, strict=ctx.obj["strict"],
-                          registries=ctx.obj["registries"])
+    texts = (*texts, *users)
+    overrides = [f"predict.k={k}"] * (k is not None) + [f"predict.items={items}"] * bool(items)
+    if bool(texts) == bool(input_path):
+        raise ConfigError("give TEXT arguments or --input FILE (one of them), e.g. "
+                          "app predict financial-sentiment \"Profit rose.\"")
+    if output and not input_path:
+        raise ConfigError("--output needs --input FILE.")
+    loaded = load(name, model=model, quantize=quantize, overrides=overrides, strict=ctx.obj["strict"],
+                  registries=ctx.obj["registries"])
+    if input_path:
+        summary = predict_file(loaded, input_path, output, column, batch_size)
+        if as_json and output:
+            emit_json(summary)
+        else:
+            console().print(f"{summary['rows']} predictions -> {summary['output']} "
+                            f"({summary['rows_per_second']} rows/s, model {loaded.artifact.ref})")
+        return
+    outputs = loaded.predict(list(texts))
     if as_json:
         emit_json([{"input": t, **o} for t, o in zip(texts, outputs)])
         return
-    rows = [[t, o.get("label", ""), ", ".join(f"{k} {v:.3f}" for k, v in
-                                              o.get("probabilities", {}).items())]
-            for t, o in zip(texts, outputs)]
-    stdout_console().print(table(None, ["input", "label", "probabilities"], rows))
+    if all("label" in o for o in outputs):
+        rows = [[t, o["label"], ", ".join(f"{k} {v:.3f}" for k, v in o.get("probabilities", {}).items())]
+                for t, o in zip(texts, outputs)]
+        stdout_console().print(table(None, ["input", "label", "probabilities"], rows))
+    elif all("results" in o for o in outputs):  # ranked answers, e.g. recommended items
+        for t, o in zip(texts, outputs):
+            header = list(dict.fromkeys(key for r in o["results"] for key in r))
+            stdout_console().print(table(t, header, [[r.get(h, "") for h in header]
+                                                     for r in o["results"]]))
+    else:
+        _print_records(texts, outputs)
+
+
+def _print_records(texts, outputs) -> None:
+    """Outputs without a label: scalar fields on one line, lists of records as tables."""
+    import json
+
+    console = stdout_console()
+    for text, out in zip(texts, outputs):
+        lists = {k: v for k, v in out.items()
+                 if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)}
+        fields = "  ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v, default=str)}"
+                           for k, v in out.items() if k not in lists)
+        console.print(f"{text}\n  {fields}", markup=False, highlight=False)
+        for key, records in lists.items():
+            columns = [c for c in records[0] if not isinstance(records[0][c], (dict, list))]
+            console.print(table(key, columns, [[r.get(c, "") for c in columns] for r in records]))
 
 
 COMMANDS = [predict]

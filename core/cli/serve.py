@@ -1,0 +1,70 @@
+"""`app serve NAME [NAME...]`: an HTTP server for fine-tuned versions (FastAPI + uvicorn)."""
+from __future__ import annotations
+
+import click
+
+
+def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str, str | None]:
+    """--model values to tasks: 'TASK@vN' goes to TASK; a bare value needs one task."""
+    from ..errors import ConfigError
+
+    chosen: dict[str, str | None] = dict.fromkeys(names)
+    for ref in models:
+        task = ref.partition("@")[0] if "@" in ref else None
+        if task in chosen:
+            chosen[task] = ref
+        elif len(names) == 1:
+            chosen[names[0]] = ref
+        else:
+            raise ConfigError(f"--model {ref}: with several tasks, give TASK@VERSION for one "
+                              f"of {', '.join(names)}.")
+    return chosen
+
+
+@click.command("serve")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--model", "models", multiple=True,
+              help="TASK@latest (default), TASK@vN or an artifact folder; repeat per task.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind; the default answers this machine only.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--max-batch", default=64, show_default=True, help="Inputs per forward pass.")
+@click.option("--max-wait-ms", default=5.0, show_default=True,
+              help="How long a forward pass waits to gather concurrent requests.")
+@click.option("--no-batching", is_flag=True, help="One request per forward pass.")
+@click.option("--max-inputs", default=256, show_default=True, help="Inputs per request (413 above).")
+@click.option("--max-text-chars", default=10_000, show_default=True,
+              help="Characters per input text (422 above).")
+@click.option("--max-body-bytes", default=1_000_000, show_default=True,
+              help="Request body size (413 above).")
+@click.option("--quantize", type=click.Choice(["none", "int8"]), default="none", show_default=True,
+              help="Dynamic int8 quantisation (measure it first with `app evaluate --quantize`).")
+@click.option("--access-log", is_flag=True, help="Log every request.")
+@click.pass_context
+def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], host: str,
+          port: int, max_batch: int, max_wait_ms: float, no_batching: bool, max_inputs: int,
+          max_text_chars: int, max_body_bytes: int, quantize: str, access_log: bool) -> None:
+    """Serve tasks NAME... over HTTP: GET /health, GET /v1/tasks, POST /v1/predict, docs at /docs."""
+    from ..plugins import load_catalog
+    from ..progress import console
+    from ..runner import load
+    from ..serve import LOOPBACK, ServeSettings, serve as run_server
+
+    catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
+    loaded = [load(name, model=ref, quantize=quantize, catalog=catalog)
+              for name, ref in _assign_models(names, models).items()]
+    settings = ServeSettings(host=host, port=port, batching=not no_batching, max_batch=max_batch,
+                             max_wait_ms=max_wait_ms, max_inputs=max_inputs,
+                             max_text_chars=max_text_chars, max_body_bytes=max_body_bytes)
+    out = console()
+    if host not in LOOPBACK:
+        out.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server "
+                  "(no authentication). Use --host 127.0.0.1 to keep it local.")
+    for item in loaded:
+        out.print(f"serving [bold]{item.task}[/] with {item.artifact.ref}")
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"http://{shown}:{port}/v1/predict  (docs: http://{shown}:{port}/docs; Ctrl+C stops)")
+    run_server(loaded, settings, access_log=access_log)
+
+
+COMMANDS = [serve]

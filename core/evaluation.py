@@ -1,0 +1,103 @@
+"""Evaluating a saved version on (new) data: metrics, an optional int8 comparison, and a
+report written into the artifact's ``evaluations/`` folder."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .data import files_hash
+
+
+def outputs_of(predictor: Any, head: Any, model_dir: Path, data: Any, config: Mapping[str, Any]):
+    """Evaluation outputs from a loaded predictor when it can, else from the head."""
+    if callable(getattr(predictor, "evaluate", None)):
+        return predictor.evaluate(data)
+    return head.evaluate(model_dir, data, config)
+
+
+def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool = True,
+                    overrides: Iterable[str] = ()):
+    from .inference import load_predictor
+    from .runner import RunResult, score
+
+    config, head, artifact = loaded.config, loaded.head, loaded.artifact
+    data = head.load_data(config, files)
+    start = time.perf_counter()
+    outputs = outputs_of(loaded.predictor, head, artifact.model_dir, data, config)
+    seconds = time.perf_counter() - start
+    metrics, details = score(catalog, config["metrics"], outputs)
+    notes: dict[str, Any] = {"model": artifact.ref, "data": ", ".join(f"{r}={p}" for r, p in files.items()),
+                             "eval seconds": round(seconds, 2)}
+    if loaded.quantize != "none":
+        full = load_predictor(head, artifact.model_dir, config)
+        start = time.perf_counter()
+        base_outputs = outputs_of(full, head, artifact.model_dir, head.load_data(config, files), config)
+        base_seconds = time.perf_counter() - start
+        base_metrics, _ = score(catalog, config["metrics"], base_outputs)
+        notes["quantize"] = loaded.quantize
+        for name, value in metrics.items():
+            notes[f"{name} {loaded.quantize} vs fp32"] = (
+                f"{value:.4f} vs {base_metrics[name]:.4f} ({value - base_metrics[name]:+.4f})")
+        notes["eval seconds fp32"] = round(base_seconds, 2)
+    result = RunResult(loaded.task, str(artifact.path), config["primary_metric"], metrics, {},
+                       details, notes, artifact.version)
+    if write:
+        folder = write_evaluation(artifact.path, result, data, files, list(overrides))
+        result.notes["report"] = str(folder / "report.md")
+    return result
+
+
+def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path],
+                     overrides: list[str]) -> Path:
+    """``evaluations/<UTC time>/report.md`` + metrics.json, renamed into place complete."""
+    from .hub import write_json
+    from .report import _plot_confusion, _table, metrics_rows
+
+    now = datetime.now(timezone.utc)
+    parent = artifact_path / "evaluations"
+    parent.mkdir(exist_ok=True)
+    tmp = parent / f".tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    data_hash = files_hash(sorted(set(files.values())))
+    lines = [f"# {result.task}: evaluation of {result.notes.get('model')}", "",
+             f"Evaluated {now.isoformat(timespec='seconds')}, primary metric "
+             f"**{result.primary_metric}**.", "", "## Metrics", ""]
+    lines += _table(*metrics_rows(result))
+    lines += ["", "## Data", ""]
+    lines += [f"- {role}: `{path}`" for role, path in files.items()]
+    lines += [f"- {key}: {value}" for key, value in data.summary.items()]
+    lines += [f"- data hash: `{data_hash}`"]
+    if overrides:
+        lines += [f"- overrides: {' '.join(overrides)}"]
+    lines += ["", "## Notes", ""]
+    lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]
+    report = result.details.get("classification_report")
+    if report:
+        lines += ["", "## Per-class report", ""]
+        lines += _table(["label", "precision", "recall", "f1", "support"],
+                        [[k, v["precision"], v["recall"], v["f1"], v["support"]]
+                         for k, v in report.items()])
+    matrix = result.details.get("confusion_matrix")
+    if matrix and _plot_confusion(matrix, tmp / "confusion_matrix.png"):
+        lines += ["", "## Confusion matrix", "", "![confusion matrix](confusion_matrix.png)"]
+    (tmp / "report.md").write_text("\n".join(lines) + "\n")
+    write_json(tmp / "metrics.json", {"primary_metric": result.primary_metric,
+                                      "metrics": result.metrics, "details": result.details,
+                                      "data": {r: str(p) for r, p in files.items()},
+                                      "data_hash": data_hash, "notes": result.notes})
+    name = now.strftime("%Y%m%dT%H%M%SZ")
+    target = parent / name
+    suffix = 1
+    while True:
+        try:
+            tmp.rename(target)
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+            suffix += 1
+            target = parent / f"{name}-{suffix}"

@@ -1,0 +1,338 @@
+"""The HTTP server: FastAPI app, micro-batching, request limits.
+
+Models are loaded once before the server starts. Concurrent requests for one task are
+gathered into one forward pass: the batcher takes what is queued, waits up to
+``max_wait_ms`` for more (up to ``max_batch`` inputs), predicts on a single worker thread
+(so forward passes never compete for the CPU), and hands each request its own slice.
+While one batch runs the next one fills, so throughput grows with load.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field, StrictStr
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class PredictRequest(BaseModel):
+    inputs: list[StrictStr | dict[str, Any]] = Field(
+        description="Texts (or records, for tasks that take them); one output each, in order.",
+        examples=[["Operating profit rose 20%."]])
+    task: str | None = Field(None, description="Task name; optional when one task is served.")
+
+
+class PredictResponse(BaseModel):
+    task: str
+    model: str
+    outputs: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    batching: bool = True  # False: one request per forward pass
+    max_batch: int = 64  # inputs per forward pass
+    max_wait_ms: float = 5.0  # how long a batch waits for more requests
+    max_inputs: int = 256  # per request (413 above)
+    max_text_chars: int = 10_000  # per input string (422 above)
+    max_body_bytes: int = 1_000_000  # request body (413 above)
+    graceful_timeout_s: int = 30  # finish in-flight requests on shutdown
+
+
+@dataclass
+class _Pending:
+    inputs: list[Any]
+    future: asyncio.Future
+
+
+class MicroBatcher:
+    """Gathers concurrent requests for one model into batched ``predict`` calls."""
+
+    def __init__(self, predict, executor: ThreadPoolExecutor, settings: ServeSettings) -> None:
+        self.predict, self.executor, self.settings = predict, executor, settings
+        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.task: asyncio.Task | None = None
+        self.batches = 0
+        self.inputs = 0
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                pass
+
+    async def submit(self, inputs: list[Any]) -> list[dict[str, Any]]:
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Pending(inputs, future))
+        return await future
+
+    async def _gather(self) -> list[_Pending]:
+        batch = [await self.queue.get()]
+        if not self.settings.batching:
+            return batch
+        size = len(batch[0].inputs)
+        deadline = time.monotonic() + self.settings.max_wait_ms / 1000
+        while size < self.settings.max_batch:
+            try:
+                item = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), left)
+                except asyncio.TimeoutError:
+                    break
+            batch.append(item)
+            size += len(item.inputs)
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._gather()
+            flat = [x for item in batch for x in item.inputs]
+            try:
+                outputs = await loop.run_in_executor(self.executor, self.predict, flat)
+                if len(outputs) != len(flat):
+                    raise RuntimeError(f"model returned {len(outputs)} outputs for {len(flat)} inputs")
+            except Exception:
+                if len(batch) == 1:
+                    await self._answer_alone(batch[0])
+                else:  # isolate the failing request: answer each on its own
+                    for item in batch:
+                        await self._answer_alone(item)
+                continue
+            self.batches += 1
+            self.inputs += len(flat)
+            start = 0
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_result(outputs[start:start + len(item.inputs)])
+                start += len(item.inputs)
+
+    async def _answer_alone(self, item: _Pending) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.executor, self.predict, item.inputs)
+            if not item.future.done():
+                item.future.set_result(result)
+        except Exception as exc:
+            if not item.future.done():
+                item.future.set_exception(exc)
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over ``limit`` bytes (declared or streamed)."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await _send_json(send, 413, self._message())
+        chunks, seen = [], 0  # read the body here (bounded by the limit), then replay it
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                return await _send_json(send, 413, self._message())
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # later: wait for a disconnect
+
+        await self.app(scope, replay, send)
+
+    def _message(self) -> str:
+        return (f"request body is larger than {self.limit} bytes; send fewer or shorter "
+                "inputs per request (server option --max-body-bytes).")
+
+
+async def _send_json(send, status: int, detail: str) -> None:
+    import json
+
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error_text(errors: Sequence[dict[str, Any]]) -> str:
+    """Pydantic errors -> one line: 'inputs.2: expected a string ...; task: ...'."""
+    by_place: dict[str, list[str]] = {}
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            where = error.get("loc", ("", "?"))[-1]
+            return f"the body is not valid JSON (near character {where})."
+        if tuple(error.get("loc", ())) == ("body",) and error.get("type") != "missing":
+            return ('the body must be a JSON object such as {"inputs": ["text"]}, sent with '
+                    "Content-Type: application/json.")
+        # drop 'body' and union branch names such as 'str' / 'dict[str,any]'
+        loc = [str(p) for p in error.get("loc", ())
+               if p != "body" and not str(p).startswith("dict[") and p != "str"]
+        by_place.setdefault(".".join(loc) or "body", []).append(error.get("msg", "invalid"))
+    parts = [f"{place}: " + ("expected a string (or a JSON object for tasks that take records)"
+                             if len(msgs) > 1 else msgs[0])
+             for place, msgs in list(by_place.items())[:5]]
+    return "; ".join(parts) + '. Send {"inputs": ["text", ...], "task": "NAME"}.'
+
+
+def create_app(models: Sequence[Any], settings: ServeSettings | None = None):
+    """The FastAPI app serving already-loaded models (`runner.Loaded` objects)."""
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    settings = settings or ServeSettings()
+    by_task = {m.task: m for m in models}
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunehub-predict")
+    batchers: dict[str, MicroBatcher] = {}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        for name, loaded in by_task.items():
+            batchers[name] = MicroBatcher(loaded.predict, executor, settings)
+            batchers[name].start()
+        yield
+        for batcher in batchers.values():  # in-flight requests have finished by now
+            await batcher.stop()
+        executor.shutdown(wait=True)
+
+    app = FastAPI(title="tunehub", description="Predictions of fine-tuned tunehub models.",
+                  lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": _error_text(exc.errors())}, status_code=422)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "tasks": sorted(by_task)}
+
+    @app.get("/v1/tasks")
+    async def tasks() -> dict[str, Any]:
+        out = []
+        for name, loaded in by_task.items():
+            manifest = loaded.artifact.manifest()
+            out.append({"task": name, "model": loaded.artifact.ref,
+                        "head": getattr(loaded.head, "name", None),
+                        "base_model": manifest.get("base_model"),
+                        "primary_metric": manifest.get("primary_metric"),
+                        "value": manifest.get("primary_value"), "created": manifest.get("created"),
+                        "batches": batchers[name].batches if name in batchers else 0})
+        return {"tasks": out}
+
+    @app.post("/v1/predict", response_model=PredictResponse)
+    async def predict(body: PredictRequest):
+        name = body.task
+        if name is None:
+            if len(by_task) != 1:
+                raise HTTPException(422, f"name the task: one of {', '.join(sorted(by_task))}.")
+            name = next(iter(by_task))
+        if name not in by_task:
+            raise HTTPException(404, f"task '{name}' is not served here; served: "
+                                     f"{', '.join(sorted(by_task))}.")
+        if not body.inputs:
+            raise HTTPException(422, "inputs is empty; send at least one input.")
+        if len(body.inputs) > settings.max_inputs:
+            raise HTTPException(413, f"{len(body.inputs)} inputs in one request; the limit is "
+                                     f"{settings.max_inputs}. Split the request.")
+        for i, item in enumerate(body.inputs):
+            if isinstance(item, str) and len(item) > settings.max_text_chars:
+                raise HTTPException(422, f"inputs.{i}: {len(item)} characters; the limit is "
+                                         f"{settings.max_text_chars}. Shorten the text.")
+            if isinstance(item, str) and not item.strip():
+                raise HTTPException(422, f"inputs.{i}: empty text.")
+        try:
+            outputs = await batchers[name].submit(list(body.inputs))
+        except Exception as exc:  # the model failed on this request
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise HTTPException(422 if _is_user_error(exc) else 500, message) from None
+        return JSONResponse({"task": name, "model": by_task[name].artifact.ref, "outputs": outputs})
+
+    app.state.batchers = batchers
+    return app
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from .errors import TunehubError
+
+    return isinstance(exc, (TunehubError, ValueError, TypeError, KeyError))
+
+
+def serve(models: Sequence[Any], settings: ServeSettings, log_level: str = "warning",
+          access_log: bool = False) -> None:
+    """Run the server until SIGINT/SIGTERM; in-flight requests are finished first."""
+    import uvicorn
+
+    config = uvicorn.Config(create_app(models, settings), host=settings.host, port=settings.port,
+                            log_level=log_level, access_log=access_log,
+                            timeout_graceful_shutdown=settings.graceful_timeout_s)
+    uvicorn.Server(config).run()
+
+
+class BackgroundServer:
+    """The server on a thread of this process (tests, notebooks): real HTTP on a real
+    port; ``port=0`` picks a free one. Use as a context manager; ``url`` is set once up."""
+
+    def __init__(self, models: Sequence[Any], settings: ServeSettings | None = None) -> None:
+        import uvicorn
+
+        self.settings = settings or ServeSettings(port=0)
+        self.app = create_app(models, self.settings)
+        self.server = uvicorn.Server(uvicorn.Config(
+            self.app, host=self.settings.host, port=self.settings.port, log_level="warning",
+            access_log=False, timeout_graceful_shutdown=self.settings.graceful_timeout_s))
+        self.thread = None
+        self.url = ""
+
+    def __enter__(self) -> BackgroundServer:
+        import threading
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        """Graceful: stop accepting, finish in-flight requests, then shut down."""
+        self.server.should_exit = True
+        if self.thread:
+            self.thread.join(timeout=self.settings.graceful_timeout_s + 5)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -1,0 +1,52 @@
+"""Customer-service QA: answer questions from an FAQ, or hand off to a person.
+
+Registers the ``customer-service-qa`` task, its sample FAQ of an invented bank, the
+``bi-encoder`` head (with its ``untuned`` baseline), the no-answer metrics, and ``bm25``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunehub.core.hookspecs import PLUGIN_API_VERSION, hookimpl
+from tunehub.tasks import task_file
+
+TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
+DATA = Path(__file__).parent / "data"
+
+
+@hookimpl
+def register_tasks(register) -> None:
+    register(task_file("customer-service-qa"))
+
+
+@hookimpl
+def register_datasets(register) -> None:
+    register("customer-service-sample", train=DATA / "queries.csv", faq=DATA / "faq.csv",
+             description="Lumen Bank FAQ (55 entries) and 405 customer questions (35 out of "
+                         "scope), written for tunehub")
+
+
+@hookimpl
+def register_heads(register) -> None:
+    from .head import BiEncoderHead
+
+    register(BiEncoderHead())
+
+
+@hookimpl
+def register_metrics(register) -> None:
+    from . import retrieval
+
+    register("no_answer_precision", retrieval.no_answer_precision,
+             description="of the queries handed off, the share with no right top answer "
+                         "(out of scope or wrong)")
+    register("no_answer_recall", retrieval.no_answer_recall,
+             description="of the queries with no right top answer, the share handed off")
+
+
+@hookimpl
+def register_baselines(register) -> None:
+    from .head import bm25
+
+    # `untuned` (the base bi-encoder, same index and calibration) is the head's own baseline
+    register("bm25", bm25, description="Okapi BM25 over the same FAQ texts (no model)")

@@ -1,0 +1,231 @@
+"""The ``bi-encoder`` head: a sentence-transformers model fine-tuned on (query, FAQ entry)
+pairs, a FAISS index over the FAQ, and a calibrated hand-off threshold.
+
+The model folder is the whole answering service: the encoder in sentence-transformers
+format (safetensors), ``index/`` (FAISS, not re-embedded on load), ``faq.jsonl`` (the
+entries with their metadata) and ``retrieval.json`` (threshold, settings).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunehub.core.errors import ModelError
+from tunehub.core.heads import FitOutput, Run, TaskData
+
+from . import data as qa
+from .retrieval import calibrate_search, documents, entry_texts, outputs
+
+FAQ_FILE, SETTINGS_FILE, INDEX_DIR = "faq.jsonl", "retrieval.json", "index"
+HANDOFF = "I'm not sure I can answer that. Let me pass you to a member of our team."
+
+
+class Retriever:
+    """An encoder and the FAQ index built with it."""
+
+    def __init__(self, model: Any, index: Any, faq: qa.Faq, batch_size: int = 128):
+        self.model, self.index, self.faq, self.batch_size = model, index, faq, batch_size
+
+    @classmethod
+    def build(cls, model: Any, faq: qa.Faq, train: qa.Queries, config: Mapping[str, Any]) -> "Retriever":
+        from tunehub.core.biencoder import encode
+        from tunehub.core.index import VectorIndex
+
+        head, batch = config["head"], config["train"]["eval_batch_size"]
+        texts, owners = documents(faq, train, head)
+        vectors = encode(model, texts, batch)  # (N, D)
+        index = VectorIndex.build(vectors, owners, kind=head["index"], exact_max=head["exact_max"])
+        return cls(model, index, faq, batch)
+
+    def search(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        from tunehub.core.biencoder import encode
+
+        return self.index.search(encode(self.model, texts, self.batch_size), k)
+
+    def save(self, folder: Path, threshold: float, note: str, config: Mapping[str, Any]) -> None:
+        from tunehub.core.biencoder import save_encoder
+
+        save_encoder(self.model, folder)
+        self.index.save(folder / INDEX_DIR)
+        with open(folder / FAQ_FILE, "w", encoding="utf-8") as handle:
+            for record in self.faq.records():
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        head = config["head"]
+        settings = {"head": "bi-encoder", "threshold": threshold, "calibration": note,
+                    "top_k": head["top_k"], "handoff_message": head["handoff_message"],
+                    "document": head["document"], "index_paraphrases": head["index_paraphrases"],
+                    "index_kind": self.index.kind, "vectors": len(self.index)}
+        (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path, max_length: int, batch_size: int = 128) -> tuple["Retriever", dict]:
+        from tunehub.core.biencoder import load_encoder
+        from tunehub.core.index import VectorIndex
+
+        folder = Path(folder)
+        if not (folder / SETTINGS_FILE).is_file() or not (folder / FAQ_FILE).is_file():
+            raise ModelError(f"{folder} is not a bi-encoder FAQ model (no {SETTINGS_FILE} or "
+                             f"{FAQ_FILE}); pass a fine-tuned version such as TASK@latest.")
+        settings = json.loads((folder / SETTINGS_FILE).read_text())
+        lines = (folder / FAQ_FILE).read_text(encoding="utf-8").splitlines()
+        faq = qa.Faq.from_records([json.loads(line) for line in lines if line.strip()], str(folder))
+        index = VectorIndex.load(folder / INDEX_DIR)
+        return cls(load_encoder(folder, max_length), index, faq, batch_size), settings
+
+
+class BiEncoderHead:
+    name = "bi-encoder"
+    description = ("FAQ retrieval: sentence-transformers bi-encoder fine-tuned with in-batch "
+                   "negatives, FAISS index, calibrated hand-off.")
+    schema = {
+        "dataset.faq": "",  # FAQ file (id,question,answer); empty: one entry per faq_id
+        "dataset.validation_fraction": 0.1,  # of training queries, held out to calibrate
+        "head.document": "question",  # what stands for an entry: question | answer | question+answer
+        "head.index_paraphrases": True,  # also index training queries as known paraphrases
+        "head.max_queries_per_entry": 0,  # training queries per entry (seeded sample); 0 = all
+        "head.loss_scale": 20.0,  # MultipleNegativesRankingLoss similarity scale
+        "head.top_k": 3,  # answers returned by predict
+        "head.index": "auto",  # auto (exact up to head.exact_max vectors, HNSW above) | flat | hnsw
+        "head.exact_max": 100_000,
+        "head.handoff_message": HANDOFF,
+    }
+
+    @property
+    def baselines(self) -> dict[str, Any]:
+        """Baselines of this head alone: its base model without fine-tuning."""
+        return {"untuned": untuned_baseline}
+
+    # -- data ---------------------------------------------------------------------
+    def load_data(self, config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
+        faq, splits, evaluation, summary = qa.load(config, files)
+        used = {role: path for role, path in files.items()}
+        if config["dataset"]["faq"]:
+            used["faq"] = Path(config["dataset"]["faq"]).expanduser()
+        return TaskData(splits, evaluation, used, summary, {"faq": faq})
+
+    # -- training -----------------------------------------------------------------
+    def fit(self, run: Run) -> FitOutput:
+        from tunehub.core.biencoder import load_encoder, train_pairs
+        from tunehub.core.engine import TrainSettings
+
+        config, faq, splits = run.config, run.data.info["faq"], run.data.train
+        settings = TrainSettings.from_config(config["train"])
+        head = config["head"]
+        model = load_encoder(run.base_model, settings.max_length)
+        pairs = qa.cap_per_entry(splits.train, head["max_queries_per_entry"], settings.seed)
+        targets = entry_texts(faq, head["document"])
+        position = faq.position()
+        model, result = train_pairs(
+            model, pairs.texts, [targets[position[f]] for f in pairs.faq_ids], settings,
+            run.work_dir, run.resume, run.callbacks, scale=head["loss_scale"],
+        )
+        retriever = Retriever.build(model, faq, splits.train, config)
+        threshold, note = calibrate_search(retriever.search, faq, splits.calibration)
+        retriever.save(run.model_dir, threshold, note, config)
+        out = outputs(retriever.search, faq, run.data.eval, threshold)
+        # the `untuned` baseline: the base model, same documents, index and calibration
+        run.data.info["untuned_outputs"] = untuned(run.data, config, run.base_model)
+        notes = {
+            "train seconds": round(result.train_seconds, 1),
+            "train samples/s": round(result.train_samples_per_second, 1),
+            "precision": result.precision,
+            "training pairs": f"{len(pairs)} (query, entry {head['document']}); "
+                              "MultipleNegativesRankingLoss, no-duplicates batches",
+            "index": f"{retriever.index.kind}, {len(retriever.index)} vectors "
+                     f"({head['document']}{' + known paraphrases' if head['index_paraphrases'] else ''})",
+            "hand-off threshold": note,
+            "resumed from": result.resumed_from,
+        }
+        return FitOutput(out, result.log_history, notes)
+
+    # -- using a saved model ------------------------------------------------------
+    def load(self, model_dir: Path, config: Mapping[str, Any]) -> "FaqPredictor":
+        """The model folder loaded once (encoder, index, FAQ) for many predictions."""
+        retriever, settings = Retriever.load(model_dir, config["train"]["max_length"],
+                                             config["train"]["eval_batch_size"])
+        return FaqPredictor(retriever, settings)
+
+    def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]):
+        return self.load(model_dir, config).evaluate(data)
+
+    def predict(self, model_dir: Path, inputs: Sequence[str], config: Mapping[str, Any]):
+        return self.load(model_dir, config).predict(inputs)
+
+
+class FaqPredictor:
+    """Answers from a saved model: top FAQ entries with scores, or a hand-off."""
+
+    def __init__(self, retriever: Retriever, settings: Mapping[str, Any]):
+        self.retriever, self.settings = retriever, dict(settings)
+        self.threshold = float(settings["threshold"])
+
+    @property
+    def model(self):  # the torch module (what `--quantize int8` replaces)
+        return self.retriever.model
+
+    @model.setter
+    def model(self, module) -> None:
+        self.retriever.model = module
+
+    def evaluate(self, data: TaskData) -> dict[str, Any]:
+        qa.check_known(data.eval, self.retriever.faq, "evaluation queries")
+        return outputs(self.retriever.search, self.retriever.faq, data.eval, self.threshold)
+
+    def predict(self, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        texts = [str(t) for t in inputs]
+        if not texts:
+            return []
+        entries, scores = self.retriever.search(texts, int(self.settings["top_k"]))
+        faq = self.retriever.faq
+        results = []
+        for row, row_scores in zip(entries, scores):
+            answers = []
+            for e, s in zip(row, row_scores):
+                if e < 0:
+                    continue
+                item = {"id": faq.ids[e], "question": faq.questions[e], "answer": faq.answers[e],
+                        "score": round(float(s), 4)}
+                if faq.metadata and faq.metadata[e]:
+                    item["metadata"] = faq.metadata[e]
+                answers.append(item)
+            handoff = not answers or float(row_scores[0]) < self.threshold
+            reply = self.settings["handoff_message"] if handoff else answers[0]["answer"]
+            results.append({"answers": answers, "handoff": handoff, "reply": reply,
+                            "threshold": round(self.threshold, 4)})
+        return results
+
+
+def untuned(data: TaskData, config: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """The base model without fine-tuning, same index and calibration."""
+    from tunehub.core.biencoder import load_encoder
+
+    faq, splits = data.info["faq"], data.train
+    model = load_encoder(Path(base), config["train"]["max_length"])
+    retriever = Retriever.build(model, faq, splits.train, config)
+    threshold, _ = calibrate_search(retriever.search, faq, splits.calibration)
+    return outputs(retriever.search, faq, data.eval, threshold)
+
+
+def untuned_baseline(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``untuned`` baseline: computed during the run (the base model is at hand there)."""
+    cached = data.info.get("untuned_outputs")
+    if cached is not None:
+        return cached
+    from tunehub.core import hub
+    from tunehub.core.plugins import load_catalog
+
+    return untuned(data, config, hub.resolve_model(config["model"], load_catalog().models()))
+
+
+def bm25(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Okapi BM25 over the same indexed texts, its own threshold calibrated the same way."""
+    from .retrieval import BM25
+
+    faq, splits = data.info["faq"], data.train
+    index = BM25(*documents(faq, splits.train, config["head"]))
+    threshold, _ = calibrate_search(index.search, faq, splits.calibration)
+    return outputs(index.search, faq, data.eval, threshold)

@@ -1,0 +1,162 @@
+"""What every retriever here shares: the texts indexed per FAQ entry, the hand-off threshold,
+the evaluation outputs, the no-answer metrics, and the Okapi BM25 baseline.
+
+A *search* is any function ``texts, k -> (entries (Q, k) int, -1 padded; scores (Q, k))``
+over the FAQ's entry numbers, so the fine-tuned model, the untuned model and BM25 are
+evaluated and calibrated the same way.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from tunehub.core.errors import ConfigError
+
+from .data import Faq, Queries
+
+Search = Callable[[list[str], int], tuple[np.ndarray, np.ndarray]]
+DOCUMENTS = ("question", "answer", "question+answer")
+
+
+def entry_texts(faq: Faq, document: str) -> list[str]:
+    """The text that stands for each entry (what queries are trained to match)."""
+    if document not in DOCUMENTS:
+        raise ConfigError(f"head.document must be one of {', '.join(DOCUMENTS)}, got '{document}'.")
+    if document == "question":
+        return list(faq.questions)
+    if document == "answer":
+        return list(faq.answers)
+    return [f"{q} {a}" if a != q else q for q, a in zip(faq.questions, faq.answers)]
+
+
+def documents(faq: Faq, train: Queries, head: Mapping[str, Any]) -> tuple[list[str], list[int]]:
+    """(texts, owners) to index: each entry's text, plus its training queries as known
+    paraphrases when ``head.index_paraphrases`` is on."""
+    texts, owners = entry_texts(faq, head["document"]), list(range(len(faq)))
+    if head["index_paraphrases"]:
+        position = faq.position()
+        seen = set()
+        for text, entry in zip(train.texts, train.faq_ids):
+            if entry and (text, entry) not in seen:
+                seen.add((text, entry))
+                texts.append(text)
+                owners.append(position[entry])
+    return texts, owners
+
+
+def calibrate(best: np.ndarray, right: np.ndarray) -> tuple[float, str]:
+    """The score under which to hand off, from held-out queries.
+
+    ``best`` (N,) is each query's top score, ``right`` (N,) whether its top answer is
+    correct (False for out-of-scope queries). The threshold maximises right outcomes: a
+    correct answer given, or a hand-off where the answer would be wrong or none exists."""
+    n = len(best)
+    if n == 0:
+        return 0.0, "no held-out queries to calibrate on: threshold 0 (hand off only with no match)"
+    order = np.argsort(best, kind="stable")
+    s, r = best[order].astype(float), right[order].astype(bool)
+    wrong_below = np.concatenate([[0], np.cumsum(~r)])  # hand off the j lowest: (n+1,)
+    right_above = np.concatenate([np.cumsum(r[::-1])[::-1], [0]])
+    good = wrong_below + right_above
+    j = int(np.argmax(good))  # ties: the fewest hand-offs
+    if j == 0:
+        threshold = s[0] - 1e-6
+    elif j == n:
+        threshold = s[-1] + 1e-6
+    else:
+        threshold = (s[j - 1] + s[j]) / 2
+    note = (f"{threshold:.4f}: the score that gives the most right outcomes (a correct top "
+            f"answer, or a hand-off where the top answer is wrong or out of scope) on {n} "
+            f"held-out queries never trained on ({int((~r).sum())} with no right top answer); "
+            f"{good[j] / n:.1%} right, {j / n:.1%} handed off")
+    return float(threshold), note
+
+
+def calibrate_search(search: Search, faq: Faq, calibration: Queries) -> tuple[float, str]:
+    if not len(calibration):
+        return calibrate(np.zeros(0), np.zeros(0, dtype=bool))
+    entries, scores = search(calibration.texts, 1)
+    truth = np.asarray([faq.position().get(f, -2) for f in calibration.faq_ids])
+    return calibrate(scores[:, 0], entries[:, 0] == truth)
+
+
+def outputs(search: Search, faq: Faq, queries: Queries, threshold: float, k: int = 10) -> dict[str, Any]:
+    """Evaluation outputs: ranked ids (best first), relevant ids ([] when out of scope),
+    top scores, and which queries would be handed off."""
+    entries, scores = search(queries.texts, k)
+    ranked = [[faq.ids[e] for e in row if e >= 0] for row in entries]
+    top = [float(row[0]) if len(row) and np.isfinite(row[0]) else float("-inf") for row in scores]
+    return {"ranked": ranked, "relevant": [[f] if f else [] for f in queries.faq_ids],
+            "scores": [[round(float(v), 6) for v in row if np.isfinite(v)] for row in scores],
+            "threshold": threshold, "handoff": [t < threshold for t in top]}
+
+
+def _should_hand_off(outputs: Mapping[str, Any]) -> list[bool]:
+    return [not relevant or not ranked or ranked[0] not in relevant
+            for ranked, relevant in zip(outputs["ranked"], outputs["relevant"])]
+
+
+def no_answer_precision(outputs: Mapping[str, Any]) -> float:
+    """Of the queries handed off, the share that had no right top answer (out of scope or
+    wrong); 1.0 when none was handed off."""
+    pairs = [s for s, h in zip(_should_hand_off(outputs), outputs["handoff"]) if h]
+    return sum(pairs) / len(pairs) if pairs else 1.0
+
+
+def no_answer_recall(outputs: Mapping[str, Any]) -> float:
+    """Of the queries with no right top answer (out of scope or wrong), the share handed
+    off; 1.0 when there were none."""
+    pairs = [h for s, h in zip(_should_hand_off(outputs), outputs["handoff"]) if s]
+    return sum(pairs) / len(pairs) if pairs else 1.0
+
+
+TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def tokens(text: str) -> list[str]:
+    return TOKEN.findall(text.lower())
+
+
+class BM25:
+    """Okapi BM25 (k1=1.5, b=0.75) over documents owned by entries; best document per entry."""
+
+    def __init__(self, texts: list[str], owners: list[int], k1: float = 1.5, b: float = 0.75):
+        self.owners = np.asarray(owners, dtype=np.int64)
+        self.entries = int(self.owners.max()) + 1 if len(owners) else 0
+        self.k1, self.b = k1, b
+        docs = [Counter(tokens(t)) for t in texts]
+        self.lengths = np.asarray([sum(d.values()) for d in docs], dtype=np.float64)
+        self.avg = float(self.lengths.mean()) if len(docs) else 1.0
+        df = Counter(term for d in docs for term in d)
+        n = len(docs)
+        self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self.postings: dict[str, list[tuple[int, int]]] = {}
+        for i, d in enumerate(docs):
+            for term, tf in d.items():
+                self.postings.setdefault(term, []).append((i, tf))
+
+    def scores(self, query: str) -> np.ndarray:
+        """(E,) best document score per entry."""
+        doc = np.zeros(len(self.lengths))
+        norm = self.k1 * (1 - self.b + self.b * self.lengths / self.avg)  # (N,)
+        for term in set(tokens(query)):
+            for i, tf in self.postings.get(term, ()):
+                doc[i] += self.idf[term] * tf * (self.k1 + 1) / (tf + norm[i])
+        best = np.full(self.entries, -np.inf)
+        np.maximum.at(best, self.owners, doc)
+        return best
+
+    def search(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, self.entries))
+        entries = np.zeros((len(texts), k), dtype=np.int64)
+        scores = np.zeros((len(texts), k), dtype=np.float32)
+        for row, text in enumerate(texts):
+            best = self.scores(text)
+            top = np.argsort(-best, kind="stable")[:k]
+            entries[row], scores[row] = top, best[top]
+        return entries, scores

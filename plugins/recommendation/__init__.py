@@ -1,0 +1,84 @@
+"""Recommendation scoring: the task, its sample data, the two-tower head, metrics, baselines."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tunehub.core.hookspecs import PLUGIN_API_VERSION, hookimpl
+from tunehub.tasks import task_file
+
+TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
+DATA = Path(__file__).parent / "data"
+
+
+def popularity_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Rank items by how many training users liked them."""
+    import numpy as np
+
+    from . import scoring
+
+    counts = scoring.popularity(data.train)
+    fn = lambda users: np.broadcast_to(counts, (len(users), len(counts)))  # noqa: E731
+    return scoring.evaluate(fn, data.train, data.eval, int(config["dataset"]["split_seed"]))
+
+
+def itemknn_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Item-item cosine similarity over the sets of users who liked each item."""
+    from . import scoring
+
+    return scoring.evaluate(scoring.ItemKNN(data.train), data.train, data.eval,
+                            int(config["dataset"]["split_seed"]))
+
+
+def untuned_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The base encoder's text similarity (history titles vs item text), no fine-tuning."""
+    cached = data.info.get("untuned_outputs")
+    if cached is not None:  # computed during the run, before fine-tuning
+        return cached
+    from tunehub.core import hub
+    from tunehub.core.engine import TrainSettings
+    from tunehub.core.plugins import load_catalog
+
+    from . import scoring, towers
+
+    settings = TrainSettings.from_config(config["train"])
+    model = towers.load_encoder(hub.resolve_model(config["model"], load_catalog().models()),
+                                settings.max_length)
+    vectors = towers.encode(model, data.train.catalog.texts, settings.eval_batch_size)
+    scorer = towers.TextScorer(model, data.train, vectors, int(config["head"]["history_len"]))
+    return scoring.evaluate(scorer, data.train, data.eval, int(config["dataset"]["split_seed"]))
+
+
+@hookimpl
+def register_tasks(register) -> None:
+    register(task_file("recommendation-scoring"))
+
+
+@hookimpl
+def register_datasets(register) -> None:
+    register("recommendation-sample", train=DATA / "interactions.csv", items=DATA / "items.csv",
+             description="300 users x 224 items (books, films, ...) written for tunehub; "
+                         "5,013 rated interactions, 22 items never interacted with")
+
+
+@hookimpl
+def register_heads(register) -> None:
+    from .head import TwoTowerHead
+
+    register(TwoTowerHead())
+
+
+@hookimpl
+def register_metrics(register) -> None:
+    from .scoring import register_all
+
+    register_all(register)
+
+
+@hookimpl
+def register_baselines(register) -> None:
+    register("popularity", popularity_baseline, description="most popular items first")
+    register("itemknn", itemknn_baseline,
+             description="item-item co-occurrence (cosine over user sets), summed over history")
+    # `untuned` (the base encoder's text similarity) is the two-tower head's own baseline

@@ -1,0 +1,115 @@
+"""The task contract (tunehub.testing) over every registered task, and its own checks.
+
+A new task, built-in or from an installed plugin, is covered here without new tests.
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+
+import pytest
+
+from tunehub.core.plugins import load_catalog
+from tunehub.testing import CONTRACT_OVERRIDES, Contract, check_data, check_metrics
+
+TASKS = sorted(load_catalog().tasks)  # whatever is registered at collection time
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_registered_task_passes_the_contract(task, tiny_model):
+    result, answers = Contract(task, model=tiny_model).run_all()
+    assert set(result.metrics) and all(math.isfinite(v) for v in result.metrics.values())
+    assert answers and all(isinstance(a, dict) for a in answers)
+
+
+def test_the_builtin_tasks_are_covered():
+    assert "financial-sentiment" in TASKS
+
+
+def test_contract_settings_are_tiny():
+    assert CONTRACT_OVERRIDES["train.max_steps"] == "2"
+
+
+def broken_task_registry(tmp_path, task_values: str, plugin: str = ""):
+    """A registry with a task file (and optionally a plugin file)."""
+    (tmp_path / "task.toml").write_text(textwrap.dedent(task_values))
+    lines = ['[tasks]\npaths = ["task.toml"]\n']
+    if plugin:
+        (tmp_path / "extra.py").write_text(textwrap.dedent(plugin))
+        lines.append('[plugins]\npaths = ["extra.py"]\n')
+    (tmp_path / "registry.toml").write_text("".join(lines))
+    return [tmp_path / "registry.toml"]
+
+
+def test_contract_catches_a_task_without_sample_data(tmp_path):
+    registries = broken_task_registry(tmp_path, """
+        name = "no-data"
+        description = "a task without data"
+        metrics = ["accuracy"]
+        [head]
+        name = "sequence-classification"
+    """)
+    contract = Contract("no-data", registries)
+    contract.task_file()  # the file itself is fine
+    with pytest.raises(AssertionError, match="set dataset.name to a registered sample data set"):
+        contract.data()
+
+
+def test_contract_catches_a_missing_description(tmp_path):
+    registries = broken_task_registry(tmp_path, """
+        name = "quiet"
+        metrics = ["accuracy"]
+        [head]
+        name = "sequence-classification"
+    """)
+    with pytest.raises(AssertionError, match="add a one-line 'description'"):
+        Contract("quiet", registries).task_file()
+
+
+def test_contract_catches_a_metric_that_returns_no_number(tmp_path, labelled_csv):
+    plugin = f"""
+        from tunehub.core.hookspecs import hookimpl
+
+        @hookimpl
+        def register_metrics(register):
+            register("broken_metric", lambda outputs: float("nan"))
+
+        @hookimpl
+        def register_datasets(register):
+            register("tiny-rows", train={str(labelled_csv)!r})
+    """
+    registries = broken_task_registry(tmp_path, """
+        name = "nan-task"
+        description = "a task with a broken metric"
+        metrics = ["broken_metric"]
+        baselines = ["majority-class"]
+        [dataset]
+        name = "tiny-rows"
+        [head]
+        name = "sequence-classification"
+    """, plugin)
+    catalog = load_catalog(registries=registries)
+    contract = Contract("nan-task", registries, _catalog=catalog)
+    config = contract.task_file()
+    data = check_data("nan-task", catalog, config)
+    with pytest.raises(AssertionError, match="'broken_metric' returned nan"):
+        check_metrics("nan-task", catalog, config, data)
+
+
+def test_pytest_plugin_fixtures(tunehub_contract, tunehub_isolated_home, tunehub_tiny_model):
+    import os
+
+    contract = tunehub_contract("financial-sentiment")
+    assert contract.model == tunehub_tiny_model and (tunehub_tiny_model / "config.json").is_file()
+    assert contract.task_file()["name"] == "financial-sentiment"
+    assert os.environ["TUNEHUB_HOME"] == str(tunehub_isolated_home)
+
+
+def test_test_kit_and_pytest_plugin_import_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, tunehub.testing, tunehub.testing.pytest_plugin\n"
+            "print([m for m in ('torch', 'transformers', 'faiss') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,137 @@
+"""Predict and evaluate with saved models: files stream in batches, order is kept."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tunehub.core import runner
+from tunehub.core.cli import main
+from tunehub.core.errors import DataError
+from tunehub.core.inference import HeadPredictor, load_predictor, run_batches
+from tunehub.core.predict_io import batches, open_source
+
+from _trained import shared_artifact
+from conftest import write_csv
+
+TEXTS = ["Profit rose sharply in the quarter.", "Down.", "The meeting is on 4 May, in Oslo.",
+         "Sales fell, and the outlook was cut again for the full year.", "Up 5%", "Neutral news"]
+
+
+@pytest.fixture(scope="module")
+def artifact(tiny_model, tmp_path_factory) -> str:
+    return shared_artifact(tiny_model, tmp_path_factory)
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_file_round_trip_keeps_order_count_and_columns(artifact, tmp_path):
+    rows = [[str(i), TEXTS[i % len(TEXTS)] + f" ({i})"] for i in range(23)]
+    source = write_csv(tmp_path / "in.csv", ["id", "sentence"], rows)
+    expected = runner.predict("financial-sentiment", [r[1] for r in rows], model=artifact)
+    out = tmp_path / "out.csv"
+    invoke("predict", "financial-sentiment", "--model", artifact, "--input", str(source),
+           "--output", str(out), "--column", "sentence", "--batch-size", "4")
+    import csv
+
+    written = list(csv.DictReader(out.open()))
+    assert [r["id"] for r in written] == [r[0] for r in rows]  # order and count
+    assert [r["prediction_label"] for r in written] == [e["label"] for e in expected]
+    assert json.loads(written[0]["prediction_probabilities"]) == expected[0]["probabilities"]
+    assert not list(tmp_path.glob(".*partial"))
+
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": r[1], "n": int(r[0])}) + "\n" for r in rows))
+    out_jsonl = tmp_path / "out.jsonl"
+    summary = json.loads(invoke("predict", "financial-sentiment", "--model", artifact, "--input",
+                                str(jsonl), "--output", str(out_jsonl), "--json").stdout)
+    assert summary["rows"] == 23 and summary["column"] == "text"  # the task's text column
+    lines = [json.loads(line) for line in out_jsonl.read_text().splitlines()]
+    assert [x["n"] for x in lines] == list(range(23))
+    assert [x["prediction"] for x in lines] == expected
+    to_stdout = invoke("predict", "financial-sentiment", "--model", artifact, "--input", str(jsonl))
+    assert [json.loads(line)["prediction"] for line in to_stdout.stdout.splitlines()] == expected
+
+
+def test_texts_and_json_output(artifact):
+    data = json.loads(invoke("predict", "financial-sentiment", "--model", artifact,
+                             "--json", *TEXTS[:2]).stdout)
+    assert [d["input"] for d in data] == TEXTS[:2] and "label" in data[0]
+
+
+def test_predict_errors_name_the_fix(artifact, tmp_path):
+    source = write_csv(tmp_path / "in.csv", ["id", "body"], [["1", "x"]])
+    result = CliRunner().invoke(main, ["predict", "financial-sentiment", "--model", artifact,
+                                       "--input", str(source)])
+    assert result.exit_code == 2 and "--column" in result.output
+    result = CliRunner().invoke(main, ["predict", "financial-sentiment", "--model", artifact])
+    assert result.exit_code == 2 and "TEXT" in result.output
+    empty = write_csv(tmp_path / "gap.csv", ["id", "text"], [["1", "a"], ["2", " "], ["3", "b"]])
+    result = CliRunner().invoke(main, ["predict", "financial-sentiment", "--model", artifact,
+                                       "--input", str(empty), "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2 and "row 3" in result.output
+    assert not (tmp_path / "o.csv").exists()  # no half-written output
+
+
+def test_file_is_read_in_batches_not_at_once(tmp_path):
+    path = write_csv(tmp_path / "big.csv", ["text"], [[f"row {i} " + "x" * 50] for i in range(20000)])
+    source = open_source(path)
+    seen: list[int] = []
+    first = next(batches(source, "text", 100, seen.append))
+    assert len(first) == 100 and first[0][1].startswith("row 0 ")
+    assert seen and max(seen) < source.size / 4  # only the start of the file was read
+    with pytest.raises(DataError, match="row 3"):
+        bad = write_csv(tmp_path / "bad.csv", ["id", "text"], [["1", "a"], ["2", ""]])
+        list(batches(open_source(bad), "text", 10))
+
+
+def test_run_batches_keeps_input_order_and_matches_single_forwards(tiny_model):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModel.from_pretrained(tiny_model).eval()
+
+    def forward(batch):
+        hidden = model(**batch).last_hidden_state  # (B, T, H)
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        return (hidden * mask).sum(1) / mask.sum(1)  # (B, H)
+
+    together = run_batches(TEXTS, tokenizer, forward, batch_size=4)
+    with torch.inference_mode():
+        alone = [forward(dict(tokenizer([t], return_tensors="pt")))[0].numpy() for t in TEXTS]
+    for row, ref in zip(together, alone):
+        assert abs(row - ref).max() < 1e-4
+    tokenizer.padding_side = "left"  # ignored: encoders pad on the right
+    assert abs(run_batches(TEXTS, tokenizer, forward, batch_size=4) - together).max() < 1e-4
+
+
+def test_heads_without_load_fall_back_to_predict(tmp_path):
+    class PredictOnly:
+        name = "predict-only"
+
+        def predict(self, model_dir, inputs, config):
+            return [{"n": len(x), "dir": str(model_dir)} for x in inputs]
+
+    predictor = load_predictor(PredictOnly(), tmp_path, {})
+    assert isinstance(predictor, HeadPredictor)
+    assert predictor.predict(["ab", "c"]) == [{"n": 2, "dir": str(tmp_path)},
+                                              {"n": 1, "dir": str(tmp_path)}]
+
+
+def test_evaluate_writes_a_report_and_measures_int8(artifact, labelled_csv):
+    result = runner.evaluate("financial-sentiment", model=artifact, data=labelled_csv,
+                             quantize="int8")
+    report = result.notes["report"]
+    assert "/evaluations/" in report and report.endswith("report.md")
+    text = open(report).read()
+    assert "accuracy" in text and str(labelled_csv) in text
+    assert "accuracy int8 vs fp32" in result.notes  # the accuracy change is measured
+    data = json.loads(invoke("evaluate", "financial-sentiment", "--model", artifact, "--data",
+                             str(labelled_csv), "--json").stdout)
+    assert set(data["metrics"]) == {"accuracy", "macro_f1"} and data["report"] != report

@@ -1,0 +1,168 @@
+"""The HTTP server: real requests over loopback to a server on a free port."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tunehub.core import hub, runner
+from tunehub.core.serve import BackgroundServer, ServeSettings
+
+from _trained import shared_artifact
+
+TEXTS = ["Profit rose sharply.", "The plant will close.", "The meeting is in May.",
+         "Sales beat expectations by a wide margin this quarter.", "Guidance was lowered.", "Hi"]
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model, tmp_path_factory):
+    """A tiny financial-sentiment artifact, trained once and loaded once."""
+    return runner.load("financial-sentiment", model=shared_artifact(tiny_model, tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def server(loaded):
+    settings = ServeSettings(port=0, max_inputs=8, max_text_chars=200, max_body_bytes=4000,
+                             max_wait_ms=20)
+    with BackgroundServer([loaded], settings) as running:
+        yield running
+
+
+def post(url: str, body, **kwargs) -> httpx.Response:
+    return httpx.post(f"{url}/v1/predict", json=body, timeout=60, **kwargs)
+
+
+def test_health_tasks_and_predict_over_http(server, loaded):
+    assert server.url.startswith("http://127.0.0.1:")
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok",
+                                                        "tasks": ["financial-sentiment"]}
+    tasks = httpx.get(f"{server.url}/v1/tasks").json()["tasks"]
+    assert tasks[0]["task"] == "financial-sentiment" and tasks[0]["model"] == loaded.artifact.ref
+    answer = post(server.url, {"inputs": TEXTS[:3]})
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["task"] == "financial-sentiment" and data["model"] == loaded.artifact.ref
+    assert data["outputs"] == loaded.predict(TEXTS[:3])  # same answers, same order
+    assert set(data["outputs"][0]) == {"label", "probabilities"}
+    named = post(server.url, {"inputs": ["x"], "task": "financial-sentiment"})
+    assert named.status_code == 200
+    assert "/v1/predict" in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"inputs": ["x"] * 9}, 413, "limit is 8"),
+    ({"inputs": ["y" * 201]}, 422, "limit is 200"),
+    ({"inputs": ["ok", 3, None]}, 422, "inputs.1"),
+    ({"inputs": "just a string"}, 422, "inputs"),
+    ({"inputs": []}, 422, "empty"),
+    ({"texts": ["x"]}, 422, "inputs"),
+    ({"inputs": ["x"], "task": "nope"}, 404, "not served"),
+])
+def test_bad_requests_get_4xx_with_a_message(server, body, status, words):
+    answer = post(server.url, body)
+    assert answer.status_code == status
+    assert words in answer.json()["detail"]
+
+
+def test_oversized_and_malformed_bodies(server):
+    big = httpx.post(f"{server.url}/v1/predict", content=json.dumps({"inputs": ["z" * 5000]}),
+                     headers={"content-type": "application/json"})
+    assert big.status_code == 413 and "larger than 4000 bytes" in big.json()["detail"]
+    chunked = httpx.post(f"{server.url}/v1/predict",  # no content-length: counted as it streams
+                         content=iter([b'{"inputs": ["', b"z" * 5000, b'"]}']),
+                         headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
+    broken = httpx.post(f"{server.url}/v1/predict", content=b'{"inputs": [',
+                        headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and "not valid JSON" in broken.json()["detail"]
+
+
+def test_concurrent_requests_are_batched_and_answered_in_order(server, loaded):
+    requests = [[f"{TEXTS[i % len(TEXTS)]} #{i}", TEXTS[(i + 1) % len(TEXTS)]] for i in range(48)]
+    expected = loaded.predict([t for r in requests for t in r])
+    batcher = server.app.state.batchers["financial-sentiment"]
+    before = batcher.batches
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda r: post(server.url, {"inputs": r}), requests))
+    assert all(a.status_code == 200 for a in answers)
+    got = [o for a in answers for o in a.json()["outputs"]]
+    assert [o["label"] for o in got] == [o["label"] for o in expected]
+    for mine, ref in zip(got, expected):
+        for label, p in ref["probabilities"].items():
+            assert abs(mine["probabilities"][label] - p) < 1e-4  # batch padding changes nothing
+    assert batcher.batches - before < len(requests)  # several requests shared a forward pass
+
+
+class SlowPredictor:
+    """Stands in for a loaded model: echoes its inputs after a delay."""
+
+    def __init__(self, delay: float, tag: str) -> None:
+        self.delay, self.tag, self.calls = delay, tag, 0
+        self.started = threading.Event()  # set once a forward pass is under way
+
+    def predict(self, inputs):
+        self.calls += 1
+        self.started.set()
+        time.sleep(self.delay)
+        if any(x == "boom" for x in inputs):
+            raise ValueError("cannot score 'boom'")
+        return [{"echo": x, "task": self.tag} for x in inputs]
+
+
+class FakeLoaded:
+    def __init__(self, task: str, delay: float = 0.0) -> None:
+        self.task, self.head = task, None
+        self.predictor = SlowPredictor(delay, task)
+        self.artifact = hub.Artifact(task, "v1", Path("/nonexistent"))
+
+    def predict(self, inputs):
+        return self.predictor.predict(inputs)
+
+
+def test_several_tasks_one_failing_request_and_graceful_shutdown():
+    first, second = FakeLoaded("first", delay=0.3), FakeLoaded("second")
+    running = BackgroundServer([first, second], ServeSettings(port=0, max_wait_ms=50))
+    with running:
+        url = running.url
+        needs_task = post(url, {"inputs": ["a"]})
+        assert needs_task.status_code == 422 and "first, second" in needs_task.json()["detail"]
+        assert post(url, {"inputs": ["a"], "task": "second"}).json()["outputs"] == [
+            {"echo": "a", "task": "second"}]
+        with ThreadPoolExecutor(3) as pool:  # a failing request does not sink its batch-mates
+            good, bad, other = pool.map(lambda xs: post(url, {"inputs": xs, "task": "first"}),
+                                        [["g1", "g2"], ["boom"], ["g3"]])
+        assert good.json()["outputs"] == [{"echo": "g1", "task": "first"},
+                                          {"echo": "g2", "task": "first"}]
+        assert other.json()["outputs"] == [{"echo": "g3", "task": "first"}]
+        assert bad.status_code == 422 and "boom" in bad.json()["detail"]
+        results = {}
+        first.predictor.started.clear()
+        slow = threading.Thread(target=lambda: results.update(
+            r=post(url, {"inputs": ["late"], "task": "first"})))
+        slow.start()
+        assert first.predictor.started.wait(30)  # the request is in flight (0.3 s forward)
+        running.stop()
+        slow.join()
+    assert results["r"].status_code == 200
+    assert results["r"].json()["outputs"] == [{"echo": "late", "task": "first"}]
+
+
+def test_serve_command_options():
+    from click.testing import CliRunner
+
+    from tunehub.core.cli import main
+    from tunehub.core.cli.serve import _assign_models
+    from tunehub.core.errors import ConfigError
+
+    assert _assign_models(("a",), ("a@v2",)) == {"a": "a@v2"}
+    assert _assign_models(("a", "b"), ("b@v1",)) == {"a": None, "b": "b@v1"}
+    with pytest.raises(ConfigError):
+        _assign_models(("a", "b"), ("somewhere",))
+    help_text = CliRunner().invoke(main, ["serve", "--help"]).output
+    assert "127.0.0.1" in help_text and "--max-wait-ms" in help_text
