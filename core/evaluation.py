@@ -55,7 +55,7 @@ def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path
                      overrides: list[str]) -> Path:
     """``evaluations/<UTC time>/report.md`` + metrics.json, renamed into place complete."""
     from .hub import write_json
-    from .report import _plot_confusion, _table, metrics_rows
+    from .report import _table, detail_sections, metrics_rows
 
     now = datetime.now(timezone.utc)
     parent = artifact_path / "evaluations"
@@ -75,15 +75,7 @@ def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path
         lines += [f"- overrides: {' '.join(overrides)}"]
     lines += ["", "## Notes", ""]
     lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]
-    report = result.details.get("classification_report")
-    if report:
-        lines += ["", "## Per-class report", ""]
-        lines += _table(["label", "precision", "recall", "f1", "support"],
-                        [[k, v["precision"], v["recall"], v["f1"], v["support"]]
-                         for k, v in report.items()])
-    matrix = result.details.get("confusion_matrix")
-    if matrix and _plot_confusion(matrix, tmp / "confusion_matrix.png"):
-        lines += ["", "## Confusion matrix", "", "![confusion matrix](confusion_matrix.png)"]
+    lines += detail_sections(result.details, tmp)
     (tmp / "report.md").write_text("\n".join(lines) + "\n")
     write_json(tmp / "metrics.json", {"primary_metric": result.primary_metric,
                                       "metrics": result.metrics, "details": result.details,

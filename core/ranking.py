@@ -10,7 +10,7 @@ A query with no relevant id (e.g. an out-of-scope question) is left out of these
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -21,43 +21,41 @@ def _pairs(outputs: Mapping[str, Any]):
             yield list(ranked), relevant
 
 
+def _mean_over_queries(name: str, per_query: Callable[[list, set], float]):
+    """A metric averaging ``per_query(ranked, relevant)`` over queries that have an answer."""
+
+    def metric(outputs: Mapping[str, Any]) -> float:
+        scores = [per_query(ranked, relevant) for ranked, relevant in _pairs(outputs)]
+        return sum(scores) / len(scores) if scores else 0.0
+
+    metric.__name__ = name
+    return metric
+
+
 def recall_at(k: int):
     """Share of a query's relevant ids found in its top k, averaged over queries.
 
     With one relevant id per query this is the hit rate (HR@k)."""
-
-    def metric(outputs: Mapping[str, Any]) -> float:
-        scores = [len(relevant & set(ranked[:k])) / len(relevant) for ranked, relevant in _pairs(outputs)]
-        return sum(scores) / len(scores) if scores else 0.0
-
-    metric.__name__ = f"recall_at_{k}"
-    return metric
+    return _mean_over_queries(
+        f"recall_at_{k}", lambda ranked, relevant: len(relevant & set(ranked[:k])) / len(relevant))
 
 
 def mrr_at(k: int):
     """Mean reciprocal rank of the first relevant id within the top k (0 when absent)."""
 
-    def metric(outputs: Mapping[str, Any]) -> float:
-        scores = []
-        for ranked, relevant in _pairs(outputs):
-            rank = next((i for i, item in enumerate(ranked[:k], 1) if item in relevant), None)
-            scores.append(1.0 / rank if rank else 0.0)
-        return sum(scores) / len(scores) if scores else 0.0
+    def reciprocal_rank(ranked: list, relevant: set) -> float:
+        rank = next((i for i, item in enumerate(ranked[:k], 1) if item in relevant), None)
+        return 1.0 / rank if rank else 0.0
 
-    metric.__name__ = f"mrr_at_{k}"
-    return metric
+    return _mean_over_queries(f"mrr_at_{k}", reciprocal_rank)
 
 
 def ndcg_at(k: int):
     """Normalised discounted cumulative gain at k with binary relevance."""
 
-    def metric(outputs: Mapping[str, Any]) -> float:
-        scores = []
-        for ranked, relevant in _pairs(outputs):
-            dcg = sum(1.0 / math.log2(i + 1) for i, item in enumerate(ranked[:k], 1) if item in relevant)
-            ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(k, len(relevant)) + 1))
-            scores.append(dcg / ideal)
-        return sum(scores) / len(scores) if scores else 0.0
+    def ndcg(ranked: list, relevant: set) -> float:
+        dcg = sum(1.0 / math.log2(i + 1) for i, item in enumerate(ranked[:k], 1) if item in relevant)
+        ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(k, len(relevant)) + 1))
+        return dcg / ideal
 
-    metric.__name__ = f"ndcg_at_{k}"
-    return metric
+    return _mean_over_queries(f"ndcg_at_{k}", ndcg)

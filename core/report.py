@@ -31,18 +31,26 @@ def write_report(folder: Path, result, data, log_history: list[dict[str, Any]],
     lines += [f"- {key}: {value}" for key, value in data.summary.items()]
     lines += [f"- data hash: `{manifest['data_hash']}`", "", "## Training", ""]
     lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]
-    report = result.details.get("classification_report")
+    lines += detail_sections(result.details, folder)
+    if _plot_loss(log_history, folder / "loss_curve.png"):
+        lines += ["", "## Loss", "", "![loss curve](loss_curve.png)"]
+    (folder / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def detail_sections(details: Mapping[str, Any], folder: Path) -> list[str]:
+    """Report lines for detail metrics: the per-class table and the confusion-matrix plot
+    (written into ``folder``)."""
+    lines: list[str] = []
+    report = details.get("classification_report")
     if report:
         lines += ["", "## Per-class report", ""]
         lines += _table(["label", "precision", "recall", "f1", "support"],
                         [[k, v["precision"], v["recall"], v["f1"], v["support"]]
                          for k, v in report.items()])
-    matrix = result.details.get("confusion_matrix")
+    matrix = details.get("confusion_matrix")
     if matrix and _plot_confusion(matrix, folder / "confusion_matrix.png"):
         lines += ["", "## Confusion matrix", "", "![confusion matrix](confusion_matrix.png)"]
-    if _plot_loss(log_history, folder / "loss_curve.png"):
-        lines += ["", "## Loss", "", "![loss curve](loss_curve.png)"]
-    (folder / "report.md").write_text("\n".join(lines) + "\n")
+    return lines
 
 
 def _pyplot():
