@@ -17,9 +17,12 @@ pytestmark = pytest.mark.slow
 
 def test_real_model_beats_majority_baseline_on_sample():
     result = tunehub.run_task("financial-sentiment", overrides=["train.epochs=3"])
-    assert result.metrics["accuracy"] > result.baselines["majority-class"]["accuracy"] + 0.2
-    (prediction,) = tunehub.predict("financial-sentiment", ["Net profit more than doubled to a record."])
-    assert prediction["label"] == "positive"
+    assert result.metrics["accuracy"] > result.baselines["majority-class"]["accuracy"] + 0.15
+    good, bad = tunehub.predict("financial-sentiment", [
+        "Net profit more than doubled to a record and the dividend was raised.",
+        "The company swung to a heavy loss and cut 2,000 jobs."])
+    assert good["probabilities"]["positive"] > good["probabilities"]["negative"]
+    assert bad["probabilities"]["negative"] > bad["probabilities"]["positive"]
 
 
 def test_torchrun_two_processes_writes_one_artifact(tiny_model, labelled_csv, tunehub_home):
