@@ -157,6 +157,7 @@ class Catalog:
         self.registry = registry
         self.plugins: list[PluginInfo] = []
         self.items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        self.owners: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}  # kind -> name -> plugin
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if os.environ.get("TUNEHUB_TRACE_PLUGINS", "") not in ("", "0"):
@@ -273,9 +274,9 @@ class Catalog:
         for kind, entries in staged.items():
             seen: set[str] = set()
             for entry in entries:
-                owner = self.items[kind].get(entry.name)
-                if owner is not None or entry.name in seen:
-                    first = getattr(owner, "plugin", "") or plugin
+                first = self.owners[kind].get(entry.name)
+                if first is not None or entry.name in seen:
+                    first = first or plugin
                     raise PluginError(
                         f"{kind[:-1]} '{entry.name}' is registered by both '{first}' and "
                         f"'{plugin}'; rename one or disable one of the plugins."
@@ -283,17 +284,8 @@ class Catalog:
                 seen.add(entry.name)
         for kind, entries in staged.items():
             for entry in entries:
-                if kind == "heads":
-                    object.__setattr__(entry, "plugin", plugin) if _settable(entry) else None
                 self.items[kind][entry.name] = entry
-
-
-def _settable(obj: Any) -> bool:
-    try:
-        object.__setattr__(obj, "plugin", getattr(obj, "plugin", ""))
-        return True
-    except (AttributeError, TypeError):
-        return False
+                self.owners[kind][entry.name] = plugin
 
 
 def _one_line(exc: BaseException) -> str:
@@ -375,8 +367,9 @@ def load_catalog(strict: bool = False, registries: Iterable[str | Path] = ()) ->
         info.version = info.version or str(getattr(obj, "__version__", ""))
         catalog.add(obj, info, strict)
     _add_task_files(catalog, registry, strict)
-    for alias in registry.models:
-        catalog.items["models"].setdefault(alias.name, alias)
+    for alias in registry.models:  # registry aliases win over plugin-registered ones
+        catalog.items["models"][alias.name] = alias
+        catalog.owners["models"][alias.name] = alias.plugin
     return catalog
 
 

@@ -152,7 +152,7 @@ def test_hook_register_heads(labelled_csv):
 
     catalog = with_plugin(Plugin())
     try:
-        assert catalog.head("echo").plugin == "throwaway"
+        assert catalog.owners["heads"]["echo"] == "throwaway"
         p = prepare("throwaway-task", data=labelled_csv, catalog=catalog)
         assert p.config["head"]["shout"] is True  # the head's schema types the task file
         assert p.head.load_data(p.config, p.files).summary == {"rows": 18}
