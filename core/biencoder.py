@@ -40,12 +40,28 @@ def load_encoder(path: str | Path, max_length: int | None = None):
 
 
 def encode(model: Any, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
-    """(N, D) unit-length float32 embeddings, rows in input order."""
+    """(N, D) unit-length float32 embeddings, rows in input order.
+
+    Runs the model's own modules through the shared inference path (length-sorted,
+    token-budgeted batches); the vectors equal ``model.encode(..., normalize_embeddings=True)``.
+    """
+    import torch
+
+    from .inference import run_batches
+
+    dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = dimension() or 0
     if not len(texts):
-        dim = model.get_sentence_embedding_dimension() or 0
         return np.zeros((0, dim), dtype=np.float32)
-    vectors = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                           normalize_embeddings=True, show_progress_bar=False)
+    model.eval()
+    device = model.device
+
+    def forward(batch: dict[str, Any]) -> Any:
+        features = {key: value.to(device) for key, value in batch.items()}
+        return torch.nn.functional.normalize(model(features)["sentence_embedding"].float(), dim=-1)
+
+    vectors = run_batches(list(texts), model.tokenizer, forward, batch_size=batch_size,
+                          max_length=model.max_seq_length)
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from tunehub.core import runner
 from tunehub.core.cli import main
 from tunehub.core.errors import DataError
-from tunehub.core.inference import HeadPredictor, load_predictor, run_batches
+from tunehub.core.inference import HeadPredictor, load_predictor, run_batches, token_batches
 from tunehub.core.predict_io import batches, open_source
 
 from _trained import shared_artifact
@@ -109,6 +109,29 @@ def test_run_batches_keeps_input_order_and_matches_single_forwards(tiny_model):
         assert abs(row - ref).max() < 1e-4
     tokenizer.padding_side = "left"  # ignored: encoders pad on the right
     assert abs(run_batches(TEXTS, tokenizer, forward, batch_size=4) - together).max() < 1e-4
+
+
+def test_token_batches_respect_rows_and_padded_tokens():
+    lengths = [30, 10, 12, 200, 11, 9, 8]  # text 3 alone exceeds the budget
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches = token_batches(order, lengths, batch_size=3, max_tokens=40)
+    assert batches == [[3], [0], [2, 4, 1], [5, 6]]
+    assert sorted(i for rows in batches for i in rows) == list(range(len(lengths)))
+    for rows in batches[1:]:
+        assert len(rows) <= 3 and len(rows) * lengths[rows[0]] <= 40
+    assert token_batches([], [], 4, 40) == []
+
+
+def test_bi_encoder_encode_equals_sentence_transformers(tiny_model):
+    import numpy as np
+    from tunehub.core.biencoder import encode, load_encoder
+
+    model = load_encoder(tiny_model, max_length=16)
+    ours = encode(model, TEXTS, batch_size=2)
+    reference = model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.shape == reference.shape and ours.dtype == np.float32
+    assert np.abs(ours - reference).max() < 1e-5
+    assert encode(model, [], batch_size=2).shape == (0, reference.shape[1])
 
 
 def test_heads_without_load_fall_back_to_predict(tmp_path):

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from tunehub.core.biencoder import encode, load_encoder  # noqa: F401 (used as towers.load_encoder)
 from .dataset import Split
 from .scoring import ItemKNN, popularity, standardize
 
@@ -39,13 +40,6 @@ def training_pairs(split: Split, history_len: int, pairs_per_user: int) -> dict[
             anchors.append(user_text(split, items[:t], history_len))
             positives.append(split.catalog.texts[items[t]])
     return {"anchor": anchors, "positive": positives}
-
-
-def encode(model, texts: Sequence[str], batch_size: int) -> np.ndarray:
-    """(N, D) float32 L2-normalised embeddings."""
-    vectors = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                           normalize_embeddings=True, show_progress_bar=False)
-    return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 class TextScorer:
@@ -133,17 +127,6 @@ def choose_weights(scorer: HybridScorer, cases: list[tuple[str, int]], k: int = 
     report = {"text only": values[(1.0, 0.0, 0.0)], "itemknn only": values[(0.0, 1.0, 0.0)],
               "chosen": values[(best.text, best.knn, best.pop)]}
     return best, {key: round(value, 4) for key, value in report.items() if not math.isnan(value)}
-
-
-def load_encoder(path, max_length: int):
-    from sentence_transformers import SentenceTransformer
-
-    from tunehub.core.engine import quiet_transformers
-
-    quiet_transformers()
-    model = SentenceTransformer(str(path), trust_remote_code=False)
-    model.max_seq_length = max_length
-    return model
 
 
 def describe(weights: Weights, validation: Mapping[str, Any]) -> str:
