@@ -238,12 +238,14 @@ def remove_artifact(artifact: Artifact) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[str, Any],
+                    onnx: bool = False) -> dict[str, Any]:
     """Write a standalone copy of a version's model to ``dest`` (which must not exist).
 
     Heads with ``export(model_dir, dest, config)`` write their own format (the
     classification head: a sentence-transformers folder); otherwise the model folder,
-    already in Hugging Face format, is copied. The manifest, metrics and report go along.
+    already in Hugging Face format, is copied. ``onnx`` adds ``model.onnx`` (checked
+    against torch; see `tunehub.core.export`). The manifest, metrics and report go along.
     The folder is written under a temporary name and renamed when complete.
     """
     dest = Path(dest).expanduser().resolve()
@@ -258,6 +260,15 @@ def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[s
         else:
             shutil.copytree(artifact.model_dir, tmp)
             info = {"format": "model folder as saved by the head"}
+        if onnx:
+            from .export import export_onnx
+
+            if not (tmp / "modules.json").is_file():
+                raise ModelError(f"{artifact.ref}: --onnx needs a sentence-transformers model, and "
+                                 f"head '{getattr(head, 'name', head)}' exports another format. "
+                                 "Export without --onnx.")
+            output = "logits" if info.get("outputs", "").startswith("logits") else "sentence_embedding"
+            info.update(export_onnx(tmp, output))
         meta = tmp / "tunehub"
         meta.mkdir(exist_ok=True)
         for name in ("manifest.json", "metrics.json", "config.toml", "report.md"):

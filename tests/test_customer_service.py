@@ -169,6 +169,23 @@ def test_run_then_predict_uses_only_the_artifact(tiny_model, faq_files, tunehub_
     assert cli.exit_code == 0, cli.stderr
     assert json.loads(cli.stdout)[0]["answers"][0]["id"] in {row[0] for row in FAQ}
 
+    import numpy as np
+    import onnxruntime
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    dest = tunehub_home.parent / "qa-export"  # the retriever as ONNX, for other runtimes
+    done = CliRunner().invoke(main, ["models", "export", "customer-service-qa@latest", str(dest),
+                                     "--onnx", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["onnx_output"] == "sentence_embedding"
+    texts = ["i lost my card", "how much does it cost to use my card when travelling abroad?"]
+    session = onnxruntime.InferenceSession(str(dest / "model.onnx"))
+    batch = AutoTokenizer.from_pretrained(dest)(texts, padding=True, return_tensors="np")
+    (vectors,) = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})
+    reference = SentenceTransformer(str(dest), device="cpu").encode(texts)
+    assert np.abs(vectors - reference).max() < 1e-4
+
 
 def test_sample_data_is_packaged():
     assert (DATA / "faq.csv").is_file() and (DATA / "queries.csv").is_file()

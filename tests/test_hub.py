@@ -120,6 +120,43 @@ def test_export_loads_in_plain_libraries(tiny_model, tmp_path_factory, tmp_path)
     assert again.exit_code == 2 and "already exists" in again.output
 
 
+def test_export_onnx_runs_in_onnxruntime(tiny_model, tmp_path_factory, tmp_path):
+    import numpy as np
+    import onnxruntime
+    from scipy.special import softmax
+    from transformers import AutoTokenizer
+
+    artifact = shared_artifact(tiny_model, tmp_path_factory)
+    texts = ["Profit rose sharply.", "The plant will close next year and 200 jobs go.", "Hi"]
+    ours = runner.predict("financial-sentiment", texts, model=artifact)
+    dest = tmp_path / "exported"
+    done = CliRunner().invoke(main, ["models", "export", artifact, str(dest), "--onnx", "--json"])
+    assert done.exit_code == 0, done.output
+    info = json.loads(done.stdout)
+    assert info["onnx"] == "model.onnx" and info["onnx_output"] == "logits"
+    assert info["onnx_max_abs_difference"] < 1e-4
+    assert json.loads((dest / "tunehub" / "export.json").read_text())["onnx"] == "model.onnx"
+
+    session = onnxruntime.InferenceSession(str(dest / "model.onnx"))
+    batch = AutoTokenizer.from_pretrained(dest)(texts, padding=True, return_tensors="np")
+    (logits,) = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})
+    labels = json.loads((dest / "labels.json").read_text())
+    expected = np.array([[o["probabilities"][name] for name in labels] for o in ours])
+    assert np.abs(softmax(logits, -1) - expected).max() < 1e-4
+
+
+def test_export_onnx_without_the_packages_says_what_to_install(tiny_model, tmp_path_factory,
+                                                               tmp_path, monkeypatch):
+    import sys
+
+    artifact = shared_artifact(tiny_model, tmp_path_factory)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    dest = tmp_path / "exported"
+    done = CliRunner().invoke(main, ["models", "export", artifact, str(dest), "--onnx"])
+    assert done.exit_code == 2 and "pip install 'tunehub[onnx]'" in done.output
+    assert not dest.exists() and not list(tmp_path.iterdir())  # nothing half-written
+
+
 def test_find_artifact_errors_are_clear():
     with pytest.raises(ModelError, match="run-task"):
         hub.find_artifact("nothing@latest")

@@ -125,13 +125,17 @@ def rm(refs: tuple[str, ...], yes: bool) -> None:
 @models.command("export")
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--onnx", is_flag=True,
+              help="Also write model.onnx (the whole pipeline, checked against torch with "
+                   "onnxruntime); needs pip install 'tunehub[onnx]'.")
 @json_option
 @click.pass_context
-def export(ctx: click.Context, ref: str, dest: str, as_json: bool) -> None:
+def export(ctx: click.Context, ref: str, dest: str, onnx: bool, as_json: bool) -> None:
     """Write version REF to folder DEST so that it loads without tunehub.
 
     The classification head exports a sentence-transformers folder whose output is the
-    logits, with labels.json; see the README's "Serving" section.
+    logits, with labels.json; bi-encoder tasks export their sentence-transformers folder.
+    See the README's "Serving" section.
     """
     from .. import hub
     from ..runner import load_artifact_config, resolve_config
@@ -140,7 +144,7 @@ def export(ctx: click.Context, ref: str, dest: str, as_json: bool) -> None:
     catalog = catalog_from(ctx)
     spec = catalog.task(artifact.task)
     config = resolve_config(catalog, spec, base=load_artifact_config(artifact))
-    info = hub.export_artifact(artifact, dest, catalog.head(spec.head), config)
+    info = hub.export_artifact(artifact, dest, catalog.head(spec.head), config, onnx=onnx)
     if as_json:
         emit_json(info)
     else:
