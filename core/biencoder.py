@@ -8,7 +8,7 @@ engine's (`tunehub.core.engine.run_trainer` with ``SentenceTransformerTrainer``)
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +65,45 @@ def encode(model: Any, texts: Sequence[str], batch_size: int = 128) -> np.ndarra
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def mine_hard_negatives(model: Any, anchors: Sequence[str], positives: Sequence[str],
+                        corpus: Sequence[str], count: int, margin: float = 0.05,
+                        batch_size: int = 128) -> dict[str, list[str]]:
+    """(anchor, positive, negative_1..count) columns, one row per anchor.
+
+    Each anchor's negatives are the corpus texts ``model`` scores highest among those at
+    least ``margin`` (relative) below its positive: NV-Retriever's TopK-PercPos, whose
+    margin keeps unlabelled paraphrases of the positive out. When too few texts pass the
+    margin, the least similar remaining texts fill in, so no anchor is dropped."""
+    texts = list(dict.fromkeys(corpus))
+    if count < 1 or len(texts) <= count:
+        raise ModelError(f"mining {count} hard negatives needs a corpus of more than {count} "
+                         f"distinct texts, got {len(texts)}.")
+    corpus_vectors = encode(model, texts, batch_size)  # (C, D)
+    position = {text: i for i, text in enumerate(texts)}
+    scores = encode(model, anchors, batch_size) @ corpus_vectors.T  # (A, C)
+    columns: dict[str, list[str]] = {"anchor": list(anchors), "positive": list(positives)}
+    columns.update({f"negative_{n + 1}": [] for n in range(count)})
+    for row, positive in zip(scores, positives):
+        own = position.get(positive)
+        ceiling = row[own] - margin * abs(row[own]) if own is not None else np.inf
+        ranked = [int(i) for i in np.argsort(-row, kind="stable") if i != own]
+        passing = [i for i in ranked if row[i] <= ceiling]
+        picked = passing[:count]
+        picked += [i for i in reversed(ranked) if i not in picked][:count - len(picked)]
+        for n, i in enumerate(picked):
+            columns[f"negative_{n + 1}"].append(texts[i])
+    return columns
+
+
 def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], settings: Any,
                 work_dir: Path, resume: bool = False, callbacks: Sequence[Any] = (),
-                scale: float = 20.0):
+                scale: float = 20.0, negatives: Mapping[str, Sequence[str]] | None = None):
     """Fine-tune ``model`` in place on (anchor, positive) pairs; returns the engine's FitResult.
 
-    ``settings`` is a `TrainSettings`; the batch size is capped at the number of distinct
-    positives, since the no-duplicates sampler cannot fill a larger batch."""
+    ``negatives`` adds hard-negative columns (``negative_1``...: one text per anchor each),
+    scored against each anchor beside the in-batch negatives. ``settings`` is a
+    `TrainSettings`; the batch size is capped at the number of distinct positives, since
+    the no-duplicates sampler cannot fill a larger batch."""
     from dataclasses import replace
 
     from datasets import Dataset
@@ -88,7 +120,13 @@ def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], se
     if distinct < 2:
         raise ModelError("contrastive training needs at least two distinct positives.")
     settings = replace(settings, batch_size=max(2, min(settings.batch_size, distinct)))
-    dataset = Dataset.from_dict({"anchor": list(anchors), "positive": list(positives)})
+    columns = {"anchor": list(anchors), "positive": list(positives)}
+    for name, texts in (negatives or {}).items():
+        if len(texts) != len(anchors):
+            raise ModelError(f"hard-negative column '{name}' has {len(texts)} texts for "
+                             f"{len(anchors)} anchors; give one per anchor.")
+        columns[name] = list(texts)
+    dataset = Dataset.from_dict(columns)
     loss = MultipleNegativesRankingLoss(model, scale=scale)
 
     def make_trainer(args):

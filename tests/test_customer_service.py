@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import tunehub
 from tunehub.core.cli import main
-from tunehub.core.errors import DataError
+from tunehub.core.errors import ConfigError, DataError
 from tunehub.plugins.customer_service import DATA
 from tunehub.plugins.customer_service.data import readable
 from tunehub.plugins.customer_service.retrieval import BM25, calibrate, no_answer_precision, no_answer_recall
@@ -185,6 +185,28 @@ def test_run_then_predict_uses_only_the_artifact(tiny_model, faq_files, tunehub_
     (vectors,) = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})
     reference = SentenceTransformer(str(dest), device="cpu").encode(texts)
     assert np.abs(vectors - reference).max() < 1e-4
+
+
+def test_hard_negatives_are_mined_with_the_base_model(tiny_model, faq_files):
+    from tunehub.core.biencoder import load_encoder, mine_hard_negatives
+
+    faq, queries = faq_files
+    model = load_encoder(tiny_model, max_length=16)
+    corpus = ["How do I report a lost card?", "What does the account cost?", "Can I pay abroad?"]
+    mined = mine_hard_negatives(model, ["lost card", "monthly fee?"], corpus[:2], corpus, 1)
+    assert set(mined) == {"anchor", "positive", "negative_1"}
+    for anchor, positive, negative in zip(*mined.values()):
+        assert negative in corpus and negative != positive
+
+    overrides = tiny_overrides(**{"dataset.faq": str(faq), "dataset.eval_fraction": "0.3",
+                                  "train.batch_size": "4", "head.hard_negatives": "1"})
+    result = tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
+                              overrides=overrides)
+    assert "hard negative" in result.notes["training pairs"]
+    assert 0.0 <= result.metrics["recall@1"] <= 1.0
+    with pytest.raises(ConfigError, match="hard_negatives must be 0 or more"):
+        tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
+                         overrides=[*overrides, "head.hard_negatives=-1"])
 
 
 def test_sample_data_is_packaged():

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.core.errors import ModelError
+from tunehub.core.errors import ConfigError, ModelError
 from tunehub.core.heads import FitOutput, Run, TaskData
 
 from . import data as qa
@@ -88,6 +88,7 @@ class BiEncoderHead:
         "head.index_paraphrases": True,  # also index training queries as known paraphrases
         "head.max_queries_per_entry": 0,  # training queries per entry (seeded sample); 0 = all
         "head.loss_scale": 20.0,  # MultipleNegativesRankingLoss similarity scale
+        "head.hard_negatives": 0,  # per query, mined with the base model (0: in-batch only)
         "head.top_k": 3,  # answers returned by predict
         "head.index": "auto",  # auto (exact up to head.exact_max vectors, HNSW above) | flat | hnsw
         "head.exact_max": 100_000,
@@ -109,7 +110,7 @@ class BiEncoderHead:
 
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
-        from tunehub.core.biencoder import load_encoder, train_pairs
+        from tunehub.core.biencoder import load_encoder, mine_hard_negatives, train_pairs
         from tunehub.core.engine import TrainSettings
 
         config, faq, splits = run.config, run.data.info["faq"], run.data.train
@@ -119,9 +120,20 @@ class BiEncoderHead:
         pairs = qa.cap_per_entry(splits.train, head["max_queries_per_entry"], settings.seed)
         targets = entry_texts(faq, head["document"])
         position = faq.position()
+        anchors, positives = pairs.texts, [targets[position[f]] for f in pairs.faq_ids]
+        negatives, described = None, "in-batch negatives"
+        if head["hard_negatives"] < 0:
+            raise ConfigError(f"head.hard_negatives must be 0 or more, got {head['hard_negatives']}; "
+                              "0 trains with in-batch negatives only.")
+        if head["hard_negatives"] > 0:  # mined with the untuned model, before training
+            mined = mine_hard_negatives(model, anchors, positives, targets, head["hard_negatives"])
+            anchors, positives = mined.pop("anchor"), mined.pop("positive")
+            negatives = mined
+            described = (f"in-batch + {head['hard_negatives']} hard negative(s) per query mined "
+                         "with the base model (TopK-PercPos, 5% margin)")
         model, result = train_pairs(
-            model, pairs.texts, [targets[position[f]] for f in pairs.faq_ids], settings,
-            run.work_dir, run.resume, run.callbacks, scale=head["loss_scale"],
+            model, anchors, positives, settings, run.work_dir, run.resume, run.callbacks,
+            scale=head["loss_scale"], negatives=negatives,
         )
         retriever = Retriever.build(model, faq, splits.train, config)
         threshold, note = calibrate_search(retriever.search, faq, splits.calibration)
@@ -133,8 +145,8 @@ class BiEncoderHead:
             "train seconds": round(result.train_seconds, 1),
             "train samples/s": round(result.train_samples_per_second, 1),
             "precision": result.precision,
-            "training pairs": f"{len(pairs)} (query, entry {head['document']}); "
-                              "MultipleNegativesRankingLoss, no-duplicates batches",
+            "training pairs": f"{len(anchors)} (query, entry {head['document']}); "
+                              f"MultipleNegativesRankingLoss with {described}, no-duplicates batches",
             "index": f"{retriever.index.kind}, {len(retriever.index)} vectors "
                      f"({head['document']}{' + known paraphrases' if head['index_paraphrases'] else ''})",
             "hand-off threshold": note,
