@@ -79,19 +79,25 @@ def mine_hard_negatives(model: Any, anchors: Sequence[str], positives: Sequence[
         raise ModelError(f"mining {count} hard negatives needs a corpus of more than {count} "
                          f"distinct texts, got {len(texts)}.")
     corpus_vectors = encode(model, texts, batch_size)  # (C, D)
+    anchor_vectors = encode(model, anchors, batch_size)  # (A, D)
     position = {text: i for i, text in enumerate(texts)}
-    scores = encode(model, anchors, batch_size) @ corpus_vectors.T  # (A, C)
     columns: dict[str, list[str]] = {"anchor": list(anchors), "positive": list(positives)}
     columns.update({f"negative_{n + 1}": [] for n in range(count)})
-    for row, positive in zip(scores, positives):
-        own = position.get(positive)
-        ceiling = row[own] - margin * abs(row[own]) if own is not None else np.inf
-        ranked = [int(i) for i in np.argsort(-row, kind="stable") if i != own]
-        passing = [i for i in ranked if row[i] <= ceiling]
-        picked = passing[:count]
-        picked += [i for i in reversed(ranked) if i not in picked][:count - len(picked)]
-        for n, i in enumerate(picked):
-            columns[f"negative_{n + 1}"].append(texts[i])
+    look = min(len(texts), 8 * count + 1)  # candidates looked at per anchor, best first
+    for start in range(0, len(anchors), 1024):  # bounded memory: (1024, C) scores at a time
+        scores = anchor_vectors[start:start + 1024] @ corpus_vectors.T
+        for row, positive in zip(scores, positives[start:start + 1024]):
+            own = position.get(positive)
+            ceiling = row[own] - margin * abs(row[own]) if own is not None else np.inf
+            top = np.argpartition(-row, look - 1)[:look] if look < len(row) else np.arange(len(row))
+            ranked = [int(i) for i in top[np.argsort(-row[top], kind="stable")] if i != own]
+            picked = [i for i in ranked if row[i] <= ceiling][:count]
+            if len(picked) < count:  # look at every text; then the least similar fill in
+                ranked = [int(i) for i in np.argsort(-row, kind="stable") if i != own]
+                picked = [i for i in ranked if row[i] <= ceiling][:count]
+                picked += [i for i in reversed(ranked) if i not in picked][:count - len(picked)]
+            for n, i in enumerate(picked):
+                columns[f"negative_{n + 1}"].append(texts[i])
     return columns
 
 

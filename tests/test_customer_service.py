@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import tunehub
 from tunehub.core.cli import main
-from tunehub.core.errors import ConfigError, DataError
+from tunehub.core.errors import ConfigError, DataError, ModelError
 from tunehub.plugins.customer_service import DATA
 from tunehub.plugins.customer_service.data import readable
 from tunehub.plugins.customer_service.retrieval import BM25, calibrate, no_answer_precision, no_answer_recall
@@ -185,6 +185,24 @@ def test_run_then_predict_uses_only_the_artifact(tiny_model, faq_files, tunehub_
     (vectors,) = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})
     reference = SentenceTransformer(str(dest), device="cpu").encode(texts)
     assert np.abs(vectors - reference).max() < 1e-4
+
+
+def test_hard_negative_mining_skips_near_duplicates_of_the_positive(monkeypatch):
+    from tunehub.core import biencoder
+
+    vectors = {"q": [1, 0], "right": [0.9, 0.436], "paraphrase": [0.95, 0.312],
+               "near": [0.5, 0.866], "far": [-1, 0]}
+    monkeypatch.setattr(biencoder, "encode", lambda model, texts, batch_size=128: np.array(
+        [vectors[t] for t in texts], dtype=np.float32))
+    corpus = ["right", "paraphrase", "near", "far"]
+    # "paraphrase" scores above the right answer (0.95 > 0.9): within the margin, never a negative
+    mined = biencoder.mine_hard_negatives(None, ["q"], ["right"], corpus, 2)
+    assert (mined["negative_1"], mined["negative_2"]) == (["near"], ["far"])
+    # a margin nothing passes: the least similar texts fill in, the anchor is kept
+    mined = biencoder.mine_hard_negatives(None, ["q"], ["right"], corpus, 1, margin=5.0)
+    assert mined["negative_1"] == ["far"] and mined["anchor"] == ["q"]
+    with pytest.raises(ModelError, match="corpus of more than 4"):
+        biencoder.mine_hard_negatives(None, ["q"], ["right"], corpus, 4)
 
 
 def test_hard_negatives_are_mined_with_the_base_model(tiny_model, faq_files):
