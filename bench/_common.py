@@ -9,6 +9,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("TUNEHUB_BENCH_DATA", ROOT.parent / "shared" / "data"))
 
 
+def read_column(path: Path, column: str) -> list[str]:
+    """One column of a CSV file, as strings in file order."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [row[column] for row in csv.DictReader(handle)]
+
+
 def data_dir(name: str) -> Path:
     """The folder of a shared benchmark data set; exits with a message when absent."""
     folder = SHARED_DATA / name

@@ -13,7 +13,6 @@ Skips when ../shared/data is absent.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -21,25 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import data_dir
+from _common import data_dir, read_column
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))  # import tunehub from a checkout
 
 TARGET = 0.95
 
 
-def texts_of(path: Path, column: str) -> list[str]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [row[column] for row in csv.DictReader(handle) if row.get(column)]
-
-
 def real_texts() -> list[str]:
     banking, finance, movies = (data_dir(n) for n in ("banking77", "financial_phrasebank",
                                                        "movielens_latest_small"))
-    texts = texts_of(banking / "train.csv", "text") + texts_of(banking / "test.csv", "text")
+    texts = read_column(banking / "train.csv", "text") + read_column(banking / "test.csv", "text")
     for name in ("50agree_train.csv", "50agree_test.csv"):
-        texts += texts_of(finance / name, "text")
-    texts += texts_of(movies / "movies.csv", "title") + texts_of(movies / "tags.csv", "tag")
+        texts += read_column(finance / name, "text")
+    texts += read_column(movies / "movies.csv", "title") + read_column(movies / "tags.csv", "tag")
     return list(dict.fromkeys(t.strip() for t in texts if t.strip()))
 
 

@@ -16,12 +16,11 @@ says the CPU is fast at it (not on AVX2-only machines).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
 import time
 
-from _common import data_dir
+from _common import data_dir, read_column
 
 
 def timed(fn, *args):
@@ -39,10 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder = data_dir("financial_phrasebank")
-    texts = []
-    for name in ("allagree_test.csv", "50agree_train.csv"):
-        with open(folder / name, newline="", encoding="utf-8") as handle:
-            texts += [row["text"] for row in csv.DictReader(handle)]
+    texts = read_column(folder / "allagree_test.csv", "text") + \
+        read_column(folder / "50agree_train.csv", "text")
     texts = texts[:args.rows]
 
     import numpy as np

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import os
 import socket
@@ -24,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from _common import data_dir
+from _common import data_dir, read_column
 
 
 def free_port() -> int:
@@ -144,8 +143,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder = data_dir("financial_phrasebank")
-    with open(folder / "50agree_train.csv", newline="", encoding="utf-8") as handle:
-        pool = [row["text"] for row in csv.DictReader(handle)]
+    pool = read_column(folder / "50agree_train.csv", "text")
     texts = [pool[i % len(pool)] for i in range(args.requests)]
     if not args.model:
         os.environ.setdefault("TUNEHUB_HOME", tempfile.mkdtemp(prefix="tunehub-bench-"))

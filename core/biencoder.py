@@ -49,10 +49,9 @@ def encode(model: Any, texts: Sequence[str], batch_size: int = 128) -> np.ndarra
 
     from .inference import run_batches
 
-    dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    dim = dimension() or 0
     if not len(texts):
-        return np.zeros((0, dim), dtype=np.float32)
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return np.zeros((0, dimension() or 0), dtype=np.float32)
     model.eval()
     device = model.device
 
@@ -134,6 +133,7 @@ def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], se
         columns[name] = list(texts)
     dataset = Dataset.from_dict(columns)
     loss = MultipleNegativesRankingLoss(model, scale=scale)
+    model.model_card_data.widget = [{"text": ""}]  # no model card: skip its example pass
 
     def make_trainer(args):
         return SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)

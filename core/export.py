@@ -72,7 +72,8 @@ def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
     model.save(str(dest), create_model_card=False, safe_serialization=True)
     (dest / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
     (dest / "head.json").write_text(meta_path.read_text())
-    return {"format": "sentence-transformers", "outputs": "logits (softmax for probabilities)",
+    return {"format": "sentence-transformers", "output": "logits",
+            "outputs": "logits (softmax for probabilities)",
             "labels": labels, "pooling": pooling}
 
 
@@ -111,6 +112,8 @@ def export_onnx(folder: Path, output_name: str) -> dict[str, Any]:
                 features["token_type_ids"] = token_type_ids
             return self.model(features)["sentence_embedding"]
 
+    pipeline = Pipeline().eval()
+
     config = getattr(getattr(model[0], "auto_model", None), "config", None)
     positions = getattr(config, "max_position_embeddings", None) or model.max_seq_length
     batch = torch.export.Dim("batch")
@@ -122,7 +125,7 @@ def export_onnx(folder: Path, output_name: str) -> dict[str, Any]:
     try:
         with warnings.catch_warnings(), torch.inference_mode(False):
             warnings.simplefilter("ignore")
-            torch.onnx.export(Pipeline().eval(), tuple(sample[k] for k in names), str(path),
+            torch.onnx.export(pipeline, tuple(sample[k] for k in names), str(path),
                               input_names=names, output_names=[output_name],
                               dynamic_shapes={k: {0: batch, 1: length} for k in names},
                               opset_version=ONNX_OPSET, dynamo=True, external_data=False,
@@ -134,7 +137,7 @@ def export_onnx(folder: Path, output_name: str) -> dict[str, Any]:
                       max_length=model.max_seq_length, return_tensors="pt")
     (ours,) = session.run(None, {k: check[k].numpy() for k in names})
     with torch.inference_mode():
-        reference = Pipeline()(*(check[k] for k in names)).numpy()
+        reference = pipeline(*(check[k] for k in names)).numpy()
     difference = float(np.abs(ours - reference).max())
     if not difference <= ONNX_TOLERANCE:
         raise ModelError(f"the ONNX graph disagrees with the torch model by {difference:.2e} "

@@ -267,8 +267,7 @@ def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[s
                 raise ModelError(f"{artifact.ref}: --onnx needs a sentence-transformers model, and "
                                  f"head '{getattr(head, 'name', head)}' exports another format. "
                                  "Export without --onnx.")
-            output = "logits" if info.get("outputs", "").startswith("logits") else "sentence_embedding"
-            info.update(export_onnx(tmp, output))
+            info.update(export_onnx(tmp, info.get("output", "sentence_embedding")))
         meta = tmp / "tunehub"
         meta.mkdir(exist_ok=True)
         for name in ("manifest.json", "metrics.json", "config.toml", "report.md"):

@@ -37,15 +37,16 @@ def untuned_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     if cached is not None:  # computed during the run, before fine-tuning
         return cached
     from tunehub.core import hub
+    from tunehub.core.biencoder import encode, load_encoder
     from tunehub.core.engine import TrainSettings
     from tunehub.core.plugins import load_catalog
 
     from . import scoring, towers
 
     settings = TrainSettings.from_config(config["train"])
-    model = towers.load_encoder(hub.resolve_model(config["model"], load_catalog().models()),
-                                settings.max_length)
-    vectors = towers.encode(model, data.train.catalog.texts, settings.eval_batch_size)
+    model = load_encoder(hub.resolve_model(config["model"], load_catalog().models()),
+                         settings.max_length)
+    vectors = encode(model, data.train.catalog.texts, settings.eval_batch_size)
     scorer = towers.TextScorer(model, data.train, vectors, int(config["head"]["history_len"]))
     return scoring.evaluate(scorer, data.train, data.eval, int(config["dataset"]["split_seed"]))
 

@@ -57,6 +57,7 @@ class TwoTowerHead:
                                            SentenceTransformerTrainingArguments, losses)
         from sentence_transformers.training_args import BatchSamplers
 
+        from tunehub.core.biencoder import load_encoder
         from tunehub.core.engine import TrainSettings, run_trainer
 
         from . import scoring, towers
@@ -65,7 +66,7 @@ class TwoTowerHead:
         hist_len, seed = int(cfg["head"]["history_len"]), int(cfg["dataset"]["split_seed"])
         split, cases = run.data.train, run.data.eval
         fit_split, val_cases = split.without_last()  # fusion weights are chosen on these
-        model = towers.load_encoder(run.base_model, settings.max_length)
+        model = load_encoder(run.base_model, settings.max_length)
 
         untuned = towers.TextScorer(model, split, self._items(model, split, settings), hist_len)
         run.data.info["untuned_outputs"] = scoring.evaluate(untuned, split, cases, seed)
@@ -115,7 +116,7 @@ class TwoTowerHead:
 
     @staticmethod
     def _items(model, split, settings):
-        from .towers import encode
+        from tunehub.core.biencoder import encode
 
         return encode(model, split.catalog.texts, settings.eval_batch_size)
 
@@ -139,13 +140,14 @@ class TwoTowerHead:
 
     # -- using a saved model ------------------------------------------------------
     def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]):
+        from tunehub.core.biencoder import load_encoder
         from tunehub.core.engine import TrainSettings
 
         from . import scoring, towers
 
         meta = _meta(model_dir)
         settings = TrainSettings.from_config(config["train"])
-        model = towers.load_encoder(model_dir, meta["max_length"])
+        model = load_encoder(model_dir, meta["max_length"])
         split = data.train
         text = towers.TextScorer(model, split, self._items(model, split, settings), meta["history_len"])
         scorer = towers.HybridScorer(text, split, towers.Weights(**meta["weights"]))
@@ -165,7 +167,7 @@ class Recommender:
     def __init__(self, model_dir: Path, config: Mapping[str, Any]) -> None:
         from safetensors.numpy import load_file
 
-        from . import towers
+        from tunehub.core.biencoder import load_encoder
 
         self.meta, self.config = _meta(model_dir), config
         items = json.loads((model_dir / "items.json").read_text())
@@ -175,7 +177,7 @@ class Recommender:
         self.split = dataset.Split(
             catalog, {u: [index[i] for i in h["positives"]] for u, h in self.users.items()},
             {u: {index[i] for i in h["seen"]} for u, h in self.users.items()})
-        self.model = towers.load_encoder(model_dir, self.meta["max_length"])  # torch module
+        self.model = load_encoder(model_dir, self.meta["max_length"])  # torch module
         self.vectors = load_file(str(model_dir / "item_embeddings.safetensors"))["embeddings"]
         self.scorer = None  # built on first use (after any quantisation of self.model)
 

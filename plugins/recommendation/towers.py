@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.core.biencoder import encode, load_encoder  # noqa: F401 (used as towers.load_encoder)
+from tunehub.core.biencoder import encode
 
 from .dataset import Split
 from .scoring import ItemKNN, popularity, standardize
