@@ -17,8 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from .data import Table, column_for, label_counts, read_table, stratified_split, text_cell
-from .errors import DataError, ModelError
+from .data import (
+    MIN_EVAL_ROWS,
+    MIN_ROWS_PER_LABEL,
+    Table,
+    column_for,
+    key_cell,
+    label_counts,
+    read_table,
+    stratified_split,
+    text_cell,
+)
+from .errors import ConfigError, DataError, ModelError, did_you_mean
 from .heads import FitOutput, Run, TaskData
 
 
@@ -30,11 +40,8 @@ class Examples:
 
 def _labels_of(table: Table, column: str, declared: list[str]) -> list[str]:
     found = []
-    for index, row in enumerate(table.rows):
-        value = row.get(column)
-        label = "" if value is None else str(value).strip()
-        if not label:
-            raise DataError(f"{table.where(index)}: empty '{column}'. Give every row a label.")
+    for index in range(len(table)):
+        label = key_cell(table, index, column)
         if declared and label not in declared:
             raise DataError(
                 f"{table.where(index)}: unknown label '{label}'. Expected one of "
@@ -52,6 +59,35 @@ def _read_labelled(path: Path, columns: Mapping[str, str], declared: list[str]):
     return table, texts, _labels_of(table, label_col, declared)
 
 
+POOLINGS = ("mean", "cls")
+
+
+def _check_split(train_file: Path, train_labels: list[str], eval_labels: list[str]) -> None:
+    """A split must leave every label rows to learn from and rows to be scored on."""
+    counts = Counter(train_labels) + Counter(eval_labels)
+    short = sorted(label for label in counts if not (label in train_labels and label in eval_labels))
+    if short:
+        shown = ", ".join(f"'{label}' ({counts[label]} row{'s' * (counts[label] != 1)})" for label in short)
+        raise DataError(
+            f"{train_file}: too little data to split: label(s) {shown} cannot have both "
+            "training and evaluation rows. Add rows for them, or give --eval-data FILE."
+        )
+
+
+def _few_rows(names: list[str], train_labels: list[int], eval_rows: int) -> list[str]:
+    counts = Counter(train_labels)
+    few = [f"{names[i]} ({counts.get(i, 0)})" for i in range(len(names))
+           if counts.get(i, 0) < MIN_ROWS_PER_LABEL]
+    out = []
+    if few:
+        out.append(f"few training rows for label(s) {', '.join(few)}: under {MIN_ROWS_PER_LABEL} "
+                   "per label, the model learns little and metrics vary from run to run.")
+    if eval_rows < MIN_EVAL_ROWS:
+        out.append(f"only {eval_rows} evaluation rows (under {MIN_EVAL_ROWS}): each row moves "
+                   f"accuracy by {1 / max(eval_rows, 1):.0%}; treat the metrics as rough.")
+    return out
+
+
 class SequenceClassificationHead:
     name = "sequence-classification"
     description = "Text classification: encoder + mean pooling + linear layer (transformers)."
@@ -63,6 +99,9 @@ class SequenceClassificationHead:
 
     # -- data ---------------------------------------------------------------------
     def load_data(self, config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
+        if config["head"]["pooling"] not in POOLINGS:
+            raise ConfigError(f"'head.pooling' must be one of {', '.join(POOLINGS)}, got "
+                              f"'{config['head']['pooling']}'.{did_you_mean(config['head']['pooling'], POOLINGS)}")
         ds = config["dataset"]
         declared = list(ds["labels"])
         columns = ds["columns"]
@@ -94,6 +133,8 @@ class SequenceClassificationHead:
         index = {name: i for i, name in enumerate(names)}
         train = Examples([texts[i] for i in train_idx], [index[labels[i]] for i in train_idx])
         evaluation = Examples(eval_texts, [index[label] for label in eval_labels])
+        if "eval" not in files:
+            _check_split(files["train"], [labels[i] for i in train_idx], eval_labels)
         summary = {
             "train rows": len(train.texts),
             "eval rows": len(evaluation.texts),
@@ -102,7 +143,8 @@ class SequenceClassificationHead:
             "train labels": label_counts(names[i] for i in train.labels),
             "eval labels": label_counts(names[i] for i in evaluation.labels),
         }
-        return TaskData(train, evaluation, dict(files), summary, {"labels": names})
+        return TaskData(train, evaluation, dict(files), summary, {"labels": names},
+                        _few_rows(names, train.labels, len(evaluation.texts)))
 
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
@@ -112,7 +154,7 @@ class SequenceClassificationHead:
 
         cfg, settings = run.config, TrainSettings.from_config(run.config["train"])
         names = run.data.info["labels"]
-        tokenizer = AutoTokenizer.from_pretrained(run.base_model)
+        tokenizer = AutoTokenizer.from_pretrained(run.base_model, trust_remote_code=False)
         model = TextClassifier.from_encoder(
             run.base_model, names, cfg["head"]["pooling"], cfg["head"]["dropout"],
             settings.label_smoothing,
@@ -272,8 +314,10 @@ def _module():
             from transformers import AutoModel
 
             from .engine import quiet_transformers
+            from .hub import refuse_remote_code
 
             quiet_transformers()
+            refuse_remote_code(Path(path))
             encoder = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
             if getattr(encoder, "pooler", None) is not None:
                 encoder.pooler = None  # unused: we pool ourselves (and DDP needs no dead params)
@@ -322,7 +366,7 @@ def _module():
             model = cls.from_encoder(Path(folder), meta["labels"], meta["pooling"], 0.0)
             model.classifier.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
             model.eval()
-            return model, AutoTokenizer.from_pretrained(folder)
+            return model, AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
 
     return TextClassifier
 

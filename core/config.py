@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -183,3 +184,73 @@ def to_toml(config: Mapping[str, Any]) -> str:
         return lines
 
     return "\n".join(table(config, "")) + "\n"
+
+
+# -- settings checks -------------------------------------------------------------------
+# Run before any model loads, so a typo costs a second, not a model load and a traceback.
+
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+              "constant_with_warmup", "inverse_sqrt")
+OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adafactor", "sgd", "adagrad", "rmsprop")
+MIN_MAX_LENGTH = 8
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _range(low: float | None, high: float | None, low_open: bool = False,
+           high_open: bool = False) -> tuple[Any, str]:
+    def ok(value: Any) -> bool:
+        if not _finite(value):
+            return False
+        if low is not None and (value <= low if low_open else value < low):
+            return False
+        return high is None or (value < high if high_open else value <= high)
+
+    left = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+    right = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+    return ok, "a finite number " + " and ".join(x for x in (left, right) if x)
+
+
+def _choice(choices: tuple[str, ...]) -> tuple[Any, str]:
+    return (lambda value: value in choices), "one of " + ", ".join(choices)
+
+
+RULES: dict[str, tuple[Any, str]] = {
+    "train.learning_rate": _range(0, None, low_open=True),
+    "train.weight_decay": _range(0, None),
+    "train.warmup_ratio": _range(0, 1, high_open=True),
+    "train.max_grad_norm": _range(0, None),
+    "train.label_smoothing": _range(0, 1, high_open=True),
+    "train.batch_size": _range(1, None),
+    "train.eval_batch_size": _range(1, None),
+    "train.max_length": _range(MIN_MAX_LENGTH, None),
+    "train.seed": _range(0, 2**32 - 1),
+    "train.scheduler": _choice(SCHEDULERS),
+    "train.optim": _choice(OPTIMIZERS),
+    "train.precision": _choice(("auto", "bf16", "fp32")),
+    "dataset.eval_fraction": _range(0, 1, low_open=True, high_open=True),
+    "dataset.validation_fraction": _range(0, 1, high_open=True),
+    "head.dropout": _range(0, 1, high_open=True),
+}
+
+
+def check_settings(config: Mapping[str, Any], where: str = "config") -> None:
+    """Ranges, finiteness and known names of the settings that would otherwise fail (or,
+    worse, silently train nothing) after a model load; raises one `ConfigError`."""
+    flat = flatten(config)
+    for key, (ok, expected) in RULES.items():
+        if key in flat and not ok(flat[key]):
+            value = flat[key]
+            choices = expected[len("one of "):].split(", ") if expected.startswith("one of ") else []
+            hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
+            raise ConfigError(f"{where}: '{key}' must be {expected}, got {value!r}.{hint} "
+                              f"Fix it in the task file or with --set {key}=...")
+    epochs, steps = flat.get("train.epochs", 1), flat.get("train.max_steps", -1)
+    if steps == 0 or steps < -1:
+        raise ConfigError(f"{where}: 'train.max_steps' must be -1 (train by epochs) or 1 or "
+                          f"more, got {steps}.")
+    if steps == -1 and epochs < 1:
+        raise ConfigError(f"{where}: 'train.epochs' is {epochs}, so the model would never be "
+                          "trained; use --set train.epochs=1 or more (or train.max_steps=N).")

@@ -19,6 +19,13 @@ from typing import Any
 
 from .errors import DataError, did_you_mean
 
+# Python's csv module refuses fields over 128 KiB; tunehub allows texts up to this many
+# characters per field and names the row of any longer one.
+MAX_FIELD_CHARS = 10_000_000
+# Below these, metrics are noise: a run still trains, but says so loudly (stderr, report).
+MIN_ROWS_PER_LABEL = 10
+MIN_EVAL_ROWS = 30
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -72,11 +79,32 @@ def read_table(path: str | Path) -> Table:
 
 
 def _read_csv(path: Path, text: str, kind: str) -> Table:
+    csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
+    try:
+        return _csv_records(path, reader)
+    except csv.Error as exc:
+        line = reader.line_num + 1
+        if "field larger than field limit" in str(exc):
+            raise DataError(
+                f"{path}, row {line}: a field longer than {MAX_FIELD_CHARS:,} characters (the "
+                "most tunehub reads). Shorten it, or check for an unclosed quote above it."
+            ) from None
+        raise DataError(f"{path}, row {line}: not valid {kind.upper()} ({exc}). "
+                        "Check the quoting of that row.") from None
+
+
+def _csv_records(path: Path, reader: Any) -> Table:
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
         raise DataError(f"{path}: the file is empty. Add a header row and data rows.")
     columns = [h.strip() for h in header]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise DataError(
+            f"{path}, row 1: the header names column(s) {', '.join(repr(c) for c in repeated)} "
+            "more than once; give every column a distinct name."
+        )
     rows, numbers = [], []
     for record in reader:
         if not any(cell.strip() for cell in record):
@@ -137,14 +165,42 @@ def column_for(table: Table, role: str, columns: dict[str, str]) -> str:
     return name
 
 
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value != value:
+        return "NaN (a missing value)"
+    kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+    shown = json.dumps(value, default=str)
+    return f"{kind} ({shown[:40]}{'...' if len(shown) > 40 else ''})"
+
+
 def text_cell(table: Table, index: int, column: str) -> str:
+    """The text in a cell: a non-empty string. JSONL and Parquet cells that are numbers,
+    lists, objects, null or NaN are refused rather than turned into strings like "nan"."""
     value = table.rows[index].get(column)
-    text = "" if value is None else str(value).strip()
+    if value is not None and not isinstance(value, str):
+        raise DataError(
+            f"{table.where(index)}: '{column}' is {_describe(value)}, not text. Write it as a "
+            "string (in quotes in JSONL), or fix the row."
+        )
+    text = "" if value is None else value.strip()
     if not text:
         raise DataError(
             f"{table.where(index)}: empty '{column}'. Fill it in or delete the row."
         )
     return text
+
+
+def key_cell(table: Table, index: int, column: str) -> str:
+    """A label or id: a non-empty string or a whole number (JSONL ``"label": 1``), as text."""
+    value = table.rows[index].get(column)
+    if isinstance(value, float) and value == value and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return text_cell(table, index, column)
 
 
 def files_hash(paths: Iterable[str | Path]) -> str:

@@ -78,10 +78,24 @@ def bf16_is_fast() -> bool:
         return False
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
 def resolve_precision(precision: str) -> str:
-    if precision not in ("auto", "bf16", "fp32"):
+    """``auto`` -> bf16 where the hardware runs it fast, else fp32.
+
+    ``TUNEHUB_PRECISION=fp32|bf16`` forces what ``auto`` picks (training, evaluation,
+    predict and serve), so both paths can be exercised on any machine; an explicit
+    ``train.precision`` in the config still wins.
+    """
+    if precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be auto, bf16 or fp32, got '{precision}'.")
     if precision == "auto":
+        forced = os.environ.get("TUNEHUB_PRECISION", "").strip().lower()
+        if forced not in ("", "auto", "bf16", "fp32"):
+            raise ConfigError(f"TUNEHUB_PRECISION must be auto, bf16 or fp32, got '{forced}'.")
+        if forced in ("bf16", "fp32"):
+            return forced
         return "bf16" if bf16_is_fast() else "fp32"
     return precision
 

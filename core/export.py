@@ -62,7 +62,12 @@ def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
     meta = json.loads(meta_path.read_text())
     labels, pooling = meta["labels"], meta["pooling"]
     state = load_file(str(model_dir / "head.safetensors"))  # weight (C, H), bias (C,)
-    transformer = Transformer(str(model_dir))
+    from .hub import refuse_remote_code
+
+    refuse_remote_code(model_dir)
+    no_code = {"trust_remote_code": False}
+    transformer = Transformer(str(model_dir), model_kwargs=no_code, processor_kwargs=no_code,
+                              config_kwargs=no_code)
     hidden = transformer.get_embedding_dimension() if hasattr(transformer, "get_embedding_dimension") \
         else state["weight"].shape[1]
     dense = Dense(hidden, len(labels), bias=True, activation_function=torch.nn.Identity(),

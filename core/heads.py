@@ -21,6 +21,7 @@ class TaskData:
     files: dict[str, Path]  # role -> file, hashed into the manifest
     summary: dict[str, Any] = field(default_factory=dict)  # shown in the report
     info: dict[str, Any] = field(default_factory=dict)  # e.g. labels
+    warnings: list[str] = field(default_factory=list)  # printed before training, kept in the report
 
 
 @dataclass

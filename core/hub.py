@@ -194,6 +194,29 @@ def _hf_download(repo_id: str) -> Path:
         ) from None
 
 
+def refuse_remote_code(path: Path, name: str | None = None) -> None:
+    """Refuse a model folder whose config asks to run its own Python code (``auto_map``).
+
+    transformers would import that code with ``trust_remote_code=True``, and on a terminal
+    it even asks; tunehub passes ``trust_remote_code=False`` everywhere and stops earlier,
+    with one line, before anything is loaded.
+    """
+    for file in ("config.json", "tokenizer_config.json", "config_sentence_transformers.json"):
+        candidate = Path(path) / file
+        if not candidate.is_file():
+            continue
+        try:
+            content = json.loads(candidate.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise ModelError(f"model '{name or path}': {candidate} is not valid JSON.") from None
+        if isinstance(content, dict) and "auto_map" in content:
+            raise ModelError(
+                f"model '{name or path}': {candidate} maps classes to Python code in the folder "
+                "(auto_map); tunehub never runs code from a model folder. Use a model of a "
+                "standard transformers architecture."
+            )
+
+
 def _check_folder(path: Path, name: str) -> Path:
     if not path.is_dir():
         raise ModelError(f"model '{name}': {path} is not a folder.")
@@ -201,6 +224,7 @@ def _check_folder(path: Path, name: str) -> Path:
         raise ModelError(
             f"model '{name}': {path} has no config.json; give a Hugging Face model folder."
         )
+    refuse_remote_code(path, name)
     if not any(path.glob("*.safetensors")):
         pickled = [p.name for p in path.iterdir() if p.name in PICKLE_WEIGHTS]
         why = f"it only has pickle weights ({', '.join(pickled)})" if pickled else "it has no weights"

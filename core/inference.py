@@ -47,6 +47,8 @@ def load_predictor(head: Any, model_dir: Path, config: Mapping[str, Any],
     """The head's own predictor (``head.load``) or the ``head.predict`` fallback."""
     if quantize not in QUANTIZE_CHOICES:
         raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got '{quantize}'.")
+    if quantize == "int8":  # dynamic int8 runs fp32 activations: never bf16 autocast
+        config = {**config, "train": {**config.get("train", {}), "precision": "fp32"}}
     load = getattr(head, "load", None)
     predictor = load(Path(model_dir), config) if callable(load) else HeadPredictor(head, model_dir, config)
     if quantize == "int8":

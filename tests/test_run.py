@@ -44,7 +44,9 @@ def test_cli_json_prints_exactly_one_object(tiny_model, labelled_csv):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"task", "artifact", "primary_metric", "metrics", "baselines"}
+    assert set(data) == {"task", "artifact", "version", "primary_metric", "metrics", "baselines",
+                         "details", "notes"}
+    assert set(data["details"]) == {"classification_report", "confusion_matrix"}
     assert data["primary_metric"] == "accuracy"
     assert set(data["metrics"]) == {"accuracy", "macro_f1"}
     assert set(data["baselines"]["majority-class"]) == {"accuracy", "macro_f1"}

@@ -55,11 +55,12 @@ def print_result(result) -> None:
     console = stdout_console()
     console.print(table(f"{result.task}: metrics (primary: {result.primary_metric})",
                         *metrics_rows(result)))
-    report = result.details.get("classification_report")
-    if report:
-        console.print(table("per class", ["label", "precision", "recall", "f1", "support"],
-                            [[k, v["precision"], v["recall"], v["f1"], v["support"]]
-                             for k, v in report.items()]))
+    from ..report import as_table
+
+    for name, value in result.details.items():
+        header, rows = as_table(value)
+        if header:
+            console.print(table(name.replace("_", " "), header, rows))
     for key, value in result.notes.items():
         if value is not None:
             console.print(f"{key}: {value}")

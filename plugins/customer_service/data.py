@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.data import Table, column_for, read_table, stratified_split, text_cell
+from tunehub.core.data import Table, column_for, key_cell, read_table, stratified_split, text_cell
 from tunehub.core.errors import DataError
 
 
@@ -92,7 +92,7 @@ def read_faq(path: Path, columns: Mapping[str, str]) -> Faq:
     a_col = column_for(table, "answer", columns)
     ids, questions, answers, metadata, first_row = [], [], [], [], {}
     for i, row in enumerate(table.rows):
-        entry = text_cell(table, i, id_col)
+        entry = key_cell(table, i, id_col)
         if entry in first_row:
             raise DataError(f"{table.where(i)}: duplicate FAQ id '{entry}' (first at row "
                             f"{table.row_numbers[first_row[entry]]}). Give every entry its own id.")
