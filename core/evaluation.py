@@ -20,12 +20,12 @@ def outputs_of(predictor: Any, head: Any, model_dir: Path, data: Any, config: Ma
 
 
 def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool = True,
-                    overrides: Iterable[str] = ()):
+                    overrides: Iterable[str] = (), data: Any = None):
     from .inference import load_predictor
     from .runner import RunResult, score
 
     config, head, artifact = loaded.config, loaded.head, loaded.artifact
-    data = head.load_data(config, files)
+    data = data if data is not None else head.load_data(config, files)
     start = time.perf_counter()
     outputs = outputs_of(loaded.predictor, head, artifact.model_dir, data, config)
     seconds = time.perf_counter() - start

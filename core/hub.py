@@ -34,7 +34,7 @@ def artifacts_root() -> Path:
 
 
 def work_root() -> Path:
-    """Checkpoints of runs in progress (kept for --resume, removed on success)."""
+    """Work folders of runs in progress (see `tunehub.core.runs`)."""
     return home() / "work"
 
 

@@ -245,7 +245,9 @@ class Catalog:
                              if entries and kind != "run_listeners"}
             if staged["run_listeners"]:
                 info.provides["run_listeners"] = [str(len(staged["run_listeners"]))]
-        except Exception as exc:  # a plugin's failure must not take the others down
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a plugin's failure must not take the others down
             if self.pm.is_registered(obj):
                 self.pm.unregister(obj)
             info.status, info.error = "failed", _one_line(exc)
@@ -358,7 +360,9 @@ def load_catalog(strict: bool = False, registries: Iterable[str | Path] = ()) ->
             continue
         try:
             obj = item.load()
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit in a plugin must not end `app` either
             catalog.plugins.append(info)
             info.status, info.error = "failed", f"import failed: {_one_line(exc)}"
             if strict:

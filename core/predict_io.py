@@ -7,7 +7,6 @@ order; it is written to a temporary name and renamed when complete.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import sys
@@ -65,19 +64,40 @@ def iter_rows(source: Source, progress: Callable[[int], None] | None = None) -> 
                 yield number, record
         return
     with open(path, "rb") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        try:
-            if kind == "jsonl":
-                yield from _jsonl_rows(path, text, raw, progress)
-            else:
-                yield from _csv_rows(path, text, raw, kind, progress)
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: bytes that are not valid UTF-8 near byte {raw.tell()} "
-                            f"({exc.reason}). Save the file as UTF-8.") from None
+        lines = _Utf8Lines(path, raw)
+        if kind == "jsonl":
+            yield from _jsonl_rows(path, lines, progress)
+        else:
+            yield from _csv_rows(path, lines, kind, progress)
 
 
-def _csv_rows(path: Path, text: IO[str], raw: IO[bytes], kind: str, progress) -> Iterator[Row]:
-    reader = csv.reader(text, delimiter="\t" if kind == "tsv" else ",")
+class _Utf8Lines:
+    """Lines of a binary file decoded as UTF-8 one at a time, so a bad byte is reported
+    with its true line and byte offset (a buffered text wrapper only knows its chunk)."""
+
+    def __init__(self, path: Path, raw: IO[bytes]) -> None:
+        self.path, self.raw, self.offset, self.number = path, raw, 0, 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.raw:
+            self.number += 1
+            try:
+                text = line.decode("utf-8-sig" if self.number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{self.path}, line {self.number}: bytes that are not valid UTF-8 (byte "
+                    f"offset {self.offset + exc.start}). Save the file as UTF-8, e.g. "
+                    f"`iconv -f latin1 -t utf-8 {self.path.name} > fixed{self.path.suffix}`."
+                ) from None
+            self.offset += len(line)
+            yield text
+
+
+def _csv_rows(path: Path, lines: _Utf8Lines, kind: str, progress) -> Iterator[Row]:
+    from .data import MAX_FIELD_CHARS
+
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    reader = csv.reader(iter(lines), delimiter="\t" if kind == "tsv" else ",")
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
         raise DataError(f"{path}: the file is empty. Add a header row and data rows.")
@@ -89,12 +109,12 @@ def _csv_rows(path: Path, text: IO[str], raw: IO[bytes], kind: str, progress) ->
             raise DataError(f"{path}, row {reader.line_num}: {len(record)} fields, the header has "
                             f"{len(columns)}. Quote values that contain commas.")
         if progress and count % 256 == 0:
-            progress(raw.tell())
+            progress(lines.offset)
         yield reader.line_num, dict(zip(columns, record))
 
 
-def _jsonl_rows(path: Path, text: IO[str], raw: IO[bytes], progress) -> Iterator[Row]:
-    for number, line in enumerate(text, start=1):
+def _jsonl_rows(path: Path, lines: _Utf8Lines, progress) -> Iterator[Row]:
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -107,7 +127,7 @@ def _jsonl_rows(path: Path, text: IO[str], raw: IO[bytes], progress) -> Iterator
             raise DataError(f"{path}, line {number}: expected a JSON object or string, got "
                             f"{type(record).__name__}.")
         if progress and number % 256 == 0:
-            progress(raw.tell())
+            progress(lines.offset)
         yield number, record
 
 
@@ -135,7 +155,10 @@ def batches(source: Source, column: str, size: int,
     batch: list[tuple[dict[str, Any], str]] = []
     for number, record in iter_rows(source, progress):
         value = record.get(column)
-        text = "" if value is None else str(value).strip()
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"{source.path}, row {number}: '{column}' is a "
+                            f"{type(value).__name__}, not text. Write it as a string.")
+        text = "" if value is None else value.strip()
         if not text:
             raise DataError(f"{source.path}, row {number}: empty '{column}'. Fill it in or "
                             "delete the row.")

@@ -6,7 +6,6 @@ what the CLI calls.
 from __future__ import annotations
 
 import platform
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +15,7 @@ from typing import Any
 from . import hub
 from .config import CORE_SCHEMA, check_settings, config_hash, resolve, to_toml
 from .data import files_hash
-from .errors import ConfigError, unknown
+from .errors import ConfigError, DataError, unknown
 from .heads import Run, TaskData
 from .plugins import Catalog, load_catalog
 from .tasks import TaskSpec, read_toml
@@ -135,9 +134,12 @@ def score(catalog: Catalog, names: Sequence[str], outputs: Mapping[str, Any]):
 
 
 def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Iterable[str] = (),
-             resume: bool = False, strict: bool = False, registries: Iterable[str] = (),
+             resume: bool | str = False, strict: bool = False, registries: Iterable[str] = (),
              callbacks: Sequence[Any] = (), catalog: Catalog | None = None) -> RunResult:
     """Fine-tune, evaluate against baselines, and save a versioned artifact.
+
+    ``resume``: ``True`` (or ``"latest"``) continues the latest interrupted run of this
+    task, data and config; a run id continues that run.
 
     Run listeners (hook ``register_run_listeners``) get ``run_started`` and then
     ``run_finished`` or ``run_failed``; in distributed runs only rank 0 sends them.
@@ -165,44 +167,76 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _run_prepared(p: Prepared, task: str, resume: bool, callbacks: Sequence[Any]) -> RunResult:
+def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequence[Any]) -> RunResult:
+    from . import runs
     from .engine import is_main_process, quiet_transformers, seed_everything
+    from .progress import console
     from .report import write_report
 
-    from .progress import console
-
     task_data = p.head.load_data(p.config, p.files)  # validation before any model loads
-    for text in task_data.warnings:
-        console().print(f"[bold yellow]warning:[/] {text}", highlight=False)
     base_model = hub.resolve_model(p.config["model"], p.catalog.models())
     data_hash = files_hash(sorted(set(task_data.files.values())))
-    work_dir = hub.work_root() / f"{task}-{config_hash({'config': p.config, 'data': data_hash})}"
+    main = is_main_process()
+    key = f"{task}-{config_hash({'config': p.config, 'data': data_hash})}"
+    resume_from = runs.resumable(task, key, resume, main)
+    if main:
+        copies = 4 if p.config["train"]["save_checkpoints"] else 2  # artifact, weights, optimizer
+        runs.check_writable(copies * hub.folder_size(base_model))
+        runs.sweep()  # leftovers of killed runs that hold nothing to resume
+        for text in task_data.warnings:
+            console().print(f"[bold yellow]warning:[/] {text}", highlight=False)
+    work_dir = runs.start_work(key, resume_from, main)
+    resuming = resume_from is not None
     primary = p.config["primary_metric"]
-    with hub.staging(task) as folder:
-        run = Run(task, p.config, task_data, base_model, folder / "model", work_dir, resume,
-                  callbacks, primary, p.catalog.metric(primary).higher_is_better,
-                  score=lambda outputs: score(p.catalog, p.config["metrics"], outputs)[0])
-        quiet_transformers()  # the head's fit loads models: no load reports or bars
-        seed_everything(int(p.config["train"]["seed"]))  # before the head builds any layer
-        fit = p.head.fit(run)
-        if not is_main_process():  # distributed runs: rank 0 alone evaluates and saves
-            return RunResult(task, None, primary, {})
-        metrics, details = score(p.catalog, p.config["metrics"], fit.outputs)
-        baselines = {
-            name: score(p.catalog, p.config["metrics"],
-                        baseline_fn(p.catalog, p.head, name)(task_data, p.config))[0]
-            for name in p.config["baselines"]
-        }
-        result = RunResult(task, None, primary, metrics, baselines, details, fit.notes)
-        manifest = _manifest(p, base_model, data_hash, result)
-        hub.write_json(folder / "manifest.json", manifest)
-        hub.write_json(folder / "metrics.json", {"primary_metric": primary, "metrics": metrics,
-                                                  "baselines": baselines, "details": details})
-        (folder / "config.toml").write_text(to_toml(p.config))
-        write_report(folder, result, task_data, fit.log_history, manifest)
-        artifact = hub.publish(folder, task)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    succeeded = False
+    try:
+        with hub.staging(task) as folder:
+            runs.claim(folder)
+            run = Run(task, p.config, task_data, base_model, folder / "model", work_dir, resuming,
+                      callbacks, primary, p.catalog.metric(primary).higher_is_better,
+                      score=lambda outputs: score(p.catalog, p.config["metrics"], outputs)[0])
+            quiet_transformers()  # the head's fit loads models: no load reports or bars
+            seed_everything(int(p.config["train"]["seed"]))  # before the head builds any layer
+            fit = p.head.fit(run)
+            if not main:  # distributed runs: rank 0 alone evaluates and saves
+                succeeded = True
+                return RunResult(task, None, primary, {})
+            result = _score_and_write(p, folder, task_data, fit, base_model, data_hash, write_report)
+            runs.release(folder)
+            artifact = hub.publish(folder, task)
+        succeeded = True
+    except BaseException:
+        if main and runs.has_checkpoint(work_dir):
+            console().print(f"[yellow]run {work_dir.name} stopped; `app run-task {task} --resume` "
+                            f"(same --data/--set) continues it from its last checkpoint.[/]",
+                            highlight=False)
+        raise
+    finally:
+        if main:
+            runs.finish_work(work_dir, succeeded)
     result.artifact, result.version = str(artifact.path), artifact.version
+    return result
+
+
+def _score_and_write(p: Prepared, folder: Path, task_data: TaskData, fit: Any, base_model: Path,
+                     data_hash: str, write_report: Any) -> RunResult:
+    primary = p.config["primary_metric"]
+    metrics, details = score(p.catalog, p.config["metrics"], fit.outputs)
+    baselines = {
+        name: score(p.catalog, p.config["metrics"],
+                    baseline_fn(p.catalog, p.head, name)(task_data, p.config))[0]
+        for name in p.config["baselines"]
+    }
+    notes = {**fit.notes}
+    if task_data.warnings:
+        notes["data warnings"] = " | ".join(task_data.warnings)
+    result = RunResult(p.task.name, None, primary, metrics, baselines, details, notes)
+    manifest = _manifest(p, base_model, data_hash, result)
+    hub.write_json(folder / "manifest.json", manifest)
+    hub.write_json(folder / "metrics.json", {"primary_metric": primary, "metrics": metrics,
+                                              "baselines": baselines, "details": details})
+    (folder / "config.toml").write_text(to_toml(p.config))
+    write_report(folder, result, task_data, fit.log_history, manifest)
     return result
 
 
@@ -252,6 +286,10 @@ class Loaded:
     quantize: str = "none"
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        for number, text in enumerate(inputs, start=1):
+            if not isinstance(text, str) or not text.strip():
+                raise DataError(f"input {number} is {'empty' if isinstance(text, str) else type(text).__name__}"
+                                "; every input must be non-empty text.")
         outputs = self.predictor.predict(list(inputs))
         if len(outputs) != len(inputs):
             raise ConfigError(f"head '{getattr(self.head, 'name', self.task)}' returned "
@@ -259,17 +297,27 @@ class Loaded:
         return outputs
 
 
+def version_config(task: str, *, model: str | None = None, overrides: Iterable[str] = (),
+                   strict: bool = False, registries: Iterable[str] = (),
+                   catalog: Catalog | None = None) -> tuple[hub.Artifact, dict[str, Any]]:
+    """A fine-tuned version and its saved config (with ``overrides``), loading no model."""
+    catalog = catalog or load_catalog(strict, registries)
+    spec = catalog.task(task)
+    artifact = _artifact_for(task, model)
+    return artifact, resolve_config(catalog, spec, overrides, base=load_artifact_config(artifact))
+
+
 def load(task: str, *, model: str | None = None, quantize: str = "none",
          overrides: Iterable[str] = (), strict: bool = False, registries: Iterable[str] = (),
          catalog: Catalog | None = None) -> Loaded:
     """Load a fine-tuned version (``TASK@latest`` by default) once: predict, evaluate, serve."""
+    from .engine import quiet_transformers
     from .inference import configure_threads, load_predictor
 
     catalog = catalog or load_catalog(strict, registries)
-    spec = catalog.task(task)
-    artifact = _artifact_for(task, model)
-    config = resolve_config(catalog, spec, overrides, base=load_artifact_config(artifact))
-    head = catalog.head(spec.head)
+    artifact, config = version_config(task, model=model, overrides=overrides, catalog=catalog)
+    head = catalog.head(catalog.task(task).head)
+    quiet_transformers()
     configure_threads()
     predictor = load_predictor(head, artifact.model_dir, config, quantize)
     return Loaded(task, artifact, config, head, predictor, quantize)
@@ -286,10 +334,11 @@ def evaluate(task: str, *, model: str | None = None, data=None, overrides: Itera
     from .evaluation import evaluate_loaded
 
     catalog = catalog or load_catalog(strict, registries)
-    loaded = load(task, model=model, quantize=quantize, overrides=overrides, catalog=catalog)
-    config = loaded.config
+    config = version_config(task, model=model, overrides=overrides, catalog=catalog)[1]
     files = {"eval": Path(data).expanduser()} if data else data_files(config, catalog)
-    return evaluate_loaded(loaded, catalog, files, write=write, overrides=overrides)
+    task_data = catalog.head(catalog.task(task).head).load_data(config, files)  # before the model
+    loaded = load(task, model=model, quantize=quantize, overrides=overrides, catalog=catalog)
+    return evaluate_loaded(loaded, catalog, files, write=write, overrides=overrides, data=task_data)
 
 
 def predict(task: str, inputs: Sequence[Any], *, model: str | None = None,

@@ -42,6 +42,18 @@ def tiny_model(tmp_path_factory) -> Path:
     return folder
 
 
+# Largest absolute difference of a probability from its fp32 value, per forced precision.
+PROBABILITY_TOLERANCE = {"fp32": 1e-4, "bf16": 3e-2}
+
+
+@pytest.fixture(params=["fp32", "bf16"])
+def precision(request, monkeypatch) -> str:
+    """Run a test under forced fp32 and forced bf16 (bf16 is emulated, but correct, on CPUs
+    without native support), whatever `auto` would pick on this machine."""
+    monkeypatch.setenv("TUNEHUB_PRECISION", request.param)
+    return request.param
+
+
 def tiny_overrides(**extra: str) -> list[str]:
     return [f"{k}={v}" for k, v in {**TINY_TRAIN, **extra}.items()]
 

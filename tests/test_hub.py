@@ -12,6 +12,7 @@ from tunehub.core.cli import main
 from tunehub.core.errors import ModelError
 
 from _trained import shared_artifact
+from conftest import PROBABILITY_TOLERANCE
 
 
 def fake_artifact(task: str = "demo", value: float = 0.5) -> hub.Artifact:
@@ -83,7 +84,7 @@ def test_models_listing_and_show(tunehub_home):
     assert CliRunner().invoke(main, ["models"]).exit_code == 0
 
 
-def test_export_loads_in_plain_libraries(tiny_model, tmp_path_factory, tmp_path):
+def test_export_loads_in_plain_libraries(tiny_model, tmp_path_factory, tmp_path, precision):
     import numpy as np
     import torch
     from safetensors.torch import load_file
@@ -103,8 +104,10 @@ def test_export_loads_in_plain_libraries(tiny_model, tmp_path_factory, tmp_path)
     model = SentenceTransformer(str(dest), device="cpu")  # sentence-transformers
     probs = torch.softmax(model.encode(texts, convert_to_tensor=True), -1).numpy()
     expected = np.array([[o["probabilities"][name] for name in labels] for o in ours])
-    assert np.abs(probs - expected).max() < 1e-4
-    assert [labels[i] for i in probs.argmax(-1)] == [o["label"] for o in ours]
+    tolerance = PROBABILITY_TOLERANCE[precision]  # the export runs fp32, `predict` as forced
+    assert np.abs(probs - expected).max() < tolerance
+    if precision == "fp32":
+        assert [labels[i] for i in probs.argmax(-1)] == [o["label"] for o in ours]
 
     encoder = AutoModel.from_pretrained(dest).eval()  # plain transformers + safetensors
     dense = load_file(str(dest / "2_Dense" / "model.safetensors"))
@@ -114,13 +117,13 @@ def test_export_loads_in_plain_libraries(tiny_model, tmp_path_factory, tmp_path)
         mask = batch["attention_mask"].unsqueeze(-1).float()
         pooled = (hidden * mask).sum(1) / mask.sum(1)
         logits = pooled @ dense["linear.weight"].T + dense["linear.bias"]
-    assert np.abs(torch.softmax(logits, -1).numpy() - expected).max() < 1e-4
+    assert np.abs(torch.softmax(logits, -1).numpy() - expected).max() < tolerance
 
     again = CliRunner().invoke(main, ["models", "export", artifact, str(dest)])
     assert again.exit_code == 2 and "already exists" in again.output
 
 
-def test_export_onnx_runs_in_onnxruntime(tiny_model, tmp_path_factory, tmp_path):
+def test_export_onnx_runs_in_onnxruntime(tiny_model, tmp_path_factory, tmp_path, precision):
     import numpy as np
     import onnxruntime
     from scipy.special import softmax
@@ -134,7 +137,7 @@ def test_export_onnx_runs_in_onnxruntime(tiny_model, tmp_path_factory, tmp_path)
     assert done.exit_code == 0, done.output
     info = json.loads(done.stdout)
     assert info["onnx"] == "model.onnx" and info["onnx_output"] == "logits"
-    assert info["onnx_max_abs_difference"] < 1e-4
+    assert info["onnx_max_abs_difference"] < 1e-4  # checked at fp32, whatever the machine picks
     assert json.loads((dest / "tunehub" / "export.json").read_text())["onnx"] == "model.onnx"
 
     session = onnxruntime.InferenceSession(str(dest / "model.onnx"))
@@ -142,7 +145,7 @@ def test_export_onnx_runs_in_onnxruntime(tiny_model, tmp_path_factory, tmp_path)
     (logits,) = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})
     labels = json.loads((dest / "labels.json").read_text())
     expected = np.array([[o["probabilities"][name] for name in labels] for o in ours])
-    assert np.abs(softmax(logits, -1) - expected).max() < 1e-4
+    assert np.abs(softmax(logits, -1) - expected).max() < PROBABILITY_TOLERANCE[precision]
 
 
 def test_export_onnx_without_the_packages_says_what_to_install(tiny_model, tmp_path_factory,

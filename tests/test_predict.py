@@ -147,7 +147,7 @@ def test_heads_without_load_fall_back_to_predict(tmp_path):
                                               {"n": 1, "dir": str(tmp_path)}]
 
 
-def test_evaluate_writes_a_report_and_measures_int8(artifact, labelled_csv):
+def test_evaluate_writes_a_report_and_measures_int8(artifact, labelled_csv, precision):
     result = runner.evaluate("financial-sentiment", model=artifact, data=labelled_csv,
                              quantize="int8")
     report = result.notes["report"]

@@ -29,15 +29,43 @@ class App(click.Group):
         return plugin_commands(ctx, self.commands).get(name)
 
     def invoke(self, ctx: click.Context):
+        _sigterm_as_interrupt()
         try:
             return super().invoke(ctx)
         except TunehubError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
-            sys.exit(exc.exit_code)
+            _fail(str(exc), exc.exit_code)
+        except click.UsageError as exc:  # one line, like every other error
+            command = f"app {exc.ctx.command_path.split(' ', 1)[-1]}" if exc.ctx else "app"
+            _fail(f"{exc.format_message()} See `{command} --help`.", exc.exit_code)
+        except OSError as exc:
+            from ..runs import HOME_ERRORS, home_error
+
+            if exc.errno not in HOME_ERRORS:
+                raise
+            _fail(str(home_error(exc)), 2)
         except KeyboardInterrupt:
-            click.secho("Interrupted. `app run-task ... --resume` continues from the last "
-                        "checkpoint.", fg="yellow", err=True)
+            click.secho("Interrupted.", fg="yellow", err=True)
             sys.exit(130)
+
+
+def _fail(message: str, code: int) -> None:
+    click.secho(f"Error: {' '.join(message.split())}", fg="red", err=True)  # one line
+    sys.exit(code)
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM (``kill``, a scheduler stopping the job) unwinds like Ctrl+C: staging folders
+    are removed and an interrupted run keeps its checkpoints for ``--resume``."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @click.group(cls=App, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,9 +88,10 @@ def main(ctx: click.Context, strict: bool, registries: tuple[str, ...]) -> None:
 
 
 def _register_commands() -> None:
-    from . import evaluate, models, new_plugin, plugins, predict, run, serve, tasks, validate
+    from . import clean, evaluate, models, new_plugin, plugins, predict, run, serve, tasks, validate
 
-    for module in (tasks, plugins, models, run, validate, evaluate, predict, serve, new_plugin):
+    for module in (tasks, plugins, models, run, validate, evaluate, predict, serve, new_plugin,
+                   clean):
         for command in module.COMMANDS:
             main.add_command(command)
 

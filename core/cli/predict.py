@@ -2,6 +2,8 @@
 version. Files stream in batches (bounded memory); outputs keep input order."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .output import emit_json, json_option, stdout_console, table
@@ -18,16 +20,18 @@ from .output import emit_json, json_option, stdout_console, table
 @click.option("--column", help="The input column (default: the task's text/query column).")
 @click.option("--user", "users", multiple=True,
               help="A user id to recommend for (repeatable; same as giving it as TEXT).")
-@click.option("--k", type=int, help="How many items to return (sets predict.k).")
+@click.option("--k", type=click.IntRange(min=1), help="How many items to return (sets predict.k).")
 @click.option("--items", help="Comma-separated candidate item ids to score (sets predict.items).")
-@click.option("--batch-size", default=256, show_default=True, help="Rows per batch with --input.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Rows per batch with --input.")
 @click.option("--quantize", type=click.Choice(["none", "int8"]), default="none", show_default=True,
               help="Dynamic int8 quantisation (check its accuracy with `app evaluate --quantize`).")
 @json_option
 @click.pass_context
 def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | None,
-            input_path: str | None, output: str | None, column: str | None, batch_size: int,
-            quantize: str, as_json: bool, users: tuple[str, ...] = (), k: int | None = None,
+            input_path: str | None, output: str | None, column: str | None, overwrite: bool,
+            batch_size: int, quantize: str, as_json: bool, users: tuple[str, ...] = (), k: int | None = None,
             items: str | None = None) -> None:
     """Predict with task NAME's latest (or --model) fine-tuned version."""
     from ..errors import ConfigError
@@ -42,6 +46,16 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
                           "app predict financial-sentiment \"Profit rose.\"")
     if output and not input_path:
         raise ConfigError("--output needs --input FILE.")
+    _check_inputs(texts)
+    if output and Path(output).expanduser().exists() and not overwrite:
+        raise ConfigError(f"--output {output} already exists; choose a new file or add --overwrite.")
+    if input_path:  # the file, its rows and its column are checked before the model loads
+        from ..predict_io import input_column, open_source
+        from ..runner import version_config
+
+        config = version_config(name, model=model, overrides=overrides, strict=ctx.obj["strict"],
+                                registries=ctx.obj["registries"])[1]
+        input_column(open_source(input_path), column, config["dataset"]["columns"])
     loaded = load(name, model=model, quantize=quantize, overrides=overrides, strict=ctx.obj["strict"],
                   registries=ctx.obj["registries"])
     if input_path:
@@ -67,6 +81,16 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
                                                      for r in o["results"]]))
     else:
         _print_records(texts, outputs)
+
+
+def _check_inputs(texts: tuple[str, ...]) -> None:
+    """The same rule as the server's: every input is non-empty text."""
+    from ..errors import ConfigError
+
+    for number, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise ConfigError(f"input {number} is empty; give a text to predict "
+                              "(the server refuses empty inputs too).")
 
 
 def _print_records(texts, outputs) -> None:

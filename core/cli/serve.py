@@ -27,7 +27,8 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
               help="TASK@latest (default), TASK@vN or an artifact folder; repeat per task.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to bind; the default answers this machine only.")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port (0: any free port).")
 @click.option("--max-batch", default=64, show_default=True, help="Inputs per forward pass.")
 @click.option("--max-wait-ms", default=5.0, show_default=True,
               help="How long a forward pass waits to gather concurrent requests.")
