@@ -241,6 +241,14 @@ class ClassificationPredictor:
             for row in probs
         ]
 
+    def quantize(self, kind: str) -> None:
+        """Dynamic int8 quantisation of the Linear layers, in place."""
+        from .inference import quantize_int8
+
+        if kind != "int8":
+            raise ConfigError(f"--quantize {kind}: the classifier supports int8 only.")
+        self.model = quantize_int8(self.model)
+
     def evaluate(self, data: TaskData) -> dict[str, Any]:
         """Evaluation outputs on ``data.eval``; its labels are mapped to the model's order."""
         names = self.labels

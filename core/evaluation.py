@@ -12,13 +12,6 @@ from typing import Any
 from .data import files_hash
 
 
-def outputs_of(predictor: Any, head: Any, model_dir: Path, data: Any, config: Mapping[str, Any]):
-    """Evaluation outputs from a loaded predictor when it can, else from the head."""
-    if callable(getattr(predictor, "evaluate", None)):
-        return predictor.evaluate(data)
-    return head.evaluate(model_dir, data, config)
-
-
 def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool = True,
                     overrides: Iterable[str] = (), data: Any = None):
     from .inference import load_predictor
@@ -27,7 +20,7 @@ def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool =
     config, head, artifact = loaded.config, loaded.head, loaded.artifact
     data = data if data is not None else head.load_data(config, files)
     start = time.perf_counter()
-    outputs = outputs_of(loaded.predictor, head, artifact.model_dir, data, config)
+    outputs = loaded.predictor.evaluate(data)
     seconds = time.perf_counter() - start
     metrics, details = score(catalog, config["metrics"], outputs)
     notes: dict[str, Any] = {"model": artifact.ref, "data": ", ".join(f"{r}={p}" for r, p in files.items()),
@@ -35,7 +28,7 @@ def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool =
     if loaded.quantize != "none":
         full = load_predictor(head, artifact.model_dir, config)
         start = time.perf_counter()
-        base_outputs = outputs_of(full, head, artifact.model_dir, head.load_data(config, files), config)
+        base_outputs = full.evaluate(head.load_data(config, files))
         base_seconds = time.perf_counter() - start
         base_metrics, _ = score(catalog, config["metrics"], base_outputs)
         notes["quantize"] = loaded.quantize

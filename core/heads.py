@@ -3,6 +3,12 @@
 A head is any object with these attributes and methods (composition, no base class).
 The core resolves the config, asks the head to load and validate data (no model yet),
 to fit into a staging folder, and to evaluate or predict with a saved model folder.
+
+Required: ``name``, ``load_data``, ``fit``, and ``predict`` or ``load``. Everything else has
+a default, filled in once when the head is registered (`RegisteredHead`), so the core never
+probes a head for optional members. A head's ``load(model_dir, config)`` returns a predictor:
+``predict(inputs)`` required, ``evaluate(data)`` and ``quantize(kind)`` optional (see
+`tunehub.core.inference.Predictor`).
 """
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from .errors import PluginError
 
 
 @dataclass
@@ -60,3 +68,77 @@ class Head(Protocol):
     def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
     def predict(self, model_dir: Path, inputs: Sequence[str], config: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+
+
+# Optional members of a head and what stands in for them.
+OPTIONAL = ("description", "schema", "baselines", "load", "evaluate", "export", "example_inputs")
+
+
+class RegisteredHead:
+    """A registered head with every optional member of the protocol filled in.
+
+    ``impl`` is the plugin's own object; the core talks to this wrapper only.
+    """
+
+    def __init__(self, impl: Any, plugin: str = "") -> None:
+        name = getattr(impl, "name", "")
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin '{plugin}' registered a head without a name.")
+        missing = [m for m in ("load_data", "fit") if not callable(getattr(impl, m, None))]
+        if not (callable(getattr(impl, "predict", None)) or callable(getattr(impl, "load", None))):
+            missing.append("predict or load")
+        if missing:
+            raise PluginError(f"head '{name}' of plugin '{plugin}' lacks {', '.join(missing)}; "
+                              "see 'Writing a head' in docs/plugins.md.")
+        self.impl, self.plugin, self.name = impl, plugin, name
+        self.description: str = str(getattr(impl, "description", "") or "")
+        self.schema: Mapping[str, Any] = dict(getattr(impl, "schema", None) or {})
+        self.baselines: Mapping[str, Callable[..., Any]] = dict(getattr(impl, "baselines", None) or {})
+        self._load = getattr(impl, "load", None) if callable(getattr(impl, "load", None)) else None
+        self._evaluate = getattr(impl, "evaluate", None) if callable(getattr(impl, "evaluate", None)) else None
+        self._export = getattr(impl, "export", None) if callable(getattr(impl, "export", None)) else None
+        self._examples = (getattr(impl, "example_inputs", None)
+                          if callable(getattr(impl, "example_inputs", None)) else None)
+
+    def __repr__(self) -> str:
+        return f"<head {self.name} ({self.plugin or 'unregistered'})>"
+
+    def load_data(self, config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
+        return self.impl.load_data(config, files)
+
+    def fit(self, run: Run) -> FitOutput:
+        return self.impl.fit(run)
+
+    def load(self, model_dir: Path, config: Mapping[str, Any]) -> Any:
+        """A predictor loaded once (the head's ``load``), else one calling ``head.predict``."""
+        from .inference import PredictorAdapter
+
+        predictor = self._load(Path(model_dir), config) if self._load else None
+        return PredictorAdapter(self, predictor, Path(model_dir), config)
+
+    def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]) -> Mapping[str, Any]:
+        if self._evaluate:
+            return self._evaluate(Path(model_dir), data, config)
+        return self.load(model_dir, config).evaluate(data)
+
+    def predict(self, model_dir: Path, inputs: Sequence[Any], config: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if callable(getattr(self.impl, "predict", None)):
+            return list(self.impl.predict(Path(model_dir), list(inputs), config))
+        return self.load(model_dir, config).predict(inputs)
+
+    @property
+    def exports_own_format(self) -> bool:
+        return self._export is not None
+
+    def export(self, model_dir: Path, dest: Path, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The head's own export format; without one, the saved model folder as is."""
+        import shutil
+
+        if self._export:
+            return dict(self._export(Path(model_dir), Path(dest), config) or {})
+        shutil.copytree(model_dir, dest)
+        return {"format": "model folder as saved by the head"}
+
+    def example_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[Any] | None:
+        """Inputs for a smoke prediction, or None when the head does not say."""
+        return list(self._examples(data, config)) if self._examples else None

@@ -266,9 +266,9 @@ def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[s
                     onnx: bool = False) -> dict[str, Any]:
     """Write a standalone copy of a version's model to ``dest`` (which must not exist).
 
-    Heads with ``export(model_dir, dest, config)`` write their own format (the
-    classification head: a sentence-transformers folder); otherwise the model folder,
-    already in Hugging Face format, is copied. ``onnx`` adds ``model.onnx`` (checked
+    ``head`` is a registered head: its own ``export(model_dir, dest, config)`` writes its
+    format (the classification head: a sentence-transformers folder); without one, the
+    model folder, already in Hugging Face format, is copied. ``onnx`` adds ``model.onnx`` (checked
     against torch; see `tunehub.core.export`). The manifest, metrics and report go along.
     The folder is written under a temporary name and renamed when complete.
     """
@@ -278,18 +278,13 @@ def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[s
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
-        export = getattr(head, "export", None)
-        if callable(export):
-            info = dict(export(artifact.model_dir, tmp, config) or {})
-        else:
-            shutil.copytree(artifact.model_dir, tmp)
-            info = {"format": "model folder as saved by the head"}
+        info = head.export(artifact.model_dir, tmp, config)
         if onnx:
             from .export import export_onnx
 
             if not (tmp / "modules.json").is_file():
                 raise ModelError(f"{artifact.ref}: --onnx needs a sentence-transformers model, and "
-                                 f"head '{getattr(head, 'name', head)}' exports another format. "
+                                 f"head '{head.name}' exports another format. "
                                  "Export without --onnx.")
             info.update(export_onnx(tmp, info.get("output", "sentence_embedding")))
         meta = tmp / "tunehub"

@@ -5,8 +5,8 @@ Texts are tokenized once, sorted by token count so each batch pads little, run u
 the results are put back in input order.
 
 Heads expose "load once, predict many" through an optional ``load(model_dir, config)``
-returning a `Predictor`; `load_predictor` falls back to ``head.predict`` for heads
-without it, so every head works with predict, evaluate and serve.
+returning a `Predictor`; heads without it are called through ``head.predict``, so every
+head works with predict, evaluate and serve.
 """
 from __future__ import annotations
 
@@ -27,38 +27,60 @@ MAX_TOKENS = 512
 
 
 class Predictor(Protocol):
-    """A model loaded once: ``predict(inputs)`` returns one JSON-able dict per input."""
+    """What a head's ``load(model_dir, config)`` returns: a model loaded once.
+
+    ``predict(inputs)`` returns one JSON-able dict per input, in input order (required).
+    ``evaluate(data)`` returns evaluation outputs on ``data.eval`` (optional: else the
+    head's ``evaluate``). ``quantize(kind)`` switches the loaded model to ``kind``
+    (``"int8"``) in place (optional: without it, ``--quantize`` is refused).
+    """
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]: ...
 
 
-class HeadPredictor:
-    """The fallback for heads without ``load``: calls ``head.predict`` each time."""
+class PredictorAdapter:
+    """A head's predictor with the optional members filled in (see `Predictor`)."""
 
-    def __init__(self, head: Any, model_dir: Path, config: Mapping[str, Any]) -> None:
-        self.head, self.model_dir, self.config = head, Path(model_dir), config
+    def __init__(self, head: Any, impl: Any, model_dir: Path, config: Mapping[str, Any]) -> None:
+        self.head, self.impl, self.model_dir, self.config = head, impl, Path(model_dir), config
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
-        return list(self.head.predict(self.model_dir, list(inputs), self.config))
+        if self.impl is None:  # heads without `load`: the model loads on every call
+            return list(self.head.impl.predict(self.model_dir, list(inputs), self.config))
+        return list(self.impl.predict(list(inputs)))
+
+    def evaluate(self, data: Any) -> Mapping[str, Any]:
+        own = getattr(self.impl, "evaluate", None)
+        if callable(own):
+            return own(data)
+        head_evaluate = getattr(self.head.impl, "evaluate", None)
+        if callable(head_evaluate):
+            return head_evaluate(self.model_dir, data, self.config)
+        raise ConfigError(f"head '{self.head.name}' cannot evaluate: its predictor needs "
+                          "evaluate(data), or the head evaluate(model_dir, data, config).")
+
+    @property
+    def supports_quantize(self) -> bool:
+        return callable(getattr(self.impl, "quantize", None))
+
+    def quantize(self, kind: str) -> None:
+        if not self.supports_quantize:
+            raise ConfigError(f"head '{self.head.name}' does not support --quantize (its "
+                              "predictor has no quantize(kind) method); run without --quantize.")
+        self.impl.quantize(kind)
 
 
 def load_predictor(head: Any, model_dir: Path, config: Mapping[str, Any],
-                   quantize: str = "none") -> Predictor:
-    """The head's own predictor (``head.load``) or the ``head.predict`` fallback."""
+                   quantize: str = "none") -> PredictorAdapter:
+    """Load a registered head's model once; with ``quantize``, quantised in place or refused
+    (before the model loads when the head cannot quantise at all)."""
     if quantize not in QUANTIZE_CHOICES:
         raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got '{quantize}'.")
     if quantize == "int8":  # dynamic int8 runs fp32 activations: never bf16 autocast
         config = {**config, "train": {**config.get("train", {}), "precision": "fp32"}}
-    load = getattr(head, "load", None)
-    predictor = load(Path(model_dir), config) if callable(load) else HeadPredictor(head, model_dir, config)
-    if quantize == "int8":
-        module = getattr(predictor, "model", None)
-        if module is None:
-            raise ConfigError(
-                f"head '{getattr(head, 'name', head)}' does not expose a torch model; "
-                "run without --quantize."
-            )
-        predictor.model = quantize_int8(module)
+    predictor = head.load(Path(model_dir), config)
+    if quantize != "none":
+        predictor.quantize(quantize)
     return predictor
 
 

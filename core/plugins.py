@@ -24,6 +24,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, PluginError, did_you_mean, unknown
+from .heads import RegisteredHead
 from .registry import Registry, load_registry
 from .tasks import TaskSpec, task_from
 
@@ -129,10 +130,7 @@ def _recorder(kind: str, plugin: str, out: list) -> Callable[..., None]:
         elif kind == "tasks":
             out.append(task_from(args[0], plugin))
         elif kind == "heads":
-            head = args[0]
-            if not getattr(head, "name", ""):
-                raise PluginError(f"plugin '{plugin}' registered a head without a name.")
-            out.append(head)
+            out.append(RegisteredHead(args[0], plugin))
         elif kind == "metrics":
             out.append(Metric(*args, **kwargs, plugin=plugin))
         elif kind == "baselines":

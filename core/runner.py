@@ -54,7 +54,7 @@ def resolve_config(catalog: Catalog, task: TaskSpec, overrides: Iterable[str] = 
                    model: str | None = None, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Task file (or a saved ``base`` config) < overrides < --data/--eval-data/--model."""
     head = catalog.head(task.head)
-    schema = {**CORE_SCHEMA, **getattr(head, "schema", {})}
+    schema = {**CORE_SCHEMA, **head.schema}
     config = resolve(schema, base if base is not None else task.values, overrides,
                      where=task.source)
     if data:
@@ -82,8 +82,7 @@ def baseline_fn(catalog: Catalog, head: Any, name: str):
     Heads list baselines that only make sense for them in a ``baselines`` mapping, so two
     plugins can each offer an ``untuned`` baseline without a name clash.
     """
-    own = getattr(head, "baselines", {}) or {}
-    return own[name] if name in own else catalog.baseline(name).fn
+    return head.baselines[name] if name in head.baselines else catalog.baseline(name).fn
 
 
 def data_files(config: Mapping[str, Any], catalog: Catalog, need_train: bool = True) -> dict[str, Path]:
@@ -292,7 +291,7 @@ class Loaded:
                                 "; every input must be non-empty text.")
         outputs = self.predictor.predict(list(inputs))
         if len(outputs) != len(inputs):
-            raise ConfigError(f"head '{getattr(self.head, 'name', self.task)}' returned "
+            raise ConfigError(f"head '{self.head.name}' returned "
                               f"{len(outputs)} outputs for {len(inputs)} inputs.")
         return outputs
 

@@ -134,8 +134,9 @@ def example_inputs(head: Any, data: Any, config: Mapping[str, Any], n: int = 3) 
     """Inputs for a predict run: ``head.example_inputs(data, config)`` when the head has it,
     else the first text-like field of the eval examples (``texts``, ``queries``, or the
     first string column of a list of tuples, e.g. the users of (user, item) cases)."""
-    if callable(getattr(head, "example_inputs", None)):
-        return list(head.example_inputs(data, config))[:n]
+    own = head.example_inputs(data, config)
+    if own is not None:
+        return own[:n]
     fields = vars(data.eval) if hasattr(data.eval, "__dict__") else {}
     ordered = [fields.get("texts"), fields.get("queries"), data.eval, *fields.values()]
     for values in ordered:

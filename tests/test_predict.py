@@ -8,8 +8,9 @@ from click.testing import CliRunner
 
 from tunehub.core import runner
 from tunehub.core.cli import main
-from tunehub.core.errors import DataError
-from tunehub.core.inference import HeadPredictor, load_predictor, run_batches, token_batches
+from tunehub.core.errors import ConfigError, DataError, PluginError
+from tunehub.core.heads import RegisteredHead
+from tunehub.core.inference import load_predictor, run_batches, token_batches
 from tunehub.core.predict_io import batches, open_source
 
 from _trained import shared_artifact
@@ -138,13 +139,35 @@ def test_heads_without_load_fall_back_to_predict(tmp_path):
     class PredictOnly:
         name = "predict-only"
 
+        def load_data(self, config, files):
+            raise NotImplementedError
+
+        def fit(self, run):
+            raise NotImplementedError
+
         def predict(self, model_dir, inputs, config):
             return [{"n": len(x), "dir": str(model_dir)} for x in inputs]
 
-    predictor = load_predictor(PredictOnly(), tmp_path, {})
-    assert isinstance(predictor, HeadPredictor)
+    head = RegisteredHead(PredictOnly(), "test")
+    predictor = load_predictor(head, tmp_path, {})
     assert predictor.predict(["ab", "c"]) == [{"n": 2, "dir": str(tmp_path)},
                                               {"n": 1, "dir": str(tmp_path)}]
+    assert (head.description, dict(head.schema), dict(head.baselines)) == ("", {}, {})
+    with pytest.raises(ConfigError, match="does not support --quantize"):
+        load_predictor(head, tmp_path, {}, quantize="int8")  # refused, never "measured"
+    with pytest.raises(ConfigError, match="cannot evaluate"):
+        predictor.evaluate(None)
+
+
+def test_a_head_without_fit_is_refused_at_registration():
+    class Incomplete:
+        name = "incomplete"
+
+        def load_data(self, config, files):
+            return None
+
+    with pytest.raises(PluginError, match="lacks fit, predict or load"):
+        RegisteredHead(Incomplete(), "acme")
 
 
 def test_evaluate_writes_a_report_and_measures_int8(artifact, labelled_csv, precision):
