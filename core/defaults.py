@@ -1,24 +1,15 @@
-"""The core's default plugin: common heads, metrics and baselines.
+"""The core's default plugin: common metrics (heads live in default plugins under
+`tunehub.plugins`, e.g. `tunehub.plugins.classification`).
 
 It registers through the same hooks as any other plugin; its hooks run last
 (``trylast``), so a plugin can see them as fallbacks.
 """
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
-from typing import Any
 
 from .hookspecs import PLUGIN_API_VERSION, hookimpl
 
 TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
-
-
-@hookimpl(trylast=True)
-def register_heads(register) -> None:
-    from .classification import SequenceClassificationHead
-
-    register(SequenceClassificationHead())
 
 
 @hookimpl(trylast=True)
@@ -40,16 +31,3 @@ def register_metrics(register) -> None:
              description="hit rate: the held-out item is in the top 10")
     register("mrr@10", ranking.mrr_at(10), description="mean reciprocal rank of the first hit in the top 10")
     register("ndcg@10", ranking.ndcg_at(10), description="normalised DCG of the top 10 (binary relevance)")
-
-
-def majority_class(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
-    """Predict the most frequent training label for every evaluation row."""
-    top = Counter(data.train.labels).most_common(1)[0][0]
-    return {"labels": data.info["labels"], "y_true": list(data.eval.labels),
-            "y_pred": [top] * len(data.eval.labels)}
-
-
-@hookimpl(trylast=True)
-def register_baselines(register) -> None:
-    register("majority-class", majority_class,
-             description="always predicts the most frequent training label")

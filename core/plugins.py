@@ -29,6 +29,8 @@ from .registry import Registry, load_registry
 from .tasks import TaskSpec, task_from
 
 DEFAULT_PLUGIN = "tunehub.core.defaults"
+# Built-in heads: default plugins, always loaded, registering like any other plugin.
+DEFAULT_HEAD_PLUGINS = ("tunehub.plugins.classification",)
 KINDS = ("tasks", "datasets", "heads", "metrics", "baselines", "models", "commands",
          "run_listeners")
 
@@ -323,9 +325,12 @@ class _Source:
 
 def _sources(registry: Registry) -> list[_Source]:
     origin = lambda key: str(registry.origins.get(key, ""))  # noqa: E731
-    out = [_Source(PluginInfo(DEFAULT_PLUGIN, "built-in", _version(DEFAULT_PLUGIN)),
-                   lambda: importlib.import_module(DEFAULT_PLUGIN))]
+    out = [_Source(PluginInfo(name, "built-in", _version(name)),
+                   lambda n=name: importlib.import_module(n))
+           for name in (DEFAULT_PLUGIN, *DEFAULT_HEAD_PLUGINS)]
     for name in registry.modules:
+        if name in DEFAULT_HEAD_PLUGINS:
+            continue
         source = "built-in" if name.startswith("tunehub.plugins.") else "registry"
         info = PluginInfo(name, source, _version(name), registry=origin(name))
         out.append(_Source(info, lambda n=name: importlib.import_module(n),

@@ -131,7 +131,7 @@ def test_a_plugin_head_that_builds_layers_first_is_still_reproducible(tiny_model
     """The core seeds before calling a head's fit, so layers a head creates are the same."""
     import torch
 
-    from tunehub.core.classification import SequenceClassificationHead
+    from tunehub.plugins.classification.head import SequenceClassificationHead
 
     made: list = []
     original = SequenceClassificationHead.fit

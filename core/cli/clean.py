@@ -32,7 +32,7 @@ def clean(dry_run: bool, as_json: bool) -> None:
     verb = "would remove" if dry_run else "removed"
     console.print(table(f"{verb} under {home()}", ["kind", "folder", "size"],
                         [[f.kind, str(f.path.relative_to(home())), human_size(f.size)]
-                         for f in found]))
+                         for f in found], keep=2))
     console.print(f"{verb} {len(found)} folder(s), {human_size(sum(f.size for f in found))}")
 
 

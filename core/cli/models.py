@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from .output import catalog_from, emit_json, json_option, stdout_console, table
+from .output import catalog_from, emit_json, json_option, stdout_console, table, warn_failed
 
 
 def _version_row(artifact) -> dict[str, Any]:
@@ -57,6 +57,7 @@ def models(ctx: click.Context, as_json: bool) -> None:
     from .. import hub
 
     catalog = catalog_from(ctx)
+    warn_failed(catalog)
     aliases = sorted(catalog.models().values(), key=lambda m: m.name)
     versions = [_version_row(a) for a in hub.list_artifacts()]
     if as_json:

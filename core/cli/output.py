@@ -14,24 +14,44 @@ def catalog_from(ctx: click.Context):
     return load_catalog(ctx.obj["strict"], ctx.obj["registries"])
 
 
+def warn_failed(catalog) -> None:
+    """One stderr line per plugin that failed to load (listings go on without it)."""
+    for info in catalog.failed:
+        click.secho(f"warning: plugin '{info.name}' failed to load: {info.error} "
+                    "(see `app plugins`)", fg="yellow", err=True)
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def stdout_console():
+    """Rich output on stdout; in a pipe or a log (no terminal) 120 columns, not 80."""
+    import os
+
     from rich.console import Console
 
-    return Console()
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=120)
+    return console
 
 
-def table(title: str | None, header: list[str], rows: list[list[Any]]):
+def table(title: str | None, header: list[str], rows: list[list[Any]], keep: int = 1):
+    """A rich table; the first ``keep`` columns (names, refs) are never cut or wrapped,
+    however narrow the terminal or log: the other columns wrap instead."""
     from rich.table import Table
 
+    cells = [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
     out = Table(title=title, title_justify="left", header_style="bold")
-    for name in header:
-        out.add_column(name)
-    for row in rows:
-        out.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+    for i, name in enumerate(header):
+        if i < keep:
+            widest = max((len(line) for row in cells for line in row[i].splitlines()), default=0)
+            out.add_column(name, no_wrap=True, min_width=max(widest, len(name)))
+        else:
+            out.add_column(name, overflow="fold")
+    for row in cells:
+        out.add_row(*row)
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .output import catalog_from, emit_json, json_option, stdout_console, table
+from .output import catalog_from, emit_json, json_option, stdout_console, table, warn_failed
 
 STATUS_STYLE = {"ok": "ok", "failed": "[red]failed[/]", "disabled": "[yellow]disabled[/]"}
 
@@ -35,18 +35,34 @@ def plugin_commands(ctx: click.Context, builtin: Container[str]) -> dict[str, An
     return cached
 
 
+def missing_files(catalog) -> dict[str, list[str]]:
+    """Plugin -> registered data-set files that no longer exist (the data set would fail)."""
+    from pathlib import Path
+
+    out: dict[str, list[str]] = {}
+    for entry in catalog.items["datasets"].values():
+        gone = [path for path in entry.files.values() if not Path(path).expanduser().exists()]
+        if gone:
+            out.setdefault(entry.plugin, []).extend(gone)
+    return out
+
+
 @click.command("plugins")
 @json_option
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """List plugins: version, source, hooks, plugin API, registry file and status."""
     catalog = catalog_from(ctx)
+    missing = missing_files(catalog)
+    warn_failed(catalog)
     if as_json:
-        emit_json([p.to_json() for p in catalog.plugins])
+        emit_json([{**p.to_json(), "missing_files": missing.get(p.name, [])} for p in catalog.plugins])
         return
     rows = []
     for p in catalog.plugins:
         status = STATUS_STYLE.get(p.status, p.status) + (f": {p.error}" if p.error else "")
+        if missing.get(p.name):
+            status += "\n[yellow]missing files:[/] " + ", ".join(missing[p.name])
         where = p.source + (f"\n{p.registry}" if p.registry else "")
         hooks = "\n".join(h.removeprefix("register_") for h in p.hooks) or "-"
         rows.append([p.name, p.version or "-", where, hooks,

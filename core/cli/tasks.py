@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .output import catalog_from, emit_json, json_option, stdout_console, table
+from .output import catalog_from, emit_json, json_option, stdout_console, table, warn_failed
 
 
 @click.command("list-tasks")
@@ -13,15 +13,14 @@ def list_tasks(ctx: click.Context, as_json: bool) -> None:
     """List the tasks the loaded plugins provide."""
     catalog = catalog_from(ctx)
     tasks = sorted(catalog.tasks.values(), key=lambda t: t.name)
+    warn_failed(catalog)
     if as_json:
         emit_json([{"name": t.name, "head": t.head, "plugin": t.plugin,
                     "description": t.description, "source": t.source} for t in tasks])
         return
     stdout_console().print(table(None, ["task", "head", "plugin", "description"],
-                                 [[t.name, t.head, t.plugin, t.description] for t in tasks]))
-    for info in catalog.failed:
-        click.secho(f"plugin '{info.name}' failed to load: {info.error} (see `app plugins`)",
-                    fg="yellow", err=True)
+                                 [[t.name, t.head, t.plugin, t.description] for t in tasks],
+                                 keep=3))
 
 
 @click.command("show-task")

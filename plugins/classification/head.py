@@ -1,0 +1,389 @@
+"""The ``sequence-classification`` head: a transformer encoder, pooling, a linear layer.
+
+Mean pooling over tokens is the default: sentence encoders such as all-MiniLM-L6-v2 were
+trained with it, and it fine-tunes to better accuracy than the [CLS] pooler. The model
+folder holds the encoder in Hugging Face format (safetensors), its tokenizer, and the
+classifier as ``head.safetensors`` with ``head.json`` (labels, pooling).
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunehub.core.data import (
+    MIN_EVAL_ROWS,
+    MIN_ROWS_PER_LABEL,
+    Table,
+    column_for,
+    key_cell,
+    label_counts,
+    read_table,
+    stratified_split,
+    text_cell,
+)
+from tunehub.core.errors import ConfigError, DataError, ModelError, did_you_mean
+from tunehub.core.heads import FitOutput, Run, TaskData
+
+
+@dataclass
+class Examples:
+    texts: list[str]
+    labels: list[int]
+
+
+def _labels_of(table: Table, column: str, declared: list[str]) -> list[str]:
+    found = []
+    for index in range(len(table)):
+        label = key_cell(table, index, column)
+        if declared and label not in declared:
+            raise DataError(
+                f"{table.where(index)}: unknown label '{label}'. Expected one of "
+                f"{', '.join(declared)}; fix the row or add the label to dataset.labels."
+            )
+        found.append(label)
+    return found
+
+
+def _read_labelled(path: Path, columns: Mapping[str, str], declared: list[str]):
+    table = read_table(path)
+    text_col = column_for(table, "text", columns)
+    label_col = column_for(table, "label", columns)
+    texts = [text_cell(table, i, text_col) for i in range(len(table))]
+    return table, texts, _labels_of(table, label_col, declared)
+
+
+POOLINGS = ("mean", "cls")
+
+
+def _check_split(train_file: Path, train_labels: list[str], eval_labels: list[str]) -> None:
+    """A split must leave every label rows to learn from and rows to be scored on."""
+    counts = Counter(train_labels) + Counter(eval_labels)
+    short = sorted(label for label in counts if not (label in train_labels and label in eval_labels))
+    if short:
+        shown = ", ".join(f"'{label}' ({counts[label]} row{'s' * (counts[label] != 1)})" for label in short)
+        raise DataError(
+            f"{train_file}: too little data to split: label(s) {shown} cannot have both "
+            "training and evaluation rows. Add rows for them, or give --eval-data FILE."
+        )
+
+
+def _few_rows(names: list[str], train_labels: list[int], eval_rows: int) -> list[str]:
+    counts = Counter(train_labels)
+    few = [f"{names[i]} ({counts.get(i, 0)})" for i in range(len(names))
+           if counts.get(i, 0) < MIN_ROWS_PER_LABEL]
+    out = []
+    if few:
+        out.append(f"few training rows for label(s) {', '.join(few)}: under {MIN_ROWS_PER_LABEL} "
+                   "per label, the model learns little and metrics vary from run to run.")
+    if eval_rows < MIN_EVAL_ROWS:
+        out.append(f"only {eval_rows} evaluation rows (under {MIN_EVAL_ROWS}): each row moves "
+                   f"accuracy by {1 / max(eval_rows, 1):.0%}; treat the metrics as rough.")
+    return out
+
+
+class SequenceClassificationHead:
+    name = "sequence-classification"
+    description = "Text classification: encoder + mean pooling + linear layer (transformers)."
+    schema = {
+        "head.pooling": "mean",  # mean | cls
+        "head.dropout": 0.1,
+        "dataset.validation_fraction": 0.1,  # of the training rows, for best-epoch selection
+    }
+
+    # -- data ---------------------------------------------------------------------
+    def load_data(self, config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
+        if config["head"]["pooling"] not in POOLINGS:
+            raise ConfigError(f"'head.pooling' must be one of {', '.join(POOLINGS)}, got "
+                              f"'{config['head']['pooling']}'.{did_you_mean(config['head']['pooling'], POOLINGS)}")
+        ds = config["dataset"]
+        declared = list(ds["labels"])
+        columns = ds["columns"]
+        if "train" not in files:  # evaluation only: every row of the eval file
+            _, texts, labels = _read_labelled(files["eval"], columns, declared)
+            names = declared or sorted(set(labels))
+            index = {name: i for i, name in enumerate(names)}
+            examples = Examples(texts, [index[label] for label in labels])
+            summary = {"eval rows": len(texts), "eval labels": label_counts(labels)}
+            return TaskData(Examples([], []), examples, dict(files), summary, {"labels": names})
+        train_table, texts, labels = _read_labelled(files["train"], columns, declared)
+        if "eval" in files:
+            eval_table, eval_texts, eval_labels = _read_labelled(files["eval"], columns, declared)
+            names = declared or sorted(set(labels) | set(eval_labels))
+            unseen = sorted(set(eval_labels) - set(labels))
+            if unseen:
+                raise DataError(
+                    f"{files['eval']}: label(s) {', '.join(unseen)} never occur in the training "
+                    f"file {files['train']}; the model cannot learn them. Add training rows."
+                )
+            train_idx, eval_idx = list(range(len(texts))), None
+        else:
+            names = declared or sorted(set(labels))
+            train_idx, eval_idx = stratified_split(labels, ds["eval_fraction"], ds["split_seed"])
+            eval_texts = [texts[i] for i in eval_idx]
+            eval_labels = [labels[i] for i in eval_idx]
+        if len(set(labels)) < 2:
+            raise DataError(f"{files['train']}: only one label ({labels[0]}); need at least two.")
+        index = {name: i for i, name in enumerate(names)}
+        train = Examples([texts[i] for i in train_idx], [index[labels[i]] for i in train_idx])
+        evaluation = Examples(eval_texts, [index[label] for label in eval_labels])
+        if "eval" not in files:
+            _check_split(files["train"], [labels[i] for i in train_idx], eval_labels)
+        summary = {
+            "train rows": len(train.texts),
+            "eval rows": len(evaluation.texts),
+            "eval source": str(files["eval"]) if "eval" in files else
+            f"stratified {ds['eval_fraction']:.0%} of {files['train'].name} (seed {ds['split_seed']})",
+            "train labels": label_counts(names[i] for i in train.labels),
+            "eval labels": label_counts(names[i] for i in evaluation.labels),
+        }
+        return TaskData(train, evaluation, dict(files), summary, {"labels": names},
+                        _few_rows(names, train.labels, len(evaluation.texts)))
+
+    # -- training -----------------------------------------------------------------
+    def fit(self, run: Run) -> FitOutput:
+        from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
+
+        from tunehub.core.engine import TrainSettings, run_trainer
+
+        cfg, settings = run.config, TrainSettings.from_config(run.config["train"])
+        names = run.data.info["labels"]
+        tokenizer = AutoTokenizer.from_pretrained(run.base_model, trust_remote_code=False)
+        model = TextClassifier.from_encoder(
+            run.base_model, names, cfg["head"]["pooling"], cfg["head"]["dropout"],
+            settings.label_smoothing,
+        )
+        if settings.freeze_embeddings:
+            model.encoder.get_input_embeddings().weight.requires_grad_(False)
+        train, val = self._validation_split(run.data.train, cfg["dataset"], settings.seed)
+        encode = lambda ex: _encode(tokenizer, ex, settings.max_length)  # noqa: E731
+        selecting = run.primary_metric if val is not None else None
+
+        def compute_metrics(prediction) -> dict[str, float]:
+            outputs = _outputs(names, prediction.label_ids, prediction.predictions)
+            return run.score(outputs)
+
+        def make_trainer(args):
+            return Trainer(
+                model=model, args=args, train_dataset=encode(train),
+                eval_dataset=encode(val) if val is not None else None,
+                data_collator=DataCollatorWithPadding(tokenizer),
+                processing_class=tokenizer,
+                compute_metrics=compute_metrics if val is not None else None,
+            )
+
+        trainer, result = run_trainer(
+            make_trainer, settings, run.work_dir, selecting, run.greater_is_better,
+            run.resume, run.callbacks,
+        )
+        model = trainer.model
+        model.save(run.model_dir, tokenizer)
+        outputs = evaluate_texts(model, tokenizer, run.data.eval, names, settings)
+        notes = {
+            "train seconds": round(result.train_seconds, 1),
+            "train samples/s": round(result.train_samples_per_second, 1),
+            "precision": result.precision,
+            "selection": f"best epoch on {selecting} over {len(val.texts)} held-out training rows"
+            if selecting else "last epoch",
+            "resumed from": result.resumed_from,
+        }
+        return FitOutput(outputs, result.log_history, notes)
+
+    @staticmethod
+    def _validation_split(train: Examples, ds: Mapping[str, Any], seed: int):
+        fraction = ds["validation_fraction"]
+        counts = Counter(train.labels)
+        if fraction <= 0 or len(train.texts) < 20 or min(counts.values()) < 2:
+            return train, None
+        keep, held = stratified_split(train.labels, fraction, seed)
+        pick = lambda idx: Examples([train.texts[i] for i in idx], [train.labels[i] for i in idx])  # noqa: E731
+        return pick(keep), pick(held)
+
+    # -- using a saved model ------------------------------------------------------
+    def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]):
+        return self.load(model_dir, config).evaluate(data)
+
+    def load(self, model_dir: Path, config: Mapping[str, Any]) -> ClassificationPredictor:
+        """Load once, predict many (used by predict, evaluate and serve)."""
+        from tunehub.core.engine import TrainSettings
+
+        model, tokenizer = TextClassifier.load(model_dir)
+        return ClassificationPredictor(model, tokenizer, TrainSettings.from_config(config["train"]))
+
+    def predict(self, model_dir: Path, inputs: Sequence[str], config: Mapping[str, Any]):
+        return self.load(model_dir, config).predict(inputs)
+
+    def export(self, model_dir: Path, dest: Path, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A standalone sentence-transformers folder (see `export.py` beside this module)."""
+        from .export import export_classifier
+
+        return export_classifier(Path(model_dir), Path(dest))
+
+
+class ClassificationPredictor:
+    """A loaded classifier: ``predict(texts)`` -> label + probabilities per text."""
+
+    def __init__(self, model, tokenizer, settings) -> None:
+        self.model, self.tokenizer, self.settings = model, tokenizer, settings
+        self.labels = list(model.labels)
+
+    def predict(self, inputs: Sequence[str]) -> list[dict[str, Any]]:
+        probs = predict_proba(self.model, self.tokenizer, [str(t) for t in inputs], self.settings)
+        return [
+            {"label": self.labels[int(row.argmax())],
+             "probabilities": {name: round(float(p), 6) for name, p in zip(self.labels, row)}}
+            for row in probs
+        ]
+
+    def quantize(self, kind: str) -> None:
+        """Dynamic int8 quantisation of the Linear layers, in place."""
+        from tunehub.core.inference import quantize_int8
+
+        if kind != "int8":
+            raise ConfigError(f"--quantize {kind}: the classifier supports int8 only.")
+        self.model = quantize_int8(self.model)
+
+    def evaluate(self, data: TaskData) -> dict[str, Any]:
+        """Evaluation outputs on ``data.eval``; its labels are mapped to the model's order."""
+        names = self.labels
+        if list(data.info["labels"]) != names:
+            extra = sorted(set(data.info["labels"]) - set(names))
+            if extra:
+                raise DataError(
+                    f"labels {', '.join(extra)} are not known to the model "
+                    f"(it predicts {', '.join(names)})."
+                )
+            remap = {i: names.index(n) for i, n in enumerate(data.info["labels"])}
+            data.eval.labels = [remap[i] for i in data.eval.labels]
+            data.info["labels"] = list(names)
+        return evaluate_texts(self.model, self.tokenizer, data.eval, names, self.settings)
+
+
+def _encode(tokenizer, examples: Examples, max_length: int) -> list[dict[str, Any]]:
+    encoded = tokenizer(examples.texts, truncation=True, max_length=max_length)
+    return [
+        {**{key: encoded[key][i] for key in encoded}, "labels": examples.labels[i]}
+        for i in range(len(examples.texts))
+    ]
+
+
+def _outputs(names: list[str], label_ids, logits) -> dict[str, Any]:
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    return {"labels": names, "y_true": np.asarray(label_ids).tolist(),
+            "y_pred": np.asarray(logits).argmax(-1).tolist()}
+
+
+def predict_proba(model, tokenizer, texts: list[str], settings) -> np.ndarray:
+    """(N, C) class probabilities, rows in input order."""
+    import torch
+
+    from tunehub.core.engine import resolve_precision
+    from tunehub.core.inference import run_batches
+
+    model.eval()
+    return run_batches(
+        texts, tokenizer, lambda batch: torch.softmax(model(**batch)["logits"].float(), -1),
+        batch_size=settings.eval_batch_size, max_length=settings.max_length,
+        bf16=resolve_precision(settings.precision) == "bf16",
+    )
+
+
+def evaluate_texts(model, tokenizer, examples: Examples, names: list[str], settings):
+    probs = predict_proba(model, tokenizer, examples.texts, settings)
+    return {"labels": names, "y_true": list(examples.labels),
+            "y_pred": probs.argmax(-1).tolist(), "probs": probs.tolist()}
+
+
+@lru_cache(maxsize=None)
+def _module():
+    import torch
+
+    class TextClassifier(torch.nn.Module):
+        """Encoder -> pooled sentence vector (B, H) -> dropout -> linear -> logits (B, C)."""
+
+        def __init__(self, encoder, labels: list[str], pooling: str = "mean",
+                     dropout: float = 0.1, label_smoothing: float = 0.0) -> None:
+            super().__init__()
+            if pooling not in ("mean", "cls"):
+                raise ModelError(f"head.pooling must be 'mean' or 'cls', got '{pooling}'.")
+            self.encoder, self.labels, self.pooling = encoder, list(labels), pooling
+            self.label_smoothing = label_smoothing
+            self.dropout = torch.nn.Dropout(dropout)
+            self.classifier = torch.nn.Linear(encoder.config.hidden_size, len(labels))
+
+        @classmethod
+        def from_encoder(cls, path: Path, labels, pooling="mean", dropout=0.1, label_smoothing=0.0):
+            from transformers import AutoModel
+
+            from tunehub.core.engine import quiet_transformers
+            from tunehub.core.hub import refuse_remote_code
+
+            quiet_transformers()
+            refuse_remote_code(Path(path))
+            encoder = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
+            if getattr(encoder, "pooler", None) is not None:
+                encoder.pooler = None  # unused: we pool ourselves (and DDP needs no dead params)
+            return cls(encoder, labels, pooling, dropout, label_smoothing)
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
+            kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                  **kwargs).last_hidden_state  # (B, T, H)
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, H)
+            logits = self.classifier(self.dropout(pooled))  # (B, C)
+            out = {"logits": logits}
+            if labels is not None:
+                out["loss"] = torch.nn.functional.cross_entropy(
+                    logits.float(), labels, label_smoothing=self.label_smoothing)
+            return out
+
+        def save(self, folder: Path, tokenizer) -> None:
+            from safetensors.torch import save_file
+
+            folder.mkdir(parents=True, exist_ok=True)
+            self.encoder.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            state = {k: v.detach().contiguous().cpu() for k, v in self.classifier.state_dict().items()}
+            save_file(state, str(folder / "head.safetensors"))
+            (folder / "head.json").write_text(json.dumps(
+                {"head": "sequence-classification", "labels": self.labels,
+                 "pooling": self.pooling}, indent=2) + "\n")
+
+        @classmethod
+        def load(cls, folder: Path):
+            from safetensors.torch import load_file
+            from transformers import AutoTokenizer
+
+            meta_path = Path(folder) / "head.json"
+            if not meta_path.is_file():
+                raise ModelError(
+                    f"{folder} is not a sequence-classification model (no head.json); "
+                    "pass a fine-tuned version such as TASK@latest."
+                )
+            meta = json.loads(meta_path.read_text())
+            model = cls.from_encoder(Path(folder), meta["labels"], meta["pooling"], 0.0)
+            model.classifier.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
+            model.eval()
+            return model, AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+
+    return TextClassifier
+
+
+class _Lazy:
+    """Resolve the torch-backed class on first use, so importing this module stays light."""
+
+    def __getattr__(self, name: str):
+        return getattr(_module(), name)
+
+
+TextClassifier = _Lazy()
