@@ -27,7 +27,7 @@ def load_encoder(path: str | Path, max_length: int | None = None):
 
     quiet_transformers()
     folder = Path(path)
-    from .hub import refuse_remote_code
+    from .safety import refuse_remote_code
 
     refuse_remote_code(folder)
     if not any(folder.glob("*.safetensors")):

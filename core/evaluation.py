@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from .data import files_hash
+from .results import RunResult, score
 
 
 def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool = True,
                     overrides: Iterable[str] = (), data: Any = None):
     from .inference import load_predictor
-    from .runner import RunResult, score
 
     config, head, artifact = loaded.config, loaded.head, loaded.artifact
     data = data if data is not None else head.load_data(config, files)

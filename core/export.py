@@ -18,7 +18,6 @@ and its outputs must match the torch model's (largest absolute difference record
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError, did_you_mean
+from .safety import PICKLE_WEIGHTS, refuse_remote_code
 
 VERSION_RE = re.compile(r"^v(\d+)$")
-PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "model.ckpt")
 
 
 def home() -> Path:
@@ -192,29 +192,6 @@ def _hf_download(repo_id: str) -> Path:
             f"downloaded ({type(exc).__name__}). Offline? Use a local folder, or the "
             "packaged model with --model minilm."
         ) from None
-
-
-def refuse_remote_code(path: Path, name: str | None = None) -> None:
-    """Refuse a model folder whose config asks to run its own Python code (``auto_map``).
-
-    transformers would import that code with ``trust_remote_code=True``, and on a terminal
-    it even asks; tunehub passes ``trust_remote_code=False`` everywhere and stops earlier,
-    with one line, before anything is loaded.
-    """
-    for file in ("config.json", "tokenizer_config.json", "config_sentence_transformers.json"):
-        candidate = Path(path) / file
-        if not candidate.is_file():
-            continue
-        try:
-            content = json.loads(candidate.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            raise ModelError(f"model '{name or path}': {candidate} is not valid JSON.") from None
-        if isinstance(content, dict) and "auto_map" in content:
-            raise ModelError(
-                f"model '{name or path}': {candidate} maps classes to Python code in the folder "
-                "(auto_map); tunehub never runs code from a model folder. Use a model of a "
-                "standard transformers architecture."
-            )
 
 
 def _check_folder(path: Path, name: str) -> Path:

@@ -25,7 +25,7 @@ import pluggy
 from . import hookspecs
 from .errors import ConfigError, PluginError, did_you_mean, unknown
 from .heads import RegisteredHead
-from .registry import Registry, load_registry
+from .registry import ModelAlias, Registry, load_registry
 from .tasks import TaskSpec, task_from
 
 DEFAULT_PLUGIN = "tunehub.core.defaults"
@@ -82,14 +82,6 @@ class Baseline:
 class DatasetEntry:
     name: str
     files: dict[str, str]
-    description: str = ""
-    plugin: str = ""
-
-
-@dataclass(frozen=True)
-class ModelAlias:
-    name: str
-    source: str
     description: str = ""
     plugin: str = ""
 

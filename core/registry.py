@@ -26,6 +26,16 @@ from .errors import ConfigError
 from .tasks import read_toml
 
 KNOWN_SECTIONS = {"plugins", "tasks", "models"}
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    """A base-model alias: from a registry file or a plugin's ``register_models``."""
+
+    name: str
+    source: str
+    description: str = ""
+    plugin: str = ""
 PLUGIN_KEYS = {"modules", "paths", "allow", "deny"}
 
 
@@ -81,7 +91,6 @@ def _names(value: object, path: Path, key: str) -> list[str]:
 
 
 def _merge_file(registry: Registry, path: Path) -> None:
-    from .plugins import ModelAlias  # plugins imports this module
 
     data = read_toml(path, "registry file")
     extra = set(data) - KNOWN_SECTIONS

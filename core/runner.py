@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,26 +18,8 @@ from .data import files_hash
 from .errors import ConfigError, DataError, unknown
 from .heads import Run, TaskData
 from .plugins import Catalog, load_catalog
+from .results import RunResult, score
 from .tasks import TaskSpec, read_toml
-
-
-@dataclass
-class RunResult:
-    """What a run (or an evaluation) produced; the CLI prints it, `--json` dumps it."""
-
-    task: str
-    artifact: str | None
-    primary_metric: str
-    metrics: dict[str, float]
-    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    notes: dict[str, Any] = field(default_factory=dict)
-    version: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "artifact": self.artifact, "version": self.version,
-                "primary_metric": self.primary_metric, "metrics": self.metrics,
-                "baselines": self.baselines, "details": self.details, "notes": self.notes}
 
 
 @dataclass
@@ -117,19 +99,6 @@ def validate_data(task: str, **kwargs: Any) -> TaskData:
     """Load and check a task's data without loading any model."""
     p = prepare(task, **kwargs)
     return p.head.load_data(p.config, p.files)
-
-
-def score(catalog: Catalog, names: Sequence[str], outputs: Mapping[str, Any]):
-    """(scalar metrics, detail tables) for one set of evaluation outputs."""
-    scalars, details = {}, {}
-    for name in names:
-        metric = catalog.metric(name)
-        value = metric.fn(outputs)
-        if metric.scalar:
-            scalars[name] = round(float(value), 6)
-        else:
-            details[name] = value
-    return scalars, details
 
 
 def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Iterable[str] = (),

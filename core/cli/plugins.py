@@ -60,15 +60,15 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         return
     rows = []
     for p in catalog.plugins:
-        status = STATUS_STYLE.get(p.status, p.status) + (f": {p.error}" if p.error else "")
+        notes = p.error
         if missing.get(p.name):
-            status += "\n[yellow]missing files:[/] " + ", ".join(missing[p.name])
+            notes = (notes + "\n" if notes else "") + "missing files: " + ", ".join(missing[p.name])
         where = p.source + (f"\n{p.registry}" if p.registry else "")
         hooks = "\n".join(h.removeprefix("register_") for h in p.hooks) or "-"
-        rows.append([p.name, p.version or "-", where, hooks,
-                     "-" if p.api is None else str(p.api), status])
-    stdout_console().print(table(None, ["plugin", "version", "source", "hooks", "api", "status"],
-                                 rows))
+        rows.append([p.name, STATUS_STYLE.get(p.status, p.status), p.version or "-", where, hooks,
+                     "-" if p.api is None else str(p.api), notes or "-"])
+    stdout_console().print(table(None, ["plugin", "status", "version", "source", "hooks", "api",
+                                        "notes"], rows, keep=2))
 
 
 COMMANDS = [plugins]

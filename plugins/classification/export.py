@@ -39,7 +39,7 @@ def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
     meta = json.loads(meta_path.read_text())
     labels, pooling = meta["labels"], meta["pooling"]
     state = load_file(str(model_dir / "head.safetensors"))  # weight (C, H), bias (C,)
-    from tunehub.core.hub import refuse_remote_code
+    from tunehub.core.safety import refuse_remote_code
 
     refuse_remote_code(model_dir)
     no_code = {"trust_remote_code": False}

@@ -322,7 +322,7 @@ def _module():
             from transformers import AutoModel
 
             from tunehub.core.engine import quiet_transformers
-            from tunehub.core.hub import refuse_remote_code
+            from tunehub.core.safety import refuse_remote_code
 
             quiet_transformers()
             refuse_remote_code(Path(path))
