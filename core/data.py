@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,20 +45,8 @@ class Table:
         return f"{self.path}, row {self.row_numbers[index]}"
 
 
-def _decode(path: Path, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataError(
-            f"{path}, line {line}: bytes that are not valid UTF-8 (byte offset {exc.start}). "
-            f"Save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`."
-        ) from None
-
-
-def read_table(path: str | Path) -> Table:
-    """Read a data file; raises DataError for a missing, empty or malformed file."""
-    path = Path(path).expanduser()
+def file_kind(path: Path, flag: str = "--data/--eval-data") -> str:
+    """The reader for ``path`` by extension; a DataError for a missing or unknown file."""
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise DataError(
@@ -67,22 +54,89 @@ def read_table(path: str | Path) -> Table:
             f"Use one of {', '.join(sorted(FORMATS))}."
         )
     if not path.is_file():
-        raise DataError(f"{path}: no such file. Check the path given to --data/--eval-data.")
-    if kind == "parquet":
-        table = _read_parquet(path)
-    else:
-        text = _decode(path, path.read_bytes())
-        table = _read_jsonl(path, text) if kind == "jsonl" else _read_csv(path, text, kind)
-    if not table.rows:
+        raise DataError(f"{path}: no such file. Check the path given to {flag}.")
+    return kind
+
+
+def read_table(path: str | Path) -> Table:
+    """Read a whole data file; raises DataError for a missing, empty or malformed file."""
+    path = Path(path).expanduser()
+    kind = file_kind(path)
+    rows, numbers = [], []
+    for number, record in iter_records(path, kind):
+        rows.append(record)
+        numbers.append(number)
+    if not rows:
         raise DataError(f"{path}: the file has no data rows. Add records below the header.")
-    return table
+    columns = (parquet_columns(path) if kind == "parquet"
+               else list(dict.fromkeys(key for row in rows for key in row)))
+    return Table(path, columns, rows, numbers)
 
 
-def _read_csv(path: Path, text: str, kind: str) -> Table:
+Record = tuple[int, dict[str, Any]]  # (row number as an editor shows it, record)
+
+
+def iter_records(path: Path, kind: str, progress: Any = None) -> Iterator[Record]:
+    """Records of a data file one at a time (bounded memory); ``progress(bytes_read)`` is
+    called now and then. Every problem is a DataError naming the file and the row."""
+    if kind == "parquet":
+        yield from _parquet_records(path)
+        return
+    with open(path, "rb") as raw:
+        lines = _Utf8Lines(path, raw)
+        if kind == "jsonl":
+            yield from _jsonl_records(path, lines, progress)
+        else:
+            yield from _csv_records(path, lines, kind, progress)
+
+
+class _Utf8Lines:
+    """Lines of a binary file decoded as UTF-8 one at a time, so a bad byte is reported
+    with its true line and byte offset (a buffered text wrapper only knows its chunk)."""
+
+    def __init__(self, path: Path, raw: Any) -> None:
+        self.path, self.raw, self.offset, self.number = path, raw, 0, 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.raw:
+            self.number += 1
+            try:
+                text = line.decode("utf-8-sig" if self.number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{self.path}, line {self.number}: bytes that are not valid UTF-8 (byte "
+                    f"offset {self.offset + exc.start}). Save the file as UTF-8, e.g. "
+                    f"`iconv -f latin1 -t utf-8 {self.path.name} > fixed{self.path.suffix}`."
+                ) from None
+            self.offset += len(line)
+            yield text
+
+
+def _csv_records(path: Path, lines: _Utf8Lines, kind: str, progress: Any) -> Iterator[Record]:
     csv.field_size_limit(MAX_FIELD_CHARS)
-    reader = csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ",")
+    reader = csv.reader(iter(lines), delimiter="\t" if kind == "tsv" else ",")
     try:
-        return _csv_records(path, reader)
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise DataError(f"{path}: the file is empty. Add a header row and data rows.")
+        columns = [h.strip() for h in header]
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise DataError(
+                f"{path}, row 1: the header names column(s) {', '.join(repr(c) for c in repeated)} "
+                "more than once; give every column a distinct name."
+            )
+        for count, record in enumerate(reader):
+            if not any(cell.strip() for cell in record):
+                continue  # blank line
+            if len(record) != len(columns):
+                raise DataError(
+                    f"{path}, row {reader.line_num}: {len(record)} fields, the header has "
+                    f"{len(columns)}. Quote values that contain commas (\"like, this\")."
+                )
+            if progress and count % 256 == 0:
+                progress(lines.offset)
+            yield reader.line_num, dict(zip(columns, record))
     except csv.Error as exc:
         line = reader.line_num + 1
         if "field larger than field limit" in str(exc):
@@ -94,34 +148,9 @@ def _read_csv(path: Path, text: str, kind: str) -> Table:
                         "Check the quoting of that row.") from None
 
 
-def _csv_records(path: Path, reader: Any) -> Table:
-    header = next(reader, None)
-    if not header or not any(h.strip() for h in header):
-        raise DataError(f"{path}: the file is empty. Add a header row and data rows.")
-    columns = [h.strip() for h in header]
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    if repeated:
-        raise DataError(
-            f"{path}, row 1: the header names column(s) {', '.join(repr(c) for c in repeated)} "
-            "more than once; give every column a distinct name."
-        )
-    rows, numbers = [], []
-    for record in reader:
-        if not any(cell.strip() for cell in record):
-            continue  # blank line
-        if len(record) != len(columns):
-            raise DataError(
-                f"{path}, row {reader.line_num}: {len(record)} fields, the header has "
-                f"{len(columns)}. Quote values that contain commas (\"like, this\")."
-            )
-        rows.append(dict(zip(columns, record)))
-        numbers.append(reader.line_num)
-    return Table(path, columns, rows, numbers)
-
-
-def _read_jsonl(path: Path, text: str) -> Table:
-    rows, numbers, columns = [], [], {}
-    for number, line in enumerate(text.splitlines(), start=1):
+def _jsonl_records(path: Path, lines: _Utf8Lines, progress: Any) -> Iterator[Record]:
+    """One JSON object per line; a bare JSON string counts as ``{"text": ...}``."""
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -131,25 +160,36 @@ def _read_jsonl(path: Path, text: str) -> Table:
                 f"{path}, line {number}: not valid JSON ({exc.msg}). Each line must be one "
                 "JSON object."
             ) from None
+        if isinstance(record, str):
+            record = {"text": record}
         if not isinstance(record, dict):
-            raise DataError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}.")
-        columns.update(dict.fromkeys(record))
-        rows.append(record)
-        numbers.append(number)
-    return Table(path, list(columns), rows, numbers)
+            raise DataError(f"{path}, line {number}: expected a JSON object, got "
+                            f"{type(record).__name__}.")
+        if progress and number % 256 == 0:
+            progress(lines.offset)
+        yield number, record
 
 
-def _read_parquet(path: Path) -> Table:
+def _parquet_records(path: Path) -> Iterator[Record]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow.") from None
     try:
-        table = pq.read_table(path)
+        batches = pq.ParquetFile(path).iter_batches(batch_size=4096)
+        number = 0
+        for batch in batches:
+            for record in batch.to_pylist():
+                number += 1
+                yield number, record
     except Exception as exc:
         raise DataError(f"{path}: not a readable Parquet file ({exc}).") from None
-    rows = table.to_pylist()
-    return Table(path, list(table.column_names), rows, list(range(1, len(rows) + 1)))
+
+
+def parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.ParquetFile(path).schema_arrow.names)
 
 
 def column_for(table: Table, role: str, columns: dict[str, str]) -> str:

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .data import FORMATS
+from .data import FORMATS, Record, parquet_columns, file_kind, iter_records
 from .errors import DataError, did_you_mean
 
-Row = tuple[int, dict[str, Any]]  # (row number as an editor shows it, record)
 
 
 @dataclass
@@ -31,104 +30,19 @@ class Source:
 
 
 def open_source(path: str | Path) -> Source:
+    """An input file checked for type, existence and at least one row (read lazily after)."""
     path = Path(path).expanduser()
-    kind = FORMATS.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(f"{path}: unsupported file type '{path.suffix}'. Use one of "
-                        f"{', '.join(sorted(FORMATS))}.")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file. Check the path given to --input.")
-    first = next(iter_rows(Source(path, kind, [], 0)), None)
+    kind = file_kind(path, "--input")
+    first = next(iter_records(path, kind), None)
     if first is None:
         raise DataError(f"{path}: the file has no data rows.")
-    columns = list(first[1]) if kind != "parquet" else _parquet_columns(path)
+    columns = list(first[1]) if kind != "parquet" else parquet_columns(path)
     return Source(path, kind, columns, path.stat().st_size)
 
 
-def _parquet_columns(path: Path) -> list[str]:
-    import pyarrow.parquet as pq
-
-    return list(pq.ParquetFile(path).schema_arrow.names)
-
-
-def iter_rows(source: Source, progress: Callable[[int], None] | None = None) -> Iterator[Row]:
-    """Records one at a time; ``progress(bytes_read)`` is called now and then."""
-    path, kind = source.path, source.kind
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        number = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
-            for record in batch.to_pylist():
-                number += 1
-                yield number, record
-        return
-    with open(path, "rb") as raw:
-        lines = _Utf8Lines(path, raw)
-        if kind == "jsonl":
-            yield from _jsonl_rows(path, lines, progress)
-        else:
-            yield from _csv_rows(path, lines, kind, progress)
-
-
-class _Utf8Lines:
-    """Lines of a binary file decoded as UTF-8 one at a time, so a bad byte is reported
-    with its true line and byte offset (a buffered text wrapper only knows its chunk)."""
-
-    def __init__(self, path: Path, raw: IO[bytes]) -> None:
-        self.path, self.raw, self.offset, self.number = path, raw, 0, 0
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self.raw:
-            self.number += 1
-            try:
-                text = line.decode("utf-8-sig" if self.number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"{self.path}, line {self.number}: bytes that are not valid UTF-8 (byte "
-                    f"offset {self.offset + exc.start}). Save the file as UTF-8, e.g. "
-                    f"`iconv -f latin1 -t utf-8 {self.path.name} > fixed{self.path.suffix}`."
-                ) from None
-            self.offset += len(line)
-            yield text
-
-
-def _csv_rows(path: Path, lines: _Utf8Lines, kind: str, progress) -> Iterator[Row]:
-    from .data import MAX_FIELD_CHARS
-
-    csv.field_size_limit(MAX_FIELD_CHARS)
-    reader = csv.reader(iter(lines), delimiter="\t" if kind == "tsv" else ",")
-    header = next(reader, None)
-    if not header or not any(h.strip() for h in header):
-        raise DataError(f"{path}: the file is empty. Add a header row and data rows.")
-    columns = [h.strip() for h in header]
-    for count, record in enumerate(reader):
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(record) != len(columns):
-            raise DataError(f"{path}, row {reader.line_num}: {len(record)} fields, the header has "
-                            f"{len(columns)}. Quote values that contain commas.")
-        if progress and count % 256 == 0:
-            progress(lines.offset)
-        yield reader.line_num, dict(zip(columns, record))
-
-
-def _jsonl_rows(path: Path, lines: _Utf8Lines, progress) -> Iterator[Row]:
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg}).") from None
-        if isinstance(record, str):
-            record = {"text": record}
-        if not isinstance(record, dict):
-            raise DataError(f"{path}, line {number}: expected a JSON object or string, got "
-                            f"{type(record).__name__}.")
-        if progress and number % 256 == 0:
-            progress(lines.offset)
-        yield number, record
+def iter_rows(source: Source, progress: Callable[[int], None] | None = None) -> Iterator[Record]:
+    """Records one at a time (the reader the training data uses too)."""
+    return iter_records(source.path, source.kind, progress)
 
 
 def input_column(source: Source, column: str | None, roles: Mapping[str, str]) -> str:
