@@ -13,8 +13,10 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from typing import Any
 
+from .engine import PRECISIONS, TrainSettings
 from .errors import ConfigError, did_you_mean
 
 OPEN_MAPS = ("dataset.columns",)
@@ -34,24 +36,9 @@ CORE_SCHEMA: dict[str, Any] = {
     "dataset.labels": [],  # declared labels; read from the data when empty
     "dataset.eval_fraction": 0.2,
     "dataset.split_seed": 13,
-    "train.epochs": 3,
-    "train.batch_size": 32,
-    "train.eval_batch_size": 128,
-    "train.learning_rate": 5e-5,
-    "train.weight_decay": 0.01,
-    "train.warmup_ratio": 0.1,
-    "train.scheduler": "linear",
-    "train.optim": "adamw_torch_fused",  # any Trainer `optim`; fused AdamW is ~5x faster on CPU
-    "train.max_length": 128,
-    "train.seed": 42,
-    "train.precision": "auto",  # auto | bf16 | fp32
-    "train.group_by_length": True,
-    "train.label_smoothing": 0.0,
-    "train.max_grad_norm": 1.0,
-    "train.freeze_embeddings": False,
-    "train.max_steps": -1,
-    "train.save_checkpoints": True,
 }
+# The [train] keys and their defaults are TrainSettings' fields (declared once, in the engine).
+CORE_SCHEMA.update({f"train.{f.name}": f.default for f in fields(TrainSettings) if f.name != "extra"})
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -229,7 +216,7 @@ RULES: dict[str, tuple[Any, str]] = {
     "train.seed": _range(0, 2**32 - 1),
     "train.scheduler": _choice(SCHEDULERS),
     "train.optim": _choice(OPTIMIZERS),
-    "train.precision": _choice(("auto", "bf16", "fp32")),
+    "train.precision": _choice(PRECISIONS),
     "dataset.eval_fraction": _range(0, 1, low_open=True, high_open=True),
     "dataset.validation_fraction": _range(0, 1, high_open=True),
     "head.dropout": _range(0, 1, high_open=True),

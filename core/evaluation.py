@@ -2,6 +2,7 @@
 report written into the artifact's ``evaluations/`` folder."""
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -47,7 +48,7 @@ def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool =
 def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path],
                      overrides: list[str]) -> Path:
     """``evaluations/<UTC time>/report.md`` + metrics.json, renamed into place complete."""
-    from .hub import write_json
+    from .hub import rename_to_free, write_json
     from .report import _table, detail_sections, metrics_rows
 
     now = datetime.now(timezone.utc)
@@ -75,14 +76,5 @@ def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path
                                       "data": {r: str(p) for r, p in files.items()},
                                       "data_hash": data_hash, "notes": result.notes})
     name = now.strftime("%Y%m%dT%H%M%SZ")
-    target = parent / name
-    suffix = 1
-    while True:
-        try:
-            tmp.rename(target)
-            return target
-        except OSError:
-            if not target.exists():
-                raise
-            suffix += 1
-            target = parent / f"{name}-{suffix}"
+    names = itertools.chain([name], (f"{name}-{n}" for n in itertools.count(2)))
+    return rename_to_free(tmp, (parent / n for n in names))

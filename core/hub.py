@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import itertools
 import json
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,16 +77,39 @@ def list_artifacts(task: str | None = None) -> list[Artifact]:
     return found
 
 
+def parse_ref(ref: str) -> tuple[str, str] | None:
+    """``TASK@vN``, ``TASK@N`` or ``TASK@latest`` -> (task, ``vN``/``latest``); None for
+    anything else (a folder that exists is a folder, even with an ``@`` in its name)."""
+    if "@" not in ref or Path(ref).expanduser().exists():
+        return None
+    task, _, version = ref.partition("@")
+    if version.isdigit():
+        version = f"v{version}"
+    return task, version or "latest"
+
+
+def artifact_for(ref: str) -> Artifact:
+    """A fine-tuned version: ``TASK@vN``, ``TASK@N``, ``TASK@latest`` or an artifact folder."""
+    if parse_ref(ref):
+        return find_artifact(ref)
+    folder = Path(ref).expanduser().resolve()
+    if (folder / "manifest.json").is_file():
+        task = json.loads((folder / "manifest.json").read_text()).get("task", folder.parent.name)
+        return Artifact(task, folder.name, folder)
+    raise ModelError(f"'{ref}' is not a fine-tuned version (TASK@vN, TASK@latest) or an "
+                     "artifact folder; `app models` lists versions.")
+
+
 def find_artifact(ref: str) -> Artifact:
     """``TASK@latest`` or ``TASK@vN`` -> the artifact; a clear error otherwise."""
-    task, _, version = ref.partition("@")
+    task, version = parse_ref(ref) or (ref, "latest")
     versions = list_artifacts(task)
     if not versions:
         raise ModelError(
             f"no fine-tuned versions of task '{task}' under {artifacts_root()}. "
             f"Run `app run-task {task}` first, or set TUNEHUB_HOME."
         )
-    if version in ("", "latest"):
+    if version == "latest":
         return versions[-1]
     for artifact in versions:
         if artifact.version == version:
@@ -117,16 +141,22 @@ def publish(folder: Path, task: str) -> Artifact:
     """Rename a complete staging folder to the next free ``vN``, atomically."""
     parent = folder.parent
     taken = [int(m.group(1)) for p in parent.iterdir() if (m := VERSION_RE.match(p.name))]
-    number = max(taken, default=0) + 1
-    while True:
-        target = parent / f"v{number}"
+    first = max(taken, default=0) + 1
+    target = rename_to_free(folder, (parent / f"v{n}" for n in itertools.count(first)))
+    return Artifact(task, target.name, target)
+
+
+def rename_to_free(folder: Path, targets: Iterable[Path]) -> Path:
+    """Rename ``folder`` to the first of ``targets`` nobody has taken, atomically: a rename
+    onto a non-empty folder fails, so concurrent writers each get their own name."""
+    for target in targets:
         try:
-            os.rename(folder, target)  # fails when another run took vN (non-empty dir)
-            return Artifact(task, target.name, target)
+            os.rename(folder, target)
+            return target
         except OSError:
             if not target.exists():
                 raise
-            number += 1
+    raise ModelError(f"no free name for {folder}.")
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -144,7 +174,7 @@ def resolve_model(name: str, aliases: Mapping[str, Any]) -> Path:
     """
     if name in aliases:
         return _check_folder(_alias_path(name, aliases[name].source), name)
-    if "@" in name and not Path(name).exists():
+    if parse_ref(name):
         return _check_folder(find_artifact(name).model_dir, name)
     path = Path(name).expanduser()
     if path.exists():

@@ -232,16 +232,6 @@ def load_artifact_config(artifact: hub.Artifact) -> dict[str, Any]:
     return read_toml(artifact.path / "config.toml", "artifact config")
 
 
-def _artifact_for(task: str, model: str | None) -> hub.Artifact:
-    ref = model or f"{task}@latest"
-    if "@" in ref and not Path(ref).exists():
-        return hub.find_artifact(ref)
-    path = Path(ref).expanduser().resolve()
-    if (path / "manifest.json").is_file():
-        return hub.Artifact(task, path.name, path)
-    raise ConfigError(f"--model {ref}: not a fine-tuned version (TASK@vN) or an artifact folder.")
-
-
 @dataclass
 class Loaded:
     """A fine-tuned version loaded once, ready for many predictions."""
@@ -271,7 +261,9 @@ def version_config(task: str, *, model: str | None = None, overrides: Iterable[s
     """A fine-tuned version and its saved config (with ``overrides``), loading no model."""
     catalog = catalog or load_catalog(strict, registries)
     spec = catalog.task(task)
-    artifact = _artifact_for(task, model)
+    artifact = hub.artifact_for(model or f"{task}@latest")
+    if artifact.task != task:
+        raise ConfigError(f"{artifact.ref} is a version of task '{artifact.task}', not '{task}'.")
     return artifact, resolve_config(catalog, spec, overrides, base=load_artifact_config(artifact))
 
 

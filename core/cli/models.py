@@ -24,21 +24,12 @@ def _version_row(artifact) -> dict[str, Any]:
 
 def _artifact(ref: str):
     """TASK@vN, TASK@N, TASK@latest, TASK (latest) or an artifact folder."""
-    import json
     from pathlib import Path
 
     from .. import hub
 
-    folder = Path(ref).expanduser()
-    if (folder / "manifest.json").is_file():
-        task = json.loads((folder / "manifest.json").read_text()).get("task", folder.parent.name)
-        return hub.Artifact(task, folder.name, folder.resolve())
-    if "@" not in ref:
-        ref = f"{ref}@latest"
-    task, _, version = ref.partition("@")
-    if version.isdigit():
-        ref = f"{task}@v{version}"
-    return hub.find_artifact(ref)
+    bare_task = "@" not in ref and not (Path(ref).expanduser() / "manifest.json").is_file()
+    return hub.artifact_for(f"{ref}@latest" if bare_task else ref)
 
 
 @click.group("models", invoke_without_command=True)

@@ -9,8 +9,10 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
     from ..errors import ConfigError
 
     chosen: dict[str, str | None] = dict.fromkeys(names)
+    from ..hub import parse_ref
+
     for ref in models:
-        task = ref.partition("@")[0] if "@" in ref else None
+        task = (parse_ref(ref) or (None, None))[0]
         if task in chosen:
             chosen[task] = ref
         elif len(names) == 1:
