@@ -214,6 +214,12 @@ RULES: dict[str, tuple[Any, str]] = {
     "train.eval_batch_size": _range(1, None),
     "train.max_length": _range(MIN_MAX_LENGTH, None),
     "train.seed": _range(0, 2**32 - 1),
+    "train.step_budget": _range(1, None),
+    "train.min_epochs": _range(1, None),
+    "train.max_epochs": _range(1, None),
+    "train.early_stopping_patience": _range(0, None),
+    "train.early_stopping_min_delta": _range(0, None),
+    "train.checkpoint_minutes": _range(0, None),
     "train.scheduler": _choice(SCHEDULERS),
     "train.optim": _choice(OPTIMIZERS),
     "train.precision": _choice(PRECISIONS),
@@ -234,10 +240,33 @@ def check_settings(config: Mapping[str, Any], where: str = "config") -> None:
             hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
             raise ConfigError(f"{where}: '{key}' must be {expected}, got {value!r}.{hint} "
                               f"Fix it in the task file or with --set {key}=...")
-    epochs, steps = flat.get("train.epochs", 1), flat.get("train.max_steps", -1)
+    steps = flat.get("train.max_steps", -1)
     if steps == 0 or steps < -1:
         raise ConfigError(f"{where}: 'train.max_steps' must be -1 (train by epochs) or 1 or "
                           f"more, got {steps}.")
-    if steps == -1 and epochs < 1:
-        raise ConfigError(f"{where}: 'train.epochs' is {epochs}, so the model would never be "
-                          "trained; use --set train.epochs=1 or more (or train.max_steps=N).")
+    if "train" in config and "epochs" in config["train"]:
+        config["train"]["epochs"] = _epochs(config["train"]["epochs"], steps, where)
+        low, high = config["train"]["min_epochs"], config["train"]["max_epochs"]
+        if high < low:
+            raise ConfigError(f"{where}: 'train.max_epochs' ({high}) is below 'train.min_epochs' "
+                              f"({low}); raise max_epochs or lower min_epochs.")
+
+
+def _epochs(value: Any, max_steps: int, where: str) -> int | str:
+    """``train.epochs``: "auto" or a whole number of epochs (1 or more unless max_steps)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        number = float(text)
+    except ValueError:
+        raise ConfigError(f"{where}: 'train.epochs' must be \"auto\" or a whole number, got "
+                          f"{value!r}.") from None
+    if not math.isfinite(number) or number != int(number):
+        raise ConfigError(f"{where}: 'train.epochs' must be \"auto\" or a whole number, got "
+                          f"{value!r}.")
+    if max_steps == -1 and number < 1:
+        raise ConfigError(f"{where}: 'train.epochs' is {int(number)}, so the model would never "
+                          "be trained; use --set train.epochs=1 or more, or \"auto\" (or "
+                          "train.max_steps=N).")
+    return int(number)

@@ -24,7 +24,13 @@ class TrainSettings:
     """The ``[train]`` section of a task config: every key, its type and its default
     (`tunehub.core.config` builds the schema from these fields)."""
 
-    epochs: int = 3
+    epochs: int | str = "auto"  # a number, or "auto": fit the data size (below)
+    step_budget: int = 600  # "auto": epochs that give about this many optimizer steps ...
+    min_epochs: int = 2  # ... but at least this many epochs ...
+    max_epochs: int = 10  # ... and at most this many
+    early_stopping_patience: int = 2  # evaluations without improvement before stopping; 0: off
+    early_stopping_min_delta: float = 0.001  # the least change of the metric that counts
+    checkpoint_minutes: float = 10.0  # resume checkpoints at most this often (latest one kept)
     batch_size: int = 32
     eval_batch_size: int = 128
     learning_rate: float = 5e-5
@@ -52,12 +58,26 @@ class TrainSettings:
 
 @dataclass
 class FitResult:
+    """What `run_trainer` reports: for the head's notes and the run report."""
+
     log_history: list[dict[str, Any]]
     train_seconds: float
     train_samples_per_second: float
     resumed_from: str | None
-    best_checkpoint: str | None
+    best_checkpoint: str | None  # kept for compatibility: selection now happens in memory
     precision: str
+    schedule: str = ""  # the epochs chosen and why
+    stopped: str = ""  # why training stopped (all epochs, early stopping)
+    best_epoch: float | None = None
+    checkpoint_bytes: int = 0  # bytes of resume checkpoints written
+
+    def notes(self) -> dict[str, Any]:
+        """The engine's part of a run's notes (what the report shows under Training)."""
+        return {"train seconds": round(self.train_seconds, 1),
+                "train samples/s": round(self.train_samples_per_second, 1),
+                "precision": self.precision, "schedule": self.schedule, "stopped": self.stopped,
+                "checkpoint bytes written": self.checkpoint_bytes,
+                "resumed from": self.resumed_from}
 
 
 def is_main_process() -> bool:
@@ -136,10 +156,9 @@ def training_arguments(
 
     args_class = args_class or TrainingArguments
     selecting = primary_metric is not None
-    save = "epoch" if (settings.save_checkpoints or selecting) else "no"
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
-        num_train_epochs=settings.epochs,
+        num_train_epochs=settings.epochs if settings.epochs != "auto" else settings.max_epochs,
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.eval_batch_size,
@@ -153,11 +172,13 @@ def training_arguments(
         bf16=precision == "bf16",
         use_cpu=not _cuda(),
         eval_strategy="epoch" if selecting else "no",
-        save_strategy=save,
-        save_total_limit=2,
-        load_best_model_at_end=selecting,
-        metric_for_best_model=primary_metric if selecting else None,
-        greater_is_better=greater_is_better if selecting else None,
+        # Resume checkpoints are requested by `LeanCheckpoints` (time-based, latest only);
+        # the best epoch is kept in memory by `BestEpoch`, never as a checkpoint on disk.
+        save_strategy="steps" if settings.save_checkpoints else "no",
+        save_steps=10**9,
+        save_total_limit=1,
+        load_best_model_at_end=False,
+        metric_for_best_model=None,  # selection is BestEpoch's, not the Trainer's
         train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         logging_strategy="steps",
         logging_steps=10,
@@ -194,12 +215,22 @@ def run_trainer(
 ) -> tuple[Any, FitResult]:
     """Train with a Trainer built by ``make_trainer(args)``; returns (trainer, result).
 
-    Checkpoints go to ``work_dir/checkpoints``. With ``resume`` the last checkpoint there
-    is continued; without it, old checkpoints are cleared first.
+    - ``primary_metric`` (the trainer must have an eval dataset and ``compute_metrics``
+      returning it): evaluation each epoch, the best epoch's weights kept in memory and
+      restored at the end, and early stopping after ``early_stopping_patience`` epochs
+      without improvement. ``None``: the last epoch, no evaluation.
+    - ``epochs = "auto"``: about ``step_budget`` optimizer steps, within
+      [``min_epochs``, ``max_epochs``] epochs, from the training set's size.
+    - Resume checkpoints (``save_checkpoints``) go to ``work_dir/checkpoints``: at most one
+      per ``checkpoint_minutes`` (at an epoch end, or mid-epoch for long epochs), only the
+      latest kept. With ``resume`` the last checkpoint there is continued.
+    The core seeds before calling a head's ``fit``; this seeds again (``train.seed``) right
+    before the Trainer is built, so a head's own setup does not shift the training RNG.
     """
     from transformers import PrinterCallback
 
     from .progress import RichProgressCallback
+    from .training import BestEpoch, LeanCheckpoints, auto_epochs
 
     quiet_transformers()
     precision = resolve_precision(settings.precision)
@@ -220,18 +251,32 @@ def run_trainer(
         **dict(args_overrides or {}),
     )
     trainer = make_trainer(args)
+    schedule = auto_epochs(trainer, settings)
     trainer.remove_callback(PrinterCallback)  # it prints log dicts to stdout; we draw progress
     trainer.add_callback(RichProgressCallback())
+    best = BestEpoch(primary_metric, greater_is_better, settings) if primary_metric else None
+    if best is not None:
+        trainer.add_callback(best)
+    lean = LeanCheckpoints(settings.checkpoint_minutes, checkpoints)
+    if settings.save_checkpoints:
+        trainer.add_callback(lean)
     for callback in callbacks:
         trainer.add_callback(callback)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - started
+    stopped = f"all {trainer.args.num_train_epochs:g} epochs"
+    if best is not None:
+        stopped = best.restore(trainer.model) or stopped
     return trainer, FitResult(
         log_history=list(trainer.state.log_history),
         train_seconds=seconds,
         train_samples_per_second=float(output.metrics.get("train_samples_per_second", 0.0)),
         resumed_from=resume_from,
-        best_checkpoint=trainer.state.best_model_checkpoint,
+        best_checkpoint=None,
         precision=precision,
+        schedule=schedule,
+        stopped=stopped,
+        best_epoch=best.best_epoch if best is not None else None,
+        checkpoint_bytes=lean.bytes_written(),
     )

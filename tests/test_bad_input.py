@@ -144,7 +144,10 @@ CASES = {
     "pooling-unknown": (setting("head.pooling=max"), "head.pooling"),
     "precision-unknown": (setting("train.precision=fp16"), "train.precision"),
     "unknown-key": (setting("train.epoch=3"), "Did you mean 'train.epochs'"),
-    "not-a-number": (setting("train.epochs=three"), "an integer"),
+    "not-a-number": (setting("train.epochs=three"), "whole number"),
+    "not-an-integer": (setting("train.batch_size=2.5"), "an integer"),
+    "epochs-fraction": (setting("train.epochs=1.5"), "whole number"),
+    "max-below-min-epochs": (setting("train.max_epochs=1"), "below 'train.min_epochs'"),
     "set-without-equals": (setting("train.epochs"), "key=value"),
     "eval-fraction-one": (setting("dataset.eval_fraction=1"), "dataset.eval_fraction"),
     # data files

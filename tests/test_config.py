@@ -34,8 +34,9 @@ def test_unknown_key_suggests_near_miss(catalog):
 
 
 @pytest.mark.parametrize("override, expected", [
-    ("train.epochs=three", "must be an integer"),
-    ("train.epochs=2.5", "must be an integer"),
+    ("train.epochs=three", "must be \"auto\" or a whole number"),
+    ("train.epochs=2.5", "must be \"auto\" or a whole number"),
+    ("train.batch_size=2.5", "must be an integer"),
     ("train.group_by_length=maybe", "must be true or false"),
     ("train.learning_rate=fast", "must be a number"),
     ("train.epochs", "expected key=value"),

@@ -84,7 +84,8 @@ def test_resume_continues_from_last_checkpoint(tiny_model, tunehub_home):
             if state.epoch and state.epoch > 1.5:
                 raise KeyboardInterrupt
 
-    overrides = tiny_overrides(**{"train.epochs": "3", "train.save_checkpoints": "true"})
+    overrides = tiny_overrides(**{"train.epochs": "3", "train.save_checkpoints": "true",
+                                  "train.checkpoint_minutes": "0"})  # a checkpoint every epoch
     with pytest.raises(KeyboardInterrupt):
         tunehub.run_task("financial-sentiment", model=str(tiny_model), overrides=overrides,
                          callbacks=[Interrupt()])

@@ -186,12 +186,9 @@ class SequenceClassificationHead:
         model.save(run.model_dir, tokenizer)
         outputs = evaluate_texts(model, tokenizer, run.data.eval, names, settings)
         notes = {
-            "train seconds": round(result.train_seconds, 1),
-            "train samples/s": round(result.train_samples_per_second, 1),
-            "precision": result.precision,
+            **result.notes(),
             "selection": f"best epoch on {selecting} over {len(val.texts)} held-out training rows"
-            if selecting else "last epoch",
-            "resumed from": result.resumed_from,
+            if selecting else "last epoch (no validation slice)",
         }
         return FitOutput(outputs, result.log_history, notes)
 
