@@ -17,19 +17,23 @@ from .results import RunResult, score
 def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool = True,
                     overrides: Iterable[str] = (), data: Any = None):
     from .inference import load_predictor
+    from .progress import phase
 
     config, head, artifact = loaded.config, loaded.head, loaded.artifact
     data = data if data is not None else head.load_data(config, files)
     start = time.perf_counter()
-    outputs = loaded.predictor.evaluate(data)
+    with phase(f"evaluating {artifact.ref}"):
+        outputs = loaded.predictor.evaluate(data)
     seconds = time.perf_counter() - start
     metrics, details = score(catalog, config["metrics"], outputs)
     notes: dict[str, Any] = {"model": artifact.ref, "data": ", ".join(f"{r}={p}" for r, p in files.items()),
                              "eval seconds": round(seconds, 2)}
     if loaded.quantize != "none":
-        full = load_predictor(head, artifact.model_dir, config)
+        with phase(f"loading {artifact.ref} unquantised"):
+            full = load_predictor(head, artifact.model_dir, config)
         start = time.perf_counter()
-        base_outputs = full.evaluate(head.load_data(config, files))
+        with phase(f"evaluating {artifact.ref} unquantised"):
+            base_outputs = full.evaluate(head.load_data(config, files))
         base_seconds = time.perf_counter() - start
         base_metrics, _ = score(catalog, config["metrics"], base_outputs)
         notes["quantize"] = loaded.quantize

@@ -138,10 +138,11 @@ def _now() -> str:
 def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequence[Any]) -> RunResult:
     from . import runs
     from .engine import is_main_process, quiet_transformers, seed_everything
-    from .progress import console
+    from .progress import console, phase, say, summary
     from .report import write_report
 
-    task_data = p.head.load_data(p.config, p.files)  # validation before any model loads
+    with phase("reading and checking the data"):
+        task_data = p.head.load_data(p.config, p.files)  # validation before any model loads
     base_model = hub.resolve_model(p.config["model"], p.catalog.models())
     data_hash = files_hash(sorted(set(task_data.files.values())))
     main = is_main_process()
@@ -151,6 +152,7 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
         copies = 4 if p.config["train"]["save_checkpoints"] else 2  # artifact, weights, optimizer
         runs.check_writable(copies * hub.folder_size(base_model))
         runs.sweep()  # leftovers of killed runs that hold nothing to resume
+        summary("data", task_data.summary)
         for text in task_data.warnings:
             console().print(f"[bold yellow]warning:[/] {text}", highlight=False)
     work_dir = runs.start_work(key, resume_from, main)
@@ -165,6 +167,8 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
                       score=lambda outputs: score(p.catalog, p.config["metrics"], outputs)[0])
             quiet_transformers()  # the head's fit loads models: no load reports or bars
             seed_everything(int(p.config["train"]["seed"]))  # before the head builds any layer
+            say(f"fine-tuning {p.config['model']} with head '{p.head.name}' (loading the model "
+                "first)")
             fit = p.head.fit(run)
             if not main:  # distributed runs: rank 0 alone evaluates and saves
                 succeeded = True
@@ -172,6 +176,7 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
             result = _score_and_write(p, folder, task_data, fit, base_model, data_hash, write_report)
             runs.release(folder)
             artifact = hub.publish(folder, task)
+            say(f"saved {artifact.ref} in {artifact.path}")
         succeeded = True
     except BaseException:
         if main and runs.has_checkpoint(work_dir):
@@ -188,13 +193,15 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
 
 def _score_and_write(p: Prepared, folder: Path, task_data: TaskData, fit: Any, base_model: Path,
                      data_hash: str, write_report: Any) -> RunResult:
+    from .progress import phase
+
     primary = p.config["primary_metric"]
     metrics, details = score(p.catalog, p.config["metrics"], fit.outputs)
-    baselines = {
-        name: score(p.catalog, p.config["metrics"],
-                    baseline_fn(p.catalog, p.head, name)(task_data, p.config))[0]
-        for name in p.config["baselines"]
-    }
+    baselines = {}
+    for name in p.config["baselines"]:
+        with phase(f"scoring baseline {name}"):
+            outputs = baseline_fn(p.catalog, p.head, name)(task_data, p.config)
+            baselines[name] = score(p.catalog, p.config["metrics"], outputs)[0]
     notes = {**fit.notes}
     if task_data.warnings:
         notes["data warnings"] = " | ".join(task_data.warnings)
@@ -204,7 +211,8 @@ def _score_and_write(p: Prepared, folder: Path, task_data: TaskData, fit: Any, b
     hub.write_json(folder / "metrics.json", {"primary_metric": primary, "metrics": metrics,
                                               "baselines": baselines, "details": details})
     (folder / "config.toml").write_text(to_toml(p.config))
-    write_report(folder, result, task_data, fit.log_history, manifest)
+    with phase("writing the report"):
+        write_report(folder, result, task_data, fit.log_history, manifest)
     return result
 
 
@@ -221,7 +229,7 @@ def _manifest(p: Prepared, base_model: Path, data_hash: str, result: RunResult) 
     return {
         "task": p.task.name, "head": p.task.head, "plugin": p.task.plugin,
         "base_model": p.config["model"], "base_model_path": str(base_model),
-        "data": {role: str(path) for role, path in sorted(p.files.items())},
+        "data": {role: str(Path(path).resolve()) for role, path in sorted(p.files.items())},
         "data_hash": data_hash, "primary_metric": result.primary_metric,
         "primary_value": result.metrics.get(result.primary_metric),
         "versions": versions, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -273,13 +281,15 @@ def load(task: str, *, model: str | None = None, quantize: str = "none",
     """Load a fine-tuned version (``TASK@latest`` by default) once: predict, evaluate, serve."""
     from .engine import quiet_transformers
     from .inference import configure_threads, load_predictor
+    from .progress import phase
 
     catalog = catalog or load_catalog(strict, registries)
     artifact, config = version_config(task, model=model, overrides=overrides, catalog=catalog)
     head = catalog.head(catalog.task(task).head)
     quiet_transformers()
     configure_threads()
-    predictor = load_predictor(head, artifact.model_dir, config, quantize)
+    with phase(f"loading {artifact.ref}" + (f" ({quantize})" if quantize != "none" else "")):
+        predictor = load_predictor(head, artifact.model_dir, config, quantize)
     return Loaded(task, artifact, config, head, predictor, quantize)
 
 

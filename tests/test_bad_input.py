@@ -70,7 +70,7 @@ def remote_code_model(tmp: Path, ctx) -> list[str]:
     (folder / "modeling.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
     (folder / "model.safetensors").write_bytes(b"")
     ctx["marker"] = marker
-    return [*RUN, "--data", csv_file(tmp), "--model", str(folder)]
+    return [*RUN, "--data", csv_file(tmp), "--base-model", str(folder)]
 
 
 def pickle_model(tmp: Path, ctx) -> list[str]:
@@ -78,14 +78,14 @@ def pickle_model(tmp: Path, ctx) -> list[str]:
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     (folder / "pytorch_model.bin").write_bytes(b"never loaded")
-    return [*RUN, "--data", csv_file(tmp), "--model", str(folder)]
+    return [*RUN, "--data", csv_file(tmp), "--base-model", str(folder)]
 
 
 def home_is_a_file(tmp: Path, ctx) -> list[str]:
     blocker = tmp / "home-file"
     blocker.write_text("not a folder")
     ctx["env"] = {"TUNEHUB_HOME": str(blocker / "home")}
-    return [*RUN, "--data", csv_file(tmp), "--model", str(ctx["tiny_model"])]
+    return [*RUN, "--data", csv_file(tmp), "--base-model", str(ctx["tiny_model"])]
 
 
 def disk_full(tmp: Path, ctx) -> list[str]:
@@ -94,7 +94,7 @@ def disk_full(tmp: Path, ctx) -> list[str]:
 
     usage = namedtuple("usage", "total used free")
     ctx["patch"] = (shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
-    return [*RUN, "--data", csv_file(tmp), "--model", str(ctx["tiny_model"])]
+    return [*RUN, "--data", csv_file(tmp), "--base-model", str(ctx["tiny_model"])]
 
 
 def long_field(tmp: Path, ctx) -> list[str]:
@@ -187,14 +187,14 @@ CASES = {
     # models, resume, home
     "remote-code-model": (remote_code_model, "never runs code from a model folder"),
     "pickle-only-model": (pickle_model, "never loads pickle"),
-    "model-alias-typo": (lambda tmp, ctx: [*RUN, "--data", csv_file(tmp), "--model", "minilmm"],
+    "model-alias-typo": (lambda tmp, ctx: [*RUN, "--data", csv_file(tmp), "--base-model", "minilmm"],
                          "Did you mean 'minilm'"),
-    "model-path-missing": (lambda tmp, ctx: [*RUN, "--data", csv_file(tmp), "--model", "./no/such"],
+    "model-path-missing": (lambda tmp, ctx: [*RUN, "--data", csv_file(tmp), "--base-model", "./no/such"],
                            "not a registered alias"),
     "unknown-task": (lambda tmp, ctx: ["run-task", "financial-sentimen"], "Did you mean"),
-    "resume-nothing": (lambda tmp, ctx: [*RUN, "--data", csv_file(tmp), "--model",
+    "resume-nothing": (lambda tmp, ctx: [*RUN, "--data", csv_file(tmp), "--base-model",
                                          str(ctx["tiny_model"]), "--resume"], "no interrupted run"),
-    "resume-unknown-id": (lambda tmp, ctx: [*RUN, "--data", csv_file(tmp), "--model",
+    "resume-unknown-id": (lambda tmp, ctx: [*RUN, "--data", csv_file(tmp), "--base-model",
                                             str(ctx["tiny_model"]), "--resume", "20990101-000000-abcdef"],
                           "no interrupted run with that id"),
     "home-is-a-file": (home_is_a_file, "not a folder"),

@@ -74,9 +74,11 @@ def _sigterm_as_interrupt() -> None:
 @click.option("--registry", "registries", multiple=True, type=click.Path(dir_okay=False),
               is_eager=True,  # read before --help, which lists the plugins' commands
               help="An extra registry.toml layered over the built-in one (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, envvar="TUNEHUB_QUIET",
+              help="No progress lines or summaries on stderr (errors and warnings still print).")
 @click.version_option(package_name="tunehub")
 @click.pass_context
-def main(ctx: click.Context, strict: bool, registries: tuple[str, ...]) -> None:
+def main(ctx: click.Context, strict: bool, registries: tuple[str, ...], quiet: bool) -> None:
     """tunehub: fine-tune pretrained transformers for business tasks.
 
     \b
@@ -85,6 +87,10 @@ def main(ctx: click.Context, strict: bool, registries: tuple[str, ...]) -> None:
     app predict financial-sentiment "Profit rose 20%."
     """
     ctx.obj = {"strict": strict, "registries": registries}
+    if quiet:
+        import os
+
+        os.environ["TUNEHUB_QUIET"] = "1"
 
 
 def _register_commands() -> None:

@@ -9,8 +9,9 @@ from .output import emit_json, json_option, print_result
 @click.command("evaluate")
 @click.argument("name")
 @click.option("--model", help="TASK@latest (default), TASK@vN, or an artifact folder.")
-@click.option("--data", type=click.Path(dir_okay=False),
-              help="Labelled data to evaluate on (default: the run's own eval split).")
+@click.option("--data", "--input", "data", type=click.Path(dir_okay=False),
+              help="Labelled data to evaluate on (default: the run's own eval split); "
+                   "--input is the same option, as in `app predict`.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. dataset.columns.text=sentence.")
 @click.option("--quantize", type=click.Choice(["none", "int8"]), default="none", show_default=True,

@@ -33,9 +33,11 @@ def _artifact(ref: str):
 
 
 @click.group("models", invoke_without_command=True)
+@click.option("--all-metrics", is_flag=True,
+              help="One column per metric of every version (a wide table), not just the primary.")
 @json_option
 @click.pass_context
-def models(ctx: click.Context, as_json: bool) -> None:
+def models(ctx: click.Context, all_metrics: bool, as_json: bool) -> None:
     """List base models (aliases) and fine-tuned versions.
 
     \b
@@ -59,6 +61,14 @@ def models(ctx: click.Context, as_json: bool) -> None:
     console = stdout_console()
     console.print(table("Base models", ["alias", "source", "description"],
                         [[m.name, m.source, m.description] for m in aliases]))
+    if all_metrics:
+        scores = [hub.artifact_for(v["path"]).metrics().get("metrics", {}) for v in versions]
+        names = list(dict.fromkeys(name for metrics in scores for name in metrics))
+        console.print(table(f"Fine-tuned versions ({hub.artifacts_root()})",
+                            ["model", *names, "created"],
+                            [[v["ref"], *(m.get(n, "") for n in names), v["created"]]
+                             for v, m in zip(versions, scores)]))
+        return
     console.print(table(f"Fine-tuned versions ({hub.artifacts_root()})",
                         ["model", "task", "version", "base", "metric", "value", "created", "size"],
                         [[v["ref"], v["task"], v["version"], v["base_model"], v["primary_metric"],
@@ -98,7 +108,8 @@ def show(ref: str, as_json: bool) -> None:
 @models.command("rm")
 @click.argument("refs", nargs=-1, required=True)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def rm(refs: tuple[str, ...], yes: bool) -> None:
+@json_option
+def rm(refs: tuple[str, ...], yes: bool, as_json: bool) -> None:
     """Delete fine-tuned versions (TASK@vN ...). Asks first unless --yes."""
     from .. import hub
     from ..errors import ConfigError
@@ -111,7 +122,10 @@ def rm(refs: tuple[str, ...], yes: bool) -> None:
                                   "add --yes.")
             click.confirm(f"Delete {artifact.ref} ({artifact.path})?", abort=True, err=True)
         hub.remove_artifact(artifact)
-        click.echo(f"removed {artifact.ref}", err=True)
+        if not as_json:
+            click.echo(f"removed {artifact.ref}", err=True)
+    if as_json:
+        emit_json({"removed": [a.ref for a in artifacts], "paths": [str(a.path) for a in artifacts]})
 
 
 @models.command("export")
@@ -136,7 +150,10 @@ def export(ctx: click.Context, ref: str, dest: str, onnx: bool, as_json: bool) -
     catalog = catalog_from(ctx)
     spec = catalog.task(artifact.task)
     config = resolve_config(catalog, spec, base=load_artifact_config(artifact))
-    info = hub.export_artifact(artifact, dest, catalog.head(spec.head), config, onnx=onnx)
+    from ..progress import phase
+
+    with phase(f"exporting {artifact.ref}" + (" with ONNX (checked against torch)" if onnx else "")):
+        info = hub.export_artifact(artifact, dest, catalog.head(spec.head), config, onnx=onnx)
     if as_json:
         emit_json(info)
     else:

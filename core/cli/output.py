@@ -58,6 +58,18 @@ def table(title: str | None, header: list[str], rows: list[list[Any]], keep: int
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout.")
 
 
+def deprecated_alias(old: str, new: str):
+    """A click callback for a hidden old spelling: warns once on stderr, keeps working."""
+
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value not in (None, (), False):
+            click.secho(f"warning: {old} is deprecated here; use {new} (the old spelling goes "
+                        "away in the next release).", fg="yellow", err=True)
+        return value
+
+    return warn
+
+
 def data_options(func):
     """--data, --eval-data and --set, shared by commands that read task data."""
     func = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

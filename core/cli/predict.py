@@ -13,8 +13,9 @@ from .output import emit_json, json_option, stdout_console, table
 @click.argument("name")
 @click.argument("texts", nargs=-1)
 @click.option("--model", help="TASK@latest (default), TASK@vN, or an artifact folder.")
-@click.option("--input", "input_path", type=click.Path(dir_okay=False),
-              help="A CSV, TSV, JSONL or Parquet file to predict, streamed in batches.")
+@click.option("--input", "--data", "input_path", type=click.Path(dir_okay=False),
+              help="A CSV, TSV, JSONL or Parquet file to predict, streamed in batches "
+                   "(--data is the same option, as in `app evaluate`).")
 @click.option("--output", type=click.Path(dir_okay=False),
               help="Where to write predictions (.csv, .tsv or .jsonl); default JSONL to stdout.")
 @click.option("--column", help="The input column (default: the task's text/query column).")

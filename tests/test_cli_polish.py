@@ -1,0 +1,64 @@
+"""What a user sees: phase lines in logs, --quiet, one meaning per flag, --json everywhere."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tunehub.core.cli import main
+
+from conftest import tiny_overrides
+
+STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
+
+
+def run_task(*extra: str, data: Path, model: Path):
+    sets = [arg for item in tiny_overrides() for arg in ("--set", item)]
+    return CliRunner().invoke(main, [*extra, "run-task", "financial-sentiment", "--data", str(data),
+                                     "--base-model", str(model), *sets, "--json"])
+
+
+def test_a_run_in_a_log_prints_timestamped_phases_and_a_data_summary(tiny_model, labelled_csv):
+    result = run_task(data=labelled_csv, model=tiny_model)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    stamped = [line for line in lines if STAMP.match(line)]
+    text = "\n".join(stamped)
+    for expected in ("reading and checking the data ...", "reading and checking the data: done in",
+                     "data: train rows", "fine-tuning", "training: ", "scoring baseline majority-class",
+                     "writing the report: done in", "saved financial-sentiment@v1"):
+        assert expected in text, (expected, result.stderr)
+    json.loads(result.stdout)  # stdout stays one JSON object
+
+
+def test_quiet_prints_no_progress(tiny_model, labelled_csv):
+    result = run_task("--quiet", data=labelled_csv, model=tiny_model)
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.stderr.splitlines() if STAMP.match(line)]
+    assert json.loads(result.stdout)["version"] == "v1"
+
+
+def test_flags_mean_one_thing_and_old_spellings_still_work(tiny_model, labelled_csv, tmp_path,
+                                                           tunehub_home):
+    sets = [arg for item in tiny_overrides() for arg in ("--set", item)]
+    old = CliRunner().invoke(main, ["-q", "run-task", "financial-sentiment", "--data",
+                                    str(labelled_csv), "--model", str(tiny_model), *sets, "--json"])
+    assert old.exit_code == 0 and "--model is deprecated here; use --base-model" in old.stderr
+    manifest = json.loads((tunehub_home / "artifacts/financial-sentiment/v1/manifest.json").read_text())
+    assert manifest["data"]["train"] == str(labelled_csv.resolve())  # traceable from anywhere
+
+    evaluated = CliRunner().invoke(main, ["-q", "evaluate", "financial-sentiment", "--input",
+                                          str(labelled_csv), "--no-report", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert set(json.loads(evaluated.stdout)["metrics"]) == {"accuracy", "macro_f1"}
+    source = tmp_path / "in.csv"
+    source.write_text("text\nProfit rose.\n")
+    predicted = CliRunner().invoke(main, ["-q", "predict", "financial-sentiment", "--data", str(source)])
+    assert predicted.exit_code == 0 and "prediction" in predicted.stdout
+
+    wide = CliRunner().invoke(main, ["models", "--all-metrics"])
+    assert wide.exit_code == 0 and "macro_f1" in wide.stdout and "financial-sentiment@v1" in wide.stdout
+    removed = CliRunner().invoke(main, ["models", "rm", "financial-sentiment@v1", "--yes", "--json"])
+    assert json.loads(removed.stdout)["removed"] == ["financial-sentiment@v1"]
