@@ -31,6 +31,7 @@ from .core.engine import (
 from .core.errors import ConfigError, DataError, ModelError, TunehubError, did_you_mean, unknown
 from .core.heads import FitOutput, Head, Run, TaskData
 from .core.hookspecs import PLUGIN_API_VERSION, hookimpl
+from .core.progress import phase, say
 
 __all__ = [
     "PLUGIN_API_VERSION", "hookimpl",
@@ -38,6 +39,6 @@ __all__ = [
     "TrainSettings", "FitResult", "run_trainer", "training_arguments", "resolve_precision",
     "seed_everything", "quiet_transformers", "is_main_process",
     "Table", "read_table", "column_for", "text_cell", "stratified_split", "label_counts",
-    "files_hash",
+    "files_hash", "phase", "say",
     "TunehubError", "ConfigError", "DataError", "ModelError", "did_you_mean", "unknown",
 ]
