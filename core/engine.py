@@ -229,8 +229,7 @@ def run_trainer(
     """
     from transformers import PrinterCallback
 
-    from .progress import RichProgressCallback
-    from .training import BestEpoch, LeanCheckpoints, auto_epochs
+    from .training import BestEpoch, LeanCheckpoints, RichProgressCallback, auto_epochs
 
     quiet_transformers()
     precision = resolve_precision(settings.precision)

@@ -7,6 +7,7 @@
   early after ``early_stopping_patience`` evaluations without improvement.
 - `LeanCheckpoints`: resume checkpoints at most once per ``checkpoint_minutes``; the
   Trainer keeps only the latest (``save_total_limit=1``), optimizer state included.
+- `RichProgressCallback`: the training bar on a terminal, periodic lines in a log.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+from .progress import LOG_EVERY_SECONDS, console, quiet, say
 
 
 def auto_epochs(trainer: Any, settings: Any) -> str:
@@ -112,3 +115,68 @@ class LeanCheckpoints(TrainerCallback):
 
     def bytes_written(self) -> int:
         return self.written
+
+
+class RichProgressCallback(TrainerCallback):
+    """A Trainer callback drawing one progress bar with the latest loss, on rank 0 only."""
+
+    def __init__(self) -> None:
+        self.progress = None
+        self.task_id = None
+        self.started: float | None = None
+        self.logged: float | None = None
+        self.loss = ""
+
+    def on_train_begin(self, args, state, control, **kwargs: Any):
+        if not state.is_world_process_zero or quiet():
+            return
+        self.started = self.logged = time.monotonic()
+        self.loss = ""
+        if not console().is_terminal:  # a log: periodic lines instead of a live bar
+            say(f"training: {state.max_steps} optimizer steps")
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("[bold]training[/]"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            console=console(), transient=True,
+        )
+        self.progress.start()
+        self.task_id = self.progress.add_task(
+            "train", total=state.max_steps, completed=state.global_step, info=""
+        )
+
+    def on_step_end(self, args, state, control, **kwargs: Any):
+        if self.progress is not None:
+            self.progress.update(self.task_id, completed=state.global_step)
+        elif self.logged is not None and time.monotonic() - self.logged >= LOG_EVERY_SECONDS:
+            self.logged = time.monotonic()
+            done = state.global_step / max(state.max_steps, 1)
+            elapsed = self.logged - self.started
+            left = elapsed / done - elapsed if done else 0
+            say(f"training: step {state.global_step}/{state.max_steps} ({done:.0%}), epoch "
+                f"{state.epoch or 0:.2f}{self.loss}, {elapsed:.0f}s elapsed, ~{left:.0f}s left")
+
+    def on_log(self, args, state, control, logs=None, **kwargs: Any):
+        if logs and "loss" in logs:
+            self.loss = f", loss {logs['loss']:.4f}"
+        if self.progress is not None and logs and "loss" in logs:
+            self.progress.update(
+                self.task_id, info=f"epoch {state.epoch:.2f} loss {logs['loss']:.4f}"
+            )
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs: Any):
+        if metrics and state.is_world_process_zero and not quiet():
+            shown = ", ".join(
+                f"{k[5:]} {v:.4f}" for k, v in metrics.items()
+                if k.startswith("eval_") and isinstance(v, float)
+                and not k.endswith(("runtime", "per_second"))
+            )
+            say(f"  epoch {state.epoch:.0f}: {shown}")
+
+    def on_train_end(self, args, state, control, **kwargs: Any):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
