@@ -2,8 +2,8 @@
 ``--json`` output on stdout stays one clean JSON object.
 
 Every phase longer than about a second announces itself with `phase`: a spinner and a
-check mark on a terminal; one timestamped line when it starts and one when it ends in a
-log (CI, ``nohup``), with periodic progress lines during training. ``app --quiet`` (or
+"done" line on a terminal; in a log (CI, ``nohup``) a timestamped line once it has run a
+second and one when it ends, with periodic progress lines during training. ``app --quiet`` (or
 ``TUNEHUB_QUIET=1``) silences all of it; errors and warnings still print.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 LOG_EVERY_SECONDS = 30.0  # progress lines during training when stderr is not a terminal
+ANNOUNCE_AFTER = 1.0  # seconds before a phase announces itself in a log
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +40,8 @@ def say(text: str) -> None:
     if quiet():
         return
     out = console()
-    out.print(text if out.is_terminal else f"[{_stamp()}] {text}", highlight=False, markup=False)
+    out.print(text if out.is_terminal else f"[{_stamp()}] {text}", highlight=False, markup=False,
+              soft_wrap=not out.is_terminal)  # a log line stays one line
 
 
 @contextlib.contextmanager
@@ -55,10 +57,27 @@ def phase(text: str) -> Iterator[None]:
             yield
         out.print(f"[green]done[/] {text} ({time.perf_counter() - start:.1f}s)", highlight=False)
         return
-    out.print(f"[{_stamp()}] {text} ...", highlight=False, markup=False)
-    yield
-    out.print(f"[{_stamp()}] {text}: done in {time.perf_counter() - start:.1f}s",
-              highlight=False, markup=False)
+    # In a log, a phase is announced once it has taken ANNOUNCE_AFTER seconds: quick steps
+    # (and checks that fail at once) stay silent, so an error is the only line it prints.
+    import threading
+
+    announced = threading.Event()
+
+    def announce() -> None:
+        announced.set()
+        out.print(f"[{_stamp()}] {text} ...", highlight=False, markup=False, soft_wrap=True)
+
+    timer = threading.Timer(ANNOUNCE_AFTER, announce)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+    seconds = time.perf_counter() - start
+    if announced.is_set() or seconds >= ANNOUNCE_AFTER:
+        out.print(f"[{_stamp()}] {text}: done in {seconds:.1f}s", highlight=False, markup=False,
+                  soft_wrap=True)
 
 
 def summary(title: str, values: Mapping[str, Any]) -> None:

@@ -136,17 +136,22 @@ class MicroBatcher:
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a request body over ``limit`` bytes (declared or streamed)."""
+    """ASGI middleware: 413 for a request body over ``limit`` bytes (declared or streamed).
 
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
+    Before answering 413 it reads and drops the rest of the body, up to ``drain`` bytes:
+    clients such as Python's urllib and requests send the whole body before reading, and a
+    server that closes on them mid-send gives them "connection reset" instead of the 413.
+    """
+
+    def __init__(self, app, limit: int, drain: int = 64 * 1024 * 1024) -> None:
+        self.app, self.limit, self.drain = app, limit, max(drain, limit)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await _send_json(send, 413, self._message())
+            return await self._refuse(receive, send, 0)
         chunks, seen = [], 0  # read the body here (bounded by the limit), then replay it
         while True:
             message = await receive()
@@ -154,7 +159,7 @@ class BodyLimit:
                 return  # the client went away
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                return await _send_json(send, 413, self._message())
+                return await self._refuse(receive, send, seen, message.get("more_body", False))
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
@@ -168,6 +173,15 @@ class BodyLimit:
             return await receive()  # later: wait for a disconnect
 
         await self.app(scope, replay, send)
+
+    async def _refuse(self, receive, send, seen: int, more: bool = True) -> None:
+        while more and seen <= self.drain:  # let the client finish sending, then answer
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        await _send_json(send, 413, self._message())
 
     def _message(self) -> str:
         return (f"request body is larger than {self.limit} bytes; send fewer or shorter "
@@ -207,6 +221,8 @@ def _error_text(errors: Sequence[dict[str, Any]]) -> str:
 def create_app(models: Sequence[Any], settings: ServeSettings | None = None):
     """The FastAPI app serving already-loaded models (`runner.Loaded` objects)."""
     from fastapi import FastAPI, HTTPException, Request
+
+    from .serve_docs import add_offline_docs
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
@@ -226,7 +242,8 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None):
         executor.shutdown(wait=True)
 
     app = FastAPI(title="tunehub", description="Predictions of fine-tuned tunehub models.",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    add_offline_docs(app)  # /docs and /redoc without a CDN
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)

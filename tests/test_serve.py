@@ -166,3 +166,30 @@ def test_serve_command_options():
         _assign_models(("a", "b"), ("somewhere",))
     help_text = CliRunner().invoke(main, ["serve", "--help"]).output
     assert "127.0.0.1" in help_text and "--max-wait-ms" in help_text
+
+
+def test_api_docs_reference_no_external_host(server):
+    import re
+
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{server.url}{page}").text
+        assert "<html" in html.lower()
+        external = re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", html)
+        assert external == [], (page, external)
+        for asset in re.findall(r"""(?:src|href)=["'](/[^"']+)""", html):
+            assert httpx.get(f"{server.url}{asset}").status_code == 200, asset
+    assert "url: '/openapi.json'" in httpx.get(f"{server.url}/docs").text
+
+
+def test_urllib_gets_the_413_and_its_message(server):
+    """urllib sends the whole body before reading: the server must read it, then answer."""
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"inputs": ["x" * 1000] * 2000}).encode()  # over --max-body-bytes
+    request = urllib.request.Request(f"{server.url}/v1/predict", data=body,
+                                     headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 413
+    assert "larger than" in json.loads(caught.value.read())["detail"]
