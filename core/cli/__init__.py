@@ -94,11 +94,11 @@ def main(ctx: click.Context, strict: bool, registries: tuple[str, ...], quiet: b
 
 
 def _register_commands() -> None:
-    from . import (clean, evaluate, models, monitor, new_plugin, plugins, predict, run, serve,
-                   tasks, validate)
+    from . import (clean, evaluate, feedback, models, monitor, new_plugin, plugins, predict,
+                   run, serve, tasks, validate)
 
     for module in (tasks, plugins, models, run, validate, evaluate, predict, serve, new_plugin,
-                   clean, monitor):
+                   clean, monitor, feedback):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -42,11 +42,14 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
               help="Request body size (413 above).")
 @click.option("--quantize", type=click.Choice(["none", "int8"]), default="none", show_default=True,
               help="Dynamic int8 quantisation (measure it first with `app evaluate --quantize`).")
+@click.option("--no-log-predictions", is_flag=True,
+              help="Do not store predictions (feedback must then send the input, not a "
+                   "prediction_id).")
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @click.pass_context
 def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], host: str,
           port: int, max_batch: int, max_wait_ms: float, no_batching: bool, max_inputs: int,
-          max_text_chars: int, max_body_bytes: int, quantize: str, access_log: bool) -> None:
+          max_text_chars: int, max_body_bytes: int, quantize: str, no_log_predictions: bool, access_log: bool) -> None:
     """Serve tasks NAME... over HTTP: GET /health, GET /v1/tasks, POST /v1/predict, docs at /docs."""
     from ..plugins import load_catalog
     from ..progress import console
@@ -58,7 +61,8 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
               for name, ref in _assign_models(names, models).items()]
     settings = ServeSettings(host=host, port=port, batching=not no_batching, max_batch=max_batch,
                              max_wait_ms=max_wait_ms, max_inputs=max_inputs,
-                             max_text_chars=max_text_chars, max_body_bytes=max_body_bytes)
+                             max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
+                             log_predictions=not no_log_predictions)
     out = console()
     if host not in LOOPBACK:
         out.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server "
