@@ -101,8 +101,12 @@ def artifact_for(ref: str) -> Artifact:
 
 
 def find_artifact(ref: str) -> Artifact:
-    """``TASK@latest`` or ``TASK@vN`` -> the artifact; a clear error otherwise."""
+    """``TASK@latest``, ``TASK@vN`` or ``TASK@serving`` -> the artifact; a clear error otherwise."""
     task, version = parse_ref(ref) or (ref, "latest")
+    if version == "serving":  # the promoted version (see tunehub.core.promotion)
+        from .promotion import serving_artifact
+
+        return serving_artifact(task)
     versions = list_artifacts(task)
     if not versions:
         raise ModelError(

@@ -101,6 +101,11 @@ def _register_commands() -> None:
                    clean, monitor, feedback):
         for command in module.COMMANDS:
             main.add_command(command)
+    from . import compare, promote
+
+    for module in (compare, promote):  # subcommands of `app models`
+        for command in module.MODELS_COMMANDS:
+            models.models.add_command(command)
 
 
 _register_commands()
