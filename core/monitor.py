@@ -31,8 +31,8 @@ SCHEMA: dict[str, Any] = {
     "monitor.columns.entity": "entity",  # optional: without it every row is one entity
     "monitor.rule": "negative-share",  # a registered alert rule
     "monitor.method": "zscore",  # zscore | ratio (the negative-share rule)
-    "monitor.threshold": 3.0,  # z-score (or ratio) at or above which a window alerts
-    "monitor.min_increase": 0.15,  # and its negative share is at least this above baseline
+    "monitor.threshold": 3.5,  # z-score (or ratio) at or above which a window alerts
+    "monitor.min_increase": 0.25,  # and its negative share is at least this above baseline
     "monitor.min_volume": 10,  # rows in the window
     "monitor.min_baseline_volume": 20,  # rows in the trailing baseline
     "monitor.baseline_windows": 7,  # trailing windows that make the baseline

@@ -63,8 +63,10 @@ def _first_record(items: Iterator[Any], counts: Counts) -> tuple[str, dict[str, 
 
 def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | None = None,
                 overrides: Sequence[str] = (), sinks: Sequence[str] = (),
-                report_dir: str | Path | None = None, catalog: Any = None) -> MonitorResult:
-    """Monitor ``source`` (a file, or ``-`` for stdin) with a fine-tuned version of ``task``."""
+                report_dir: str | Path | None = None, catalog: Any = None,
+                loaded: Any = None) -> MonitorResult:
+    """Monitor ``source`` (a file, or ``-`` for stdin) with a fine-tuned version of ``task``
+    (``loaded``: an already-loaded model with ``predict(texts)``, for benchmarks)."""
     from .plugins import load_catalog
     from .runner import load
     from .sinks import make_sinks
@@ -86,7 +88,7 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
     columns = settings["columns"]
     has_entity = check_columns(first[1], columns, first[0], columns["entity"] != "entity")
     made = make_sinks(list(sinks) or ["stdout"], catalog, settings)
-    loaded = load(task, model=model, catalog=catalog)
+    loaded = loaded or load(task, model=model, catalog=catalog)
     labels = list(getattr(loaded.predictor, "labels", []) or [])
     if labels and settings["negative_label"] not in labels:
         raise ConfigError(f"{loaded.artifact.ref} predicts {', '.join(labels)}: no "
