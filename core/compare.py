@@ -116,14 +116,13 @@ def score_version(task: str, ref: str, files: Mapping[str, Path] | None, catalog
                   data_config: Mapping[str, Any] | None = None):
     """(evaluation outputs, data, loaded) of one version on ``files`` (default: its own
     evaluation data); ``data_config`` decides how the data is read (columns, split)."""
-    from .evaluation import outputs_of
     from .runner import data_files, load
 
     loaded = load(task, model=ref, catalog=catalog)
     config = data_config or loaded.config
     files = files or data_files(config, catalog)
     data = loaded.head.load_data(config, files)
-    outputs = outputs_of(loaded.predictor, loaded.head, loaded.artifact.model_dir, data, loaded.config)
+    outputs = loaded.predictor.evaluate(data)  # the evaluation path of `app evaluate`
     return outputs, data, loaded
 
 

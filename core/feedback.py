@@ -156,6 +156,16 @@ class FeedbackStore:
                 "model": model, "created": created}
 
 
+def labels_of(loaded: Any) -> list[str] | None:
+    """The class names a loaded model predicts (classification), else None."""
+    predictor = getattr(loaded, "predictor", None)
+    for obj in (predictor, getattr(predictor, "impl", None)):
+        labels = getattr(obj, "labels", None)
+        if labels:
+            return [str(label) for label in labels]
+    return None
+
+
 def check_item(item: Any, labels: Sequence[str] | None = None) -> dict[str, Any]:
     """A feedback body -> the item to store; `DataError` with a one-line reason otherwise."""
     if not isinstance(item, Mapping):

@@ -67,6 +67,7 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
                 loaded: Any = None) -> MonitorResult:
     """Monitor ``source`` (a file, or ``-`` for stdin) with a fine-tuned version of ``task``
     (``loaded``: an already-loaded model with ``predict(texts)``, for benchmarks)."""
+    from .feedback import labels_of
     from .plugins import load_catalog
     from .runner import load
     from .sinks import make_sinks
@@ -89,7 +90,7 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
     has_entity = check_columns(first[1], columns, first[0], columns["entity"] != "entity")
     made = make_sinks(list(sinks) or ["stdout"], catalog, settings)
     loaded = loaded or load(task, model=model, catalog=catalog)
-    labels = list(getattr(loaded.predictor, "labels", []) or [])
+    labels = labels_of(loaded) or []
     if labels and settings["negative_label"] not in labels:
         raise ConfigError(f"{loaded.artifact.ref} predicts {', '.join(labels)}: no "
                           f"'{settings['negative_label']}'. Set monitor.negative_label.")

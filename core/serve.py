@@ -345,13 +345,13 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
             ..., examples=[{"task": "financial-sentiment", "prediction_id": "3f2c...",
                             "label": "negative"}])) -> dict[str, Any]:
         """Store the right answer for a prediction (by prediction_id) or an input."""
-        from .feedback import UnknownPrediction, check_item
+        from .feedback import UnknownPrediction, check_item, labels_of
 
         name = item.get("task")
         if isinstance(name, str) and name not in by_task:
             raise HTTPException(404, f"task '{name}' is not served here; served: "
                                      f"{', '.join(sorted(by_task))}.")
-        labels = getattr(by_task[name].predictor, "labels", None) if name in by_task else None
+        labels = labels_of(by_task[name]) if name in by_task else None
         try:
             checked = check_item(item, labels)
         except TunehubError as exc:
