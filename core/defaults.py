@@ -1,5 +1,6 @@
-"""The core's default plugin: common metrics, the default alert rule and sinks (heads live in default plugins under
-`tunehub.plugins`, e.g. `tunehub.plugins.classification`).
+"""The core's default plugin: common metrics, the default alert rule and the built-in
+alert sinks (heads live in default plugins under `tunehub.plugins`, e.g.
+`tunehub.plugins.classification`).
 
 It registers through the same hooks as any other plugin; its hooks run last
 (``trylast``), so a plugin can see them as fallbacks.

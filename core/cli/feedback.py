@@ -49,7 +49,7 @@ def list_command(task: str, since: str | None, limit: int, as_json: bool) -> Non
     if as_json:
         emit_json(rows)
         return
-    predicted = lambda r: (r["predicted"] or {}).get("label", "") if isinstance(r["predicted"], dict) else ""  # noqa: E731
+    predicted = lambda r: (r["predicted"] or {}).get("label", "")  # noqa: E731
     stdout_console().print(table(
         f"feedback on {task} ({len(rows)})",
         ["id", "time", "model", "input", r"right \[kind]", "predicted"],
