@@ -131,10 +131,11 @@ def compare_versions(task: str, ref_a: str, ref_b: str, *, data: str | Path | No
                      rounds: int = 1000, seed: int = 0, changed: int = 10) -> dict[str, Any]:
     """Metrics of A and B side by side, 95% intervals of B - A, McNemar, changed answers."""
     from .plugins import load_catalog
-    from .runner import load_artifact_config, resolve_config, score, _artifact_for
+    from .hub import artifact_for
+    from .runner import load_artifact_config, resolve_config, score
 
     catalog = catalog or load_catalog()
-    art_a, art_b = _artifact_for(task, ref_a), _artifact_for(task, ref_b)
+    art_a, art_b = artifact_for(ref_a), artifact_for(ref_b)
     config_b = resolve_config(catalog, catalog.task(task), base=load_artifact_config(art_b))
     if data:
         files = {"eval": Path(data).expanduser()}
