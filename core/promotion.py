@@ -15,40 +15,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
-
-POINTER = "serving.json"
-
 
 def pointer_path(task: str) -> Path:
-    from .hub import artifacts_root
+    from .hub import SERVING_POINTER, artifacts_root
 
-    return artifacts_root() / task / POINTER
+    return artifacts_root() / task / SERVING_POINTER
 
 
 def read_pointer(task: str) -> dict[str, Any] | None:
-    path = pointer_path(task)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
+    """The pointer's content, or None while nothing has been promoted."""
+    from .hub import serving_version
+
+    if serving_version(task) is None:  # also checks that the file is readable
         return None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: unreadable serving pointer ({exc}); promote a version again "
-                         f"with `app models promote {task}@vN`.") from None
+    return json.loads(pointer_path(task).read_text())
 
 
 def serving_artifact(task: str):
     """The promoted version, or ``@latest`` while none has been promoted."""
     from .hub import find_artifact
 
-    pointer = read_pointer(task)
-    if pointer is None:
-        return find_artifact(f"{task}@latest")
-    try:
-        return find_artifact(f"{task}@{pointer['version']}")
-    except ModelError:
-        raise ModelError(f"the serving pointer of '{task}' names {pointer['version']}, which no "
-                         f"longer exists; promote another: `app models promote {task}@vN`.") from None
+    return find_artifact(f"{task}@serving")
 
 
 def promote(artifact, reason: str = "promoted by hand", **details: Any) -> dict[str, Any]:
@@ -59,7 +46,7 @@ def promote(artifact, reason: str = "promoted by hand", **details: Any) -> dict[
                "reason": reason, "previous": previous["version"] if previous else None,
                **details}
     path = pointer_path(artifact.task)
-    tmp = path.parent / f".{POINTER}.{uuid.uuid4().hex[:8]}"
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}"
     tmp.write_text(json.dumps(pointer, indent=2, default=str) + "\n")
     os.replace(tmp, path)
     return pointer

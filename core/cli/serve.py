@@ -54,10 +54,9 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
     """Serve tasks NAME... over HTTP: GET /health, GET /v1/tasks, POST /v1/predict, docs at /docs."""
     from ..plugins import load_catalog
     from ..progress import console
+    from ..promotion import follower
     from ..runner import load
     from ..serve import LOOPBACK, ServeSettings, serve as run_server
-
-    from ..promotion import follower
 
     catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
     chosen = _assign_models(names, models)
