@@ -1,11 +1,11 @@
-"""The core's default plugin: common metrics (heads live in default plugins under
-`tunehub.plugins`, e.g. `tunehub.plugins.classification`).
+"""The core's default plugin: common metrics, the default alert rule and the built-in
+alert sinks (heads live in default plugins under `tunehub.plugins`, e.g.
+`tunehub.plugins.classification`).
 
 It registers through the same hooks as any other plugin; its hooks run last
 (``trylast``), so a plugin can see them as fallbacks.
 """
 from __future__ import annotations
-
 
 from .hookspecs import PLUGIN_API_VERSION, hookimpl
 
@@ -31,3 +31,21 @@ def register_metrics(register) -> None:
              description="hit rate: the held-out item is in the top 10")
     register("mrr@10", ranking.mrr_at(10), description="mean reciprocal rank of the first hit in the top 10")
     register("ndcg@10", ranking.ndcg_at(10), description="normalised DCG of the top 10 (binary relevance)")
+
+
+@hookimpl(trylast=True)
+def register_alert_rules(register) -> None:
+    from .monitor import negative_share_rule
+
+    register("negative-share", negative_share_rule,
+             description="negative share of a window above the entity's trailing baseline")
+
+
+@hookimpl(trylast=True)
+def register_alert_sinks(register) -> None:
+    from .sinks import FileSink, StdoutSink, WebhookSink
+
+    register("stdout", StdoutSink, description="one JSON line per alert on stdout")
+    register("file", FileSink, description="JSON lines appended to a file: file:PATH")
+    register("webhook", WebhookSink,
+             description="HTTP POST with timeout and retries: webhook:URL (or just the URL)")

@@ -81,3 +81,28 @@ def register_run_listeners(register: Callable[[Callable[[dict[str, Any]], None]]
     ``artifact`` and ``version``; when failed, ``error``. A listener that raises is
     reported as a warning and never breaks the run.
     """
+
+
+@hookspec
+def register_alert_rules(register: Callable[..., None]) -> None:
+    """Add monitoring alert rules: ``register(name, fn, description="")``.
+
+    ``fn(window, history, settings)`` decides whether one entity's window is an alert.
+    ``window`` is a `tunehub.core.monitor.WindowStats` (``entity``, ``start``, ``end``,
+    ``volume``, ``negative``, ``positive``, ``negative_share``, ``net``), ``history`` the
+    entity's trailing windows (oldest first, at most ``monitor.baseline_windows``) and
+    ``settings`` the task's ``[monitor]`` section. It returns None (no alert) or a mapping
+    with at least ``score`` and ``baseline_share``; other keys are added to the alert.
+    A task picks its rule with ``monitor.rule``.
+    """
+
+
+@hookspec
+def register_alert_sinks(register: Callable[..., None]) -> None:
+    """Add alert sinks: ``register(name, factory, description="")``.
+
+    ``factory(target, settings)`` returns an object with ``send(alert)`` (and optionally
+    ``close()``); ``target`` is what follows ``NAME:`` in ``app monitor --sink NAME:TARGET``
+    and ``settings`` the task's ``[monitor]`` section. ``send`` gets each alert as a dict;
+    an exception from it is counted and reported, and the monitor goes on.
+    """

@@ -23,6 +23,7 @@ from typing import Any
 from .errors import ModelError, did_you_mean
 from .safety import PICKLE_WEIGHTS, refuse_remote_code
 
+SERVING_POINTER = "serving.json"  # written by tunehub.core.promotion
 VERSION_RE = re.compile(r"^v(\d+)$")
 
 
@@ -100,9 +101,30 @@ def artifact_for(ref: str) -> Artifact:
                      "artifact folder; `app models` lists versions.")
 
 
+def serving_version(task: str) -> str | None:
+    """The version ``@serving`` points at (``artifacts/<task>/serving.json``), or None."""
+    path = artifacts_root() / task / SERVING_POINTER
+    try:
+        return str(json.loads(path.read_text())["version"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path}: unreadable serving pointer ({type(exc).__name__}); promote a "
+                         f"version again with `app models promote {task}@vN`.") from None
+
+
 def find_artifact(ref: str) -> Artifact:
-    """``TASK@latest`` or ``TASK@vN`` -> the artifact; a clear error otherwise."""
+    """``TASK@latest``, ``TASK@vN`` or ``TASK@serving`` -> the artifact; a clear error otherwise."""
     task, version = parse_ref(ref) or (ref, "latest")
+    if version == "serving":  # the promoted version, else the latest (tunehub.core.promotion)
+        pointed = serving_version(task)
+        if pointed is not None:
+            try:
+                return find_artifact(f"{task}@{pointed}")
+            except ModelError:
+                raise ModelError(f"the serving pointer of '{task}' names {pointed}, which no longer "
+                                 f"exists; promote another: `app models promote {task}@vN`.") from None
+        version = "latest"
     versions = list_artifacts(task)
     if not versions:
         raise ModelError(

@@ -32,7 +32,7 @@ DEFAULT_PLUGIN = "tunehub.core.defaults"
 # Built-in heads: default plugins, always loaded, registering like any other plugin.
 DEFAULT_HEAD_PLUGINS = ("tunehub.plugins.classification",)
 KINDS = ("tasks", "datasets", "heads", "metrics", "baselines", "models", "commands",
-         "run_listeners")
+         "run_listeners", "alert_rules", "alert_sinks")
 
 
 class RunListenerWarning(UserWarning):
@@ -82,6 +82,22 @@ class Baseline:
 class DatasetEntry:
     name: str
     files: dict[str, str]
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    fn: Callable[..., Any]  # fn(window, history, settings) -> mapping or None
+    description: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class AlertSink:
+    name: str
+    factory: Callable[..., Any]  # factory(target, settings) -> an object with send(alert)
     description: str = ""
     plugin: str = ""
 
@@ -138,6 +154,12 @@ def _recorder(kind: str, plugin: str, out: list) -> Callable[..., None]:
             out.append(DatasetEntry(name, files, description, plugin))
         elif kind == "models":
             out.append(ModelAlias(*args, **kwargs, plugin=plugin))
+        elif kind in ("alert_rules", "alert_sinks"):
+            if len(args) < 2 or not callable(args[1]):
+                raise PluginError(f"plugin '{plugin}' registered {kind[:-1].replace('_', ' ')} "
+                                  f"{args[:1]!r} without a callable; call register(name, fn).")
+            out.append((AlertRule if kind == "alert_rules" else AlertSink)(*args, **kwargs,
+                                                                            plugin=plugin))
 
     return register
 
@@ -181,6 +203,12 @@ class Catalog:
 
     def dataset(self, name: str) -> DatasetEntry:
         return self._get("datasets", name, "dataset")
+
+    def alert_rule(self, name: str) -> AlertRule:
+        return self._get("alert_rules", name, "alert rule")
+
+    def alert_sink(self, name: str) -> AlertSink:
+        return self._get("alert_sinks", name, "alert sink")
 
     def models(self) -> dict[str, ModelAlias]:
         return self.items["models"]

@@ -103,8 +103,12 @@ def validate_data(task: str, **kwargs: Any) -> TaskData:
 
 def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Iterable[str] = (),
              resume: bool | str = False, strict: bool = False, registries: Iterable[str] = (),
-             callbacks: Sequence[Any] = (), catalog: Catalog | None = None) -> RunResult:
+             callbacks: Sequence[Any] = (), catalog: Catalog | None = None,
+             record: Mapping[str, Any] | None = None) -> RunResult:
     """Fine-tune, evaluate against baselines, and save a versioned artifact.
+
+    ``record`` adds entries to the manifest (and the report's notes), e.g. how much
+    production feedback went into the training data.
 
     ``resume``: ``True`` (or ``"latest"``) continues the latest interrupted run of this
     task, data and config; a run id continues that run.
@@ -120,7 +124,7 @@ def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Ite
     event = {"task": task, "plugin": p.task.plugin, "config": p.config}
     emit({"event": "run_started", **event, "time": _now()})
     try:
-        result = _run_prepared(p, task, resume, callbacks)
+        result = _run_prepared(p, task, resume, callbacks, record or {})
     except BaseException as exc:
         emit({"event": "run_failed", **event, "time": _now(),
               "error": f"{type(exc).__name__}: {exc}".strip().splitlines()[0]})
@@ -135,7 +139,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequence[Any]) -> RunResult:
+def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequence[Any],
+                  record: Mapping[str, Any]) -> RunResult:
     from . import runs
     from .engine import is_main_process, quiet_transformers, seed_everything
     from .progress import console, phase, say, summary
@@ -173,7 +178,8 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
             if not main:  # distributed runs: rank 0 alone evaluates and saves
                 succeeded = True
                 return RunResult(task, None, primary, {})
-            result = _score_and_write(p, folder, task_data, fit, base_model, data_hash, write_report)
+            result = _score_and_write(p, folder, task_data, fit, base_model, data_hash, write_report,
+                                      record)
             runs.release(folder)
             artifact = hub.publish(folder, task)
             say(f"saved {artifact.ref} in {artifact.path}")
@@ -192,7 +198,7 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
 
 
 def _score_and_write(p: Prepared, folder: Path, task_data: TaskData, fit: Any, base_model: Path,
-                     data_hash: str, write_report: Any) -> RunResult:
+                     data_hash: str, write_report: Any, record: Mapping[str, Any]) -> RunResult:
     from .progress import phase
 
     primary = p.config["primary_metric"]
@@ -202,11 +208,11 @@ def _score_and_write(p: Prepared, folder: Path, task_data: TaskData, fit: Any, b
         with phase(f"scoring baseline {name}"):
             outputs = baseline_fn(p.catalog, p.head, name)(task_data, p.config)
             baselines[name] = score(p.catalog, p.config["metrics"], outputs)[0]
-    notes = {**fit.notes}
+    notes = {**fit.notes, **record}
     if task_data.warnings:
         notes["data warnings"] = " | ".join(task_data.warnings)
     result = RunResult(p.task.name, None, primary, metrics, baselines, details, notes)
-    manifest = _manifest(p, base_model, data_hash, result)
+    manifest = {**_manifest(p, base_model, data_hash, result), **record}
     hub.write_json(folder / "manifest.json", manifest)
     hub.write_json(folder / "metrics.json", {"primary_metric": primary, "metrics": metrics,
                                               "baselines": baselines, "details": details})

@@ -5,18 +5,27 @@ gathered into one forward pass: the batcher takes what is queued, waits up to
 ``max_wait_ms`` for more (up to ``max_batch`` inputs), predicts on a single worker thread
 (so forward passes never compete for the CPU), and hands each request its own slice.
 While one batch runs the next one fills, so throughput grows with load.
+
+Every output carries a ``prediction_id``; predictions are stored (see `tunehub.core.feedback`)
+so that ``POST /v1/feedback`` can name one. A server that follows the ``@serving`` pointer
+(``watch``) swaps in a newly promoted version without dropping requests: the new version
+gets a new batcher, and the old one finishes what it has queued before it stops.
 """
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field, StrictStr
+
+from .errors import TunehubError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -45,6 +54,8 @@ class ServeSettings:
     max_text_chars: int = 10_000  # per input string (422 above)
     max_body_bytes: int = 1_000_000  # request body (413 above)
     graceful_timeout_s: int = 30  # finish in-flight requests on shutdown
+    log_predictions: bool = True  # store predictions so feedback can name a prediction_id
+    reload_interval_s: float = 2.0  # how often a watched task's serving pointer is checked
 
 
 @dataclass
@@ -62,6 +73,11 @@ class MicroBatcher:
         self.task: asyncio.Task | None = None
         self.batches = 0
         self.inputs = 0
+        self.busy = False  # a batch is being gathered or predicted
+
+    @property
+    def idle(self) -> bool:
+        return self.queue.empty() and not self.busy
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run())
@@ -81,6 +97,7 @@ class MicroBatcher:
 
     async def _gather(self) -> list[_Pending]:
         batch = [await self.queue.get()]
+        self.busy = True  # from here until the batch is answered
         if not self.settings.batching:
             return batch
         size = len(batch[0].inputs)
@@ -103,6 +120,7 @@ class MicroBatcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            self.busy = False
             batch = await self._gather()
             flat = [x for item in batch for x in item.inputs]
             try:
@@ -218,28 +236,65 @@ def _error_text(errors: Sequence[dict[str, Any]]) -> str:
     return "; ".join(parts) + '. Send {"inputs": ["text", ...], "task": "NAME"}.'
 
 
-def create_app(models: Sequence[Any], settings: ServeSettings | None = None):
-    """The FastAPI app serving already-loaded models (`runner.Loaded` objects)."""
-    from fastapi import FastAPI, HTTPException, Request
+def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
+               store: Any = None, watch: Callable[[str, str], Any] | None = None):
+    """The FastAPI app serving already-loaded models (`runner.Loaded` objects).
+
+    ``store`` is a `FeedbackStore` (default: the one under ``TUNEHUB_HOME``). ``watch(task,
+    current_ref)``, when given, is polled every ``reload_interval_s`` for the tasks it
+    follows and returns a newly loaded model to swap in, or None.
+    """
+    from fastapi import Body, FastAPI, HTTPException, Request
 
     from .serve_docs import add_offline_docs
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
+    from .feedback import FeedbackStore
+
     settings = settings or ServeSettings()
     by_task = {m.task: m for m in models}
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunehub-predict")
     batchers: dict[str, MicroBatcher] = {}
+    own_store = store is None
+    store = store if store is not None else FeedbackStore()
 
     @asynccontextmanager
     async def lifespan(app):
         for name, loaded in by_task.items():
             batchers[name] = MicroBatcher(loaded.predict, executor, settings)
             batchers[name].start()
+        watcher = asyncio.get_running_loop().create_task(_follow()) if watch else None
         yield
-        for batcher in batchers.values():  # in-flight requests have finished by now
+        if watcher:
+            watcher.cancel()
+        for batcher in list(batchers.values()):  # in-flight requests have finished by now
             await batcher.stop()
         executor.shutdown(wait=True)
+        if own_store:
+            store.close()
+
+    async def _follow() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(settings.reload_interval_s)
+            for name in list(by_task):
+                try:
+                    new = await loop.run_in_executor(None, watch, name, by_task[name].artifact.ref)
+                except Exception as exc:  # keep serving the current version
+                    print(f"warning: reloading {name} failed: {exc}", file=sys.stderr)
+                    continue
+                if new is not None:
+                    await _swap(name, new)
+
+    async def _swap(name: str, new: Any) -> None:
+        old = batchers[name]
+        fresh = MicroBatcher(new.predict, executor, settings)
+        fresh.start()
+        by_task[name], batchers[name] = new, fresh  # new requests go to the new version
+        while not old.idle:  # queued requests finish on the old one
+            await asyncio.sleep(0.01)
+        await old.stop()
 
     app = FastAPI(title="tunehub", description="Predictions of fine-tuned tunehub models.",
                   lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -288,29 +343,58 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None):
                                          f"{settings.max_text_chars}. Shorten the text.")
             if isinstance(item, str) and not item.strip():
                 raise HTTPException(422, f"inputs.{i}: empty text.")
+        loaded, batcher = by_task[name], batchers[name]  # one version answers the request
         try:
-            outputs = await batchers[name].submit(list(body.inputs))
+            outputs = await batcher.submit(list(body.inputs))
         except Exception as exc:  # the model failed on this request
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise HTTPException(422 if _is_user_error(exc) else 500, message) from None
-        return JSONResponse({"task": name, "model": by_task[name].artifact.ref, "outputs": outputs})
+        ref = loaded.artifact.ref
+        if settings.log_predictions:
+            ids = store.record_predictions(name, ref, body.inputs, outputs)
+        else:
+            ids = [uuid.uuid4().hex for _ in outputs]
+        outputs = [{**out, "prediction_id": pid} for out, pid in zip(outputs, ids)]
+        return JSONResponse({"task": name, "model": ref, "outputs": outputs})
+
+    @app.post("/v1/feedback", status_code=201)
+    async def feedback(item: dict[str, Any] = Body(
+            ..., examples=[{"task": "financial-sentiment", "prediction_id": "3f2c...",
+                            "label": "negative"}])) -> dict[str, Any]:
+        """Store the right answer for a prediction (by prediction_id) or an input."""
+        from .feedback import UnknownPrediction, check_item, labels_of
+
+        name = item.get("task")
+        if isinstance(name, str) and name not in by_task:
+            raise HTTPException(404, f"task '{name}' is not served here; served: "
+                                     f"{', '.join(sorted(by_task))}.")
+        labels = labels_of(by_task[name]) if name in by_task else None
+        try:
+            checked = check_item(item, labels)
+        except TunehubError as exc:
+            raise HTTPException(422, str(exc)) from None
+        try:
+            stored = await asyncio.wrap_future(store.add(checked, by_task[name].artifact.ref))
+        except UnknownPrediction as exc:
+            raise HTTPException(404, str(exc)) from None
+        return {"stored": True, **stored}
 
     app.state.batchers = batchers
+    app.state.models = by_task
+    app.state.store = store
     return app
 
 
 def _is_user_error(exc: Exception) -> bool:
-    from .errors import TunehubError
-
     return isinstance(exc, (TunehubError, ValueError, TypeError, KeyError))
 
 
 def serve(models: Sequence[Any], settings: ServeSettings, log_level: str = "warning",
-          access_log: bool = False) -> None:
+          access_log: bool = False, watch: Callable[[str, str], Any] | None = None) -> None:
     """Run the server until SIGINT/SIGTERM; in-flight requests are finished first."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(models, settings), host=settings.host, port=settings.port,
+    config = uvicorn.Config(create_app(models, settings, watch=watch), host=settings.host, port=settings.port,
                             log_level=log_level, access_log=access_log,
                             timeout_graceful_shutdown=settings.graceful_timeout_s)
     uvicorn.Server(config).run()
@@ -320,11 +404,12 @@ class BackgroundServer:
     """The server on a thread of this process (tests, notebooks): real HTTP on a real
     port; ``port=0`` picks a free one. Use as a context manager; ``url`` is set once up."""
 
-    def __init__(self, models: Sequence[Any], settings: ServeSettings | None = None) -> None:
+    def __init__(self, models: Sequence[Any], settings: ServeSettings | None = None,
+                 store: Any = None, watch: Callable[[str, str], Any] | None = None) -> None:
         import uvicorn
 
         self.settings = settings or ServeSettings(port=0)
-        self.app = create_app(models, self.settings)
+        self.app = create_app(models, self.settings, store=store, watch=watch)
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host=self.settings.host, port=self.settings.port, log_level="warning",
             access_log=False, timeout_graceful_shutdown=self.settings.graceful_timeout_s))

@@ -245,6 +245,7 @@ def test_allow_list_limits_extra_plugins_and_keeps_builtins(tmp_path, monkeypatc
     status = {p.name: (p.status, p.error) for p in catalog.plugins}
     assert status[str(tmp_path / "other.py")] == (
         "disabled", "not in the allow list (TUNEHUB_PLUGINS_ALLOW)")
+    monkeypatch.setenv("COLUMNS", "160")  # wide enough that no status word is folded
     result = CliRunner().invoke(main, ["--registry", str(registry), "plugins"])
     assert result.exit_code == 0 and "disabled" in result.stdout
 

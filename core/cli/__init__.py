@@ -94,12 +94,18 @@ def main(ctx: click.Context, strict: bool, registries: tuple[str, ...], quiet: b
 
 
 def _register_commands() -> None:
-    from . import clean, evaluate, models, new_plugin, plugins, predict, run, serve, tasks, validate
+    from . import (clean, evaluate, feedback, models, monitor, new_plugin, plugins, predict,
+                   run, serve, tasks, validate)
 
     for module in (tasks, plugins, models, run, validate, evaluate, predict, serve, new_plugin,
-                   clean):
+                   clean, monitor, feedback):
         for command in module.COMMANDS:
             main.add_command(command)
+    from . import compare, promote
+
+    for module in (compare, promote):  # subcommands of `app models`
+        for command in module.MODELS_COMMANDS:
+            models.models.add_command(command)
 
 
 _register_commands()

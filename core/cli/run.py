@@ -16,24 +16,51 @@ from .output import data_options, deprecated_alias, emit_json, print_result
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
               help="Continue an interrupted run from its last checkpoint: the latest one of this "
                    "task, data and settings, or RUN_ID (`app clean --dry-run` lists them).")
+@click.option("--with-feedback", is_flag=True,
+              help="Add the feedback stored by `app serve` to the training data (classification; "
+                   "feedback wins over a conflicting training label).")
+@click.option("--promote-if-better", is_flag=True,
+              help="Point @serving at the new version unless it is worse than the serving one "
+                   "beyond the 95% interval of the primary metric.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (task, artifact, metrics, baselines) to stdout.")
 @click.pass_context
 def run_task(ctx: click.Context, name: str, data: str | None, eval_data: str | None,
              overrides: tuple[str, ...], base_model: str | None, model: str | None,
-             resume: str | None, as_json: bool) -> None:
+             resume: str | None, with_feedback: bool, promote_if_better: bool,
+             as_json: bool) -> None:
     """Fine-tune and evaluate task NAME (bundled sample data unless --data is given)."""
     from ..engine import is_main_process
+    from ..plugins import load_catalog
+    from ..retrain import feedback_training_file, previous_serving
     from ..runner import run_task as run
 
-    result = run(name, data=data, eval_data=eval_data, model=base_model or model, overrides=overrides,
-                 resume=resume or False, strict=ctx.obj["strict"], registries=ctx.obj["registries"])
+    catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
+    record = None
+    if with_feedback:
+        data, record = feedback_training_file(name, data=data, overrides=overrides, catalog=catalog)
+    previous = previous_serving(name) if promote_if_better else None
+    result = run(name, data=data, eval_data=eval_data, model=base_model or model,
+                 overrides=overrides, resume=resume or False, catalog=catalog, record=record)
     if not is_main_process():
         return
+    decision = None
+    if promote_if_better:
+        from ..retrain import promote_if_better as decide
+
+        decision = decide(name, result.version, previous, catalog)
     if as_json:
-        emit_json(result.to_json())
-    else:
-        print_result(result)
+        emit_json({**result.to_json(), **({"feedback": record["feedback"]} if record else {}),
+                   **({"promotion": decision} if decision else {})})
+        return
+    print_result(result)
+    if decision:
+        against = (f" vs {decision['against']}: {decision['metric']} {decision['difference']:+.4f}, "
+                   f"95% interval [{decision['ci95'][0]:+.4f}, {decision['ci95'][1]:+.4f}]"
+                   if "against" in decision else "")
+        click.echo(f"@serving -> {decision['serving']}"
+                   f"{' (promoted)' if decision['promoted'] else ' (kept: the new version is worse)'}"
+                   f"{against}", err=True)
 
 
 COMMANDS = [run_task]

@@ -26,7 +26,8 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
 @click.command("serve")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--model", "models", multiple=True,
-              help="TASK@latest (default), TASK@vN or an artifact folder; repeat per task.")
+              help="TASK@vN, TASK@latest or an artifact folder; repeat per task. Default: "
+                   "TASK@serving (the promoted version, else the latest), followed as it moves.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to bind; the default answers this machine only.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
@@ -42,32 +43,41 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
               help="Request body size (413 above).")
 @click.option("--quantize", type=click.Choice(["none", "int8"]), default="none", show_default=True,
               help="Dynamic int8 quantisation (measure it first with `app evaluate --quantize`).")
+@click.option("--no-log-predictions", is_flag=True,
+              help="Do not store predictions (feedback must then send the input, not a "
+                   "prediction_id).")
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @click.pass_context
 def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], host: str,
           port: int, max_batch: int, max_wait_ms: float, no_batching: bool, max_inputs: int,
-          max_text_chars: int, max_body_bytes: int, quantize: str, access_log: bool) -> None:
+          max_text_chars: int, max_body_bytes: int, quantize: str, no_log_predictions: bool, access_log: bool) -> None:
     """Serve tasks NAME... over HTTP: GET /health, GET /v1/tasks, POST /v1/predict, docs at /docs."""
     from ..plugins import load_catalog
     from ..progress import console
+    from ..promotion import follower
     from ..runner import load
     from ..serve import LOOPBACK, ServeSettings, serve as run_server
 
     catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
-    loaded = [load(name, model=ref, quantize=quantize, catalog=catalog)
-              for name, ref in _assign_models(names, models).items()]
+    chosen = _assign_models(names, models)
+    following = {name for name, ref in chosen.items() if ref is None}  # TASK@serving
+    loaded = [load(name, model=ref or f"{name}@serving", quantize=quantize, catalog=catalog)
+              for name, ref in chosen.items()]
     settings = ServeSettings(host=host, port=port, batching=not no_batching, max_batch=max_batch,
                              max_wait_ms=max_wait_ms, max_inputs=max_inputs,
-                             max_text_chars=max_text_chars, max_body_bytes=max_body_bytes)
+                             max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
+                             log_predictions=not no_log_predictions)
     out = console()
     if host not in LOOPBACK:
         out.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server "
                   "(no authentication). Use --host 127.0.0.1 to keep it local.")
     for item in loaded:
-        out.print(f"serving [bold]{item.task}[/] with {item.artifact.ref}")
+        follows = " (follows @serving)" if item.task in following else ""
+        out.print(f"serving [bold]{item.task}[/] with {item.artifact.ref}{follows}")
     shown = f"[{host}]" if ":" in host else host
     out.print(f"http://{shown}:{port}/v1/predict  (docs: http://{shown}:{port}/docs; Ctrl+C stops)")
-    run_server(loaded, settings, access_log=access_log)
+    run_server(loaded, settings, access_log=access_log,
+               watch=follower(catalog, following, quantize) if following else None)
 
 
 COMMANDS = [serve]

@@ -30,6 +30,7 @@ from tunehub.core.data import (
 )
 from tunehub.core.errors import ConfigError, DataError, ModelError, did_you_mean
 from tunehub.core.heads import FitOutput, Run, TaskData
+from tunehub.core.monitor import SCHEMA as MONITOR_SCHEMA
 
 
 @dataclass
@@ -95,6 +96,7 @@ class SequenceClassificationHead:
         "head.pooling": "mean",  # mean | cls
         "head.dropout": 0.1,
         "dataset.validation_fraction": 0.1,  # of the training rows, for best-epoch selection
+        **MONITOR_SCHEMA,  # `app monitor`: sentiment over time per entity
     }
 
     # -- data ---------------------------------------------------------------------

@@ -1,0 +1,240 @@
+"""Feedback from production, stored durably in SQLite under ``TUNEHUB_HOME``.
+
+``$TUNEHUB_HOME/feedback.sqlite3`` holds two tables: ``predictions`` (what the server
+answered, under the ``prediction_id`` it returned) and ``feedback`` (the right answer a
+person or a system sent back: a ``label``, an ``faq_id`` or an ``item``, with the input, the
+model version that answered and the time).
+
+One writer thread owns the writing connection. It takes everything queued, writes it in one
+transaction and commits (WAL journal, ``synchronous=FULL``) before anyone is told "stored":
+acknowledged feedback survives a killed server, and many concurrent clients share one
+commit instead of queueing for one each (group commit).
+"""
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, DataError
+
+KINDS = ("label", "faq_id", "item")  # what a feedback item can correct
+FIELDS = {"task", "prediction_id", "input", *KINDS}
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    id TEXT PRIMARY KEY, task TEXT NOT NULL, model TEXT NOT NULL, input TEXT NOT NULL,
+    output TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, prediction_id TEXT,
+    input TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, model TEXT,
+    predicted TEXT, extra TEXT NOT NULL, created TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_task_created ON feedback (task, created);
+"""
+BATCH = 1000  # items per transaction at most
+
+
+def db_path() -> Path:
+    from .hub import home
+
+    return home() / "feedback.sqlite3"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(SCHEMA)
+    return db
+
+
+class UnknownPrediction(DataError):
+    """Feedback named a prediction_id this store never recorded."""
+
+
+class FeedbackStore:
+    """Writes predictions and feedback through one group-committing thread; reads directly."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else db_path()
+        _connect(self.path).close()  # create the file and tables now: errors surface early
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._write_loop, daemon=True,
+                                       name="tunehub-feedback-writer")
+        self.thread.start()
+
+    # -- writing ----------------------------------------------------------------------
+    def record_predictions(self, task: str, model: str, inputs: Sequence[Any],
+                           outputs: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Queue the predictions for storage and return their ids (not waiting for disk)."""
+        ids = [uuid.uuid4().hex for _ in inputs]
+        created = now()
+        rows = [(pid, task, model, json.dumps(i), json.dumps(o, default=str), created)
+                for pid, i, o in zip(ids, inputs, outputs)]
+        self.queue.put(("predictions", rows, None))
+        return ids
+
+    def add(self, item: Mapping[str, Any], model: str | None = None) -> Future:
+        """Queue one feedback item (see `check_item`); the future resolves to the stored
+        row once it is committed, or fails with `UnknownPrediction`."""
+        done: Future = Future()
+        self.queue.put(("feedback", (dict(item), model, now()), done))
+        return done
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer."""
+        self.queue.put(None)
+        self.thread.join(timeout=60)
+
+    def _write_loop(self) -> None:
+        db = _connect(self.path)
+        stop = False
+        while not stop:
+            jobs = [self.queue.get()]
+            while len(jobs) < BATCH:
+                try:
+                    jobs.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            if None in jobs:
+                stop = True
+                jobs = [j for j in jobs if j is not None]
+            results = []
+            try:
+                with db:  # one transaction, committed (and synced) before anyone hears back
+                    for kind, payload, done in jobs:
+                        results.append((done, self._write(db, kind, payload)))
+            except Exception as exc:  # the whole batch failed: tell every waiter
+                for _, _, done in jobs:
+                    if done is not None and not done.done():
+                        done.set_exception(exc)
+                continue
+            for done, outcome in results:
+                if done is None:
+                    continue
+                if isinstance(outcome, Exception):
+                    done.set_exception(outcome)
+                else:
+                    done.set_result(outcome)
+        db.close()
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, kind: str, payload: Any) -> Any:
+        if kind == "predictions":
+            db.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?)", payload)
+            return None
+        item, model, created = payload
+        pid, predicted, raw_input = item.get("prediction_id"), None, None
+        if pid:
+            found = db.execute("SELECT task, model, input, output FROM predictions WHERE id = ?",
+                               (pid,)).fetchone()
+            if found is None or found[0] != item["task"]:
+                return UnknownPrediction(f"prediction_id '{pid}' is unknown for task "
+                                         f"'{item['task']}'.")
+            model, raw_input, predicted = found[1], found[2], found[3]
+        else:
+            raw_input = json.dumps(item["input"])
+        kind_name = next(k for k in KINDS if item.get(k) is not None)
+        extra = {k: v for k, v in item.items() if k not in FIELDS}
+        cursor = db.execute(
+            "INSERT INTO feedback (task, prediction_id, input, kind, value, model, predicted, "
+            "extra, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item["task"], pid, raw_input, kind_name, json.dumps(item[kind_name]), model,
+             predicted, json.dumps(extra, default=str), created))
+        return {"id": cursor.lastrowid, "task": item["task"], "prediction_id": pid,
+                "model": model, "created": created}
+
+
+def labels_of(loaded: Any) -> list[str] | None:
+    """The class names a loaded model predicts (classification), else None."""
+    predictor = getattr(loaded, "predictor", None)
+    for obj in (predictor, getattr(predictor, "impl", None)):
+        labels = getattr(obj, "labels", None)
+        if labels:
+            return [str(label) for label in labels]
+    return None
+
+
+def check_item(item: Any, labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """A feedback body -> the item to store; `DataError` with a one-line reason otherwise."""
+    if not isinstance(item, Mapping):
+        raise DataError('send a JSON object such as {"task": "...", "prediction_id": "...", '
+                        '"label": "..."}.')
+    if not isinstance(item.get("task"), str) or not item["task"]:
+        raise DataError("task: missing; name the task the feedback is about.")
+    has_id, has_input = item.get("prediction_id") is not None, item.get("input") is not None
+    if has_id == has_input:
+        raise DataError("give exactly one of prediction_id (from /v1/predict) or input.")
+    if has_id and not isinstance(item["prediction_id"], str):
+        raise DataError("prediction_id: expected a string.")
+    if has_input and not (isinstance(item["input"], (str, dict)) and item["input"]):
+        raise DataError("input: expected a non-empty text (or record).")
+    given = [k for k in KINDS if item.get(k) is not None]
+    if len(given) != 1:
+        raise DataError("give exactly one of label, faq_id or item: the right answer.")
+    value = item[given[0]]
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value) == "":
+        raise DataError(f"{given[0]}: expected a non-empty string.")
+    if given[0] == "label" and labels and str(value) not in labels:
+        raise DataError(f"label: '{value}' is not one of the model's labels "
+                        f"({', '.join(labels)}).")
+    return dict(item)
+
+
+def list_feedback(task: str, since: str | None = None, limit: int | None = None,
+                  path: Path | None = None) -> list[dict[str, Any]]:
+    """Stored feedback of ``task``, oldest first (``since``: an ISO 8601 time)."""
+    path = path or db_path()
+    if not path.is_file():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        sql = ("SELECT id, task, prediction_id, input, kind, value, model, predicted, extra, "
+               "created FROM feedback WHERE task = ?")
+        args: list[Any] = [task]
+        if since:
+            sql += " AND created >= ?"
+            args.append(since)
+        if limit:  # the newest ``limit``, still listed oldest first
+            rows = db.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()[::-1]
+        else:
+            rows = db.execute(sql + " ORDER BY id", args).fetchall()
+    finally:
+        db.close()
+    return [_row(r) for r in rows]
+
+
+def _row(r: Iterable[Any]) -> dict[str, Any]:
+    fid, task, pid, raw_input, kind, value, model, predicted, extra, created = r
+    out = {"id": fid, "task": task, "prediction_id": pid, "input": json.loads(raw_input),
+           kind: json.loads(value), "kind": kind, "model": model,
+           "predicted": json.loads(predicted) if predicted else None, "created": created}
+    return {**out, **json.loads(extra)}
+
+
+def parse_since(text: str | None) -> str | None:
+    """``--since``: an ISO 8601 time or a duration back from now (``7d``, ``12h``)."""
+    if not text:
+        return None
+    from .monitor import parse_duration, parse_time
+
+    try:
+        seconds = parse_time(text)
+    except (ValueError, TypeError):
+        try:
+            seconds = datetime.now(timezone.utc).timestamp() - parse_duration(text, "--since")
+        except ConfigError:
+            raise ConfigError(f"--since '{text}': give an ISO 8601 time (2024-05-01 or "
+                              "2024-05-01T12:00:00Z) or a duration such as 7d or 12h.") from None
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="microseconds")

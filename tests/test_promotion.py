@@ -1,0 +1,154 @@
+"""The @serving pointer: promote, serve follows it without dropping requests,
+run-task --promote-if-better, and run-task --with-feedback."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from tunehub.core import hub, promotion, runner
+from tunehub.core.cli import main
+from tunehub.core.errors import ModelError
+from tunehub.core.feedback import FeedbackStore
+from tunehub.core.plugins import load_catalog
+from tunehub.core.retrain import merge_feedback, promote_if_better
+from tunehub.core.serve import BackgroundServer, ServeSettings
+
+from conftest import tiny_overrides, write_csv
+from test_compare import TASK, two_versions  # noqa: F401 (fixture)
+
+
+def test_serving_falls_back_to_latest_then_follows_promote(two_versions):  # noqa: F811
+    assert hub.find_artifact(f"{TASK}@serving").version == "v2"  # nothing promoted: latest
+    cli = CliRunner()
+    done = cli.invoke(main, ["models", "promote", f"{TASK}@v1"])
+    assert done.exit_code == 0 and f"{TASK}@serving -> v1" in done.output
+    assert hub.find_artifact(f"{TASK}@serving").version == "v1"
+    assert hub.find_artifact(f"{TASK}@latest").version == "v2"  # latest is untouched
+    pointer = json.loads(cli.invoke(main, ["models", "promote", f"{TASK}@v2", "--json"]).stdout)
+    assert pointer["version"] == "v2" and pointer["previous"] == "v1"
+    assert not list(promotion.pointer_path(TASK).parent.glob(".serving.json*"))  # no temp left
+    hub.remove_artifact(hub.find_artifact(f"{TASK}@v2"))
+    with pytest.raises(ModelError, match="names v2, which no longer exists"):
+        hub.find_artifact(f"{TASK}@serving")
+
+
+def test_serve_follows_the_pointer_without_dropping_requests(two_versions):  # noqa: F811
+    _, rare = two_versions
+    promotion.promote(hub.find_artifact(f"{TASK}@v1"))
+    catalog = load_catalog()
+    first = runner.load(TASK, model=f"{TASK}@serving", catalog=catalog)
+    settings = ServeSettings(port=0, reload_interval_s=0.1)
+    watch = promotion.follower(catalog, {TASK})
+    answers, stop = [], threading.Event()
+    with BackgroundServer([first], settings, watch=watch) as server:
+        def client():
+            with httpx.Client(timeout=60) as http:
+                while not stop.is_set():
+                    answers.append(http.post(f"{server.url}/v1/predict",
+                                             json={"inputs": ["Profit fell.", "Sales rose."]}))
+
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(4):
+                pool.submit(client)
+            time.sleep(0.5)
+            promotion.promote(hub.find_artifact(f"{TASK}@v2"))
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                    a.json()["model"] == f"{TASK}@v2" for a in answers[-4:]):
+                time.sleep(0.1)
+            time.sleep(0.3)
+            stop.set()
+        tasks = httpx.get(f"{server.url}/v1/tasks").json()["tasks"]
+    assert all(a.status_code == 200 for a in answers)  # nothing dropped during the swap
+    models = [a.json()["model"] for a in answers]
+    assert models[0] == f"{TASK}@v1" and models[-1] == f"{TASK}@v2"
+    assert set(models[-4:]) == {f"{TASK}@v2"}  # once swapped, every client gets v2
+    assert all(o["label"] == rare for a in answers if a.json()["model"] == f"{TASK}@v2"
+               for o in a.json()["outputs"])
+    assert tasks[0]["model"] == f"{TASK}@v2"
+
+
+def test_promote_if_better_keeps_a_better_serving_version(two_versions, monkeypatch):  # noqa: F811
+    v1, v2 = hub.find_artifact(f"{TASK}@v1"), hub.find_artifact(f"{TASK}@v2")
+    import tunehub.core.compare as compare
+
+    verdicts = iter(["B worse", "no significant difference"])
+
+    def fake(task, a, b, **kwargs):
+        return {"primary_metric": "accuracy", "examples": 81,
+                "metrics": {"accuracy": {"difference": -0.2, "ci95": [-0.3, -0.1],
+                                         "verdict": next(verdicts)}}}
+
+    monkeypatch.setattr(compare, "compare_versions", fake)
+    kept = promote_if_better(TASK, "v2", v1, load_catalog())
+    assert not kept["promoted"] and kept["serving"] == f"{TASK}@v1"
+    assert hub.find_artifact(f"{TASK}@serving").version == "v1"  # latest is v2, serving is not
+    assert json.loads((v2.path / "promotion.json").read_text())["verdict"] == "B worse"
+    moved = promote_if_better(TASK, "v2", v1, load_catalog())
+    assert moved["promoted"] and hub.find_artifact(f"{TASK}@serving").version == "v2"
+
+
+def test_run_task_promote_if_better_end_to_end(tiny_model, labelled_csv):
+    cli = CliRunner()
+    args = ["run-task", TASK, "--data", str(labelled_csv), "--model", str(tiny_model), "--json",
+            "--promote-if-better"] + [f"--set={o}" for o in tiny_overrides(**{"train.max_steps": "1"})]
+    first = json.loads(cli.invoke(main, args).stdout)
+    assert first["promotion"]["promoted"] and first["promotion"]["serving"] == f"{TASK}@v1"
+    second = cli.invoke(main, args)
+    assert second.exit_code == 0, second.output
+    decision = json.loads(second.stdout)["promotion"]
+    assert decision["against"] == f"{TASK}@v1" and decision["metric"] == "accuracy"
+    low, high = decision["ci95"]
+    assert low <= decision["difference"] <= high
+    expected = "v2" if decision["verdict"] != "B worse" else "v1"
+    assert hub.find_artifact(f"{TASK}@serving").version == expected
+
+
+def test_merge_feedback_wins_over_training_labels(tmp_path):
+    train = write_csv(tmp_path / "train.csv", ["sentence", "tone", "extra"],
+                      [["Profit rose.", "positive", "x"], ["Plant closes.", "neutral", "y"],
+                       ["Meeting in May.", "neutral", "z"]])
+    config = {"dataset": {"columns": {"text": "sentence", "label": "tone"},
+                          "labels": ["negative", "neutral", "positive"]}}
+    feedback = [{"kind": "label", "input": "Plant closes.", "label": "positive"},
+                {"kind": "label", "input": "Plant closes.", "label": "negative"},  # later wins
+                {"kind": "label", "input": "Profit rose.", "label": "positive"},
+                {"kind": "label", "input": "Guidance cut.", "label": "negative"},
+                {"kind": "label", "input": "x", "label": "angry"},
+                {"kind": "faq_id", "input": "y", "faq_id": "a"}]
+    merged, counts = merge_feedback(TASK, config, train, feedback)
+    rows = merged.read_text().splitlines()
+    assert rows[0] == "sentence,tone" and "Plant closes.,negative" in rows
+    assert "Guidance cut.,negative" in rows and len(rows) == 5
+    assert counts == {"feedback items": 6, "added": 1, "overrode a training label": 1,
+                      "agreed with training": 1, "skipped (not a text with a known label)": 2}
+
+
+def test_run_task_with_feedback_records_counts(tiny_model, labelled_csv, tunehub_home):
+    store = FeedbackStore()
+    for text, label in [("The firm cut 500 jobs.", "positive"), ("Brand new text.", "negative")]:
+        store.add({"task": TASK, "input": text, "label": label}, "financial-sentiment@v0").result()
+    store.close()
+    out = CliRunner().invoke(main, ["run-task", TASK, "--data", str(labelled_csv), "--model",
+                                    str(tiny_model), "--with-feedback", "--json"]
+                             + [f"--set={o}" for o in tiny_overrides(**{"train.max_steps": "1"})])
+    assert out.exit_code == 0, out.output
+    counts = json.loads(out.stdout)["feedback"]
+    assert counts["added"] == 1 and counts["overrode a training label"] == 1
+    manifest = hub.find_artifact(f"{TASK}@v1").manifest()
+    assert manifest["feedback"]["added"] == 1 and manifest["data"]["train"] == counts["merged"]
+    assert "overrode a training label" in (hub.find_artifact(f"{TASK}@v1").path / "report.md").read_text()
+
+
+def test_with_feedback_refuses_other_tasks_and_an_empty_store(labelled_csv):
+    cli = CliRunner()
+    other = cli.invoke(main, ["run-task", "customer-service-qa", "--with-feedback"])
+    assert other.exit_code == 2 and "retrains classification tasks" in other.output
+    empty = cli.invoke(main, ["run-task", TASK, "--data", str(labelled_csv), "--with-feedback"])
+    assert empty.exit_code == 2 and "no feedback stored" in empty.output
