@@ -5,7 +5,7 @@
 Names here keep working across releases (a moved name keeps its old path with a deprecation
 warning for one release). Everything else under ``tunehub.core`` is internal. Importing this
 module imports neither torch nor transformers; the functions that need them import them.
-See docs/plugins.md ("Writing a head") for the contract in full.
+See docs/heads.md ("Writing a head") for the contract in full.
 """
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ class RegisteredHead:
             missing.append("predict or load")
         if missing:
             raise PluginError(f"head '{name}' of plugin '{plugin}' lacks {', '.join(missing)}; "
-                              "see 'Writing a head' in docs/plugins.md.")
+                              "see docs/heads.md (Writing a head).")
         self.impl, self.plugin, self.name = impl, plugin, name
         self.description: str = str(getattr(impl, "description", "") or "")
         self.schema: Mapping[str, Any] = dict(getattr(impl, "schema", None) or {})

@@ -1,7 +1,10 @@
 """The task contract: the checks every registered task passes, with a tiny model.
 
 Each ``check_*`` raises ``AssertionError`` (or the ``TunehubError`` a loader raised) with
-a message naming the task and the fix. ``check_task`` runs them all in order.
+a message naming the task and the fix. ``check_task`` runs them all in order: the task
+file, its data, its head, its metrics and baselines, a one-step training run with
+predict, a second run with the same seed (same metrics), and ``--quantize int8`` (changes
+the model or is refused).
 """
 from __future__ import annotations
 
@@ -149,14 +152,29 @@ def example_inputs(head: Any, data: Any, config: Mapping[str, Any], n: int = 3) 
     )
 
 
+def _settings(overrides: Iterable[str]) -> list[str]:
+    return [f"{k}={v}" for k, v in CONTRACT_OVERRIDES.items()] + list(overrides)
+
+
+def _inputs(task: str, catalog: Any, inputs: Sequence[str] | None) -> list[str]:
+    """``inputs`` as given, else the head's example inputs from the task's sample data."""
+    from tunehub.core import runner
+
+    if inputs is not None:
+        return list(inputs)
+    prepared = runner.prepare(task, catalog=catalog)
+    data = prepared.head.load_data(prepared.config, prepared.files)
+    return example_inputs(prepared.head, data, prepared.config)
+
+
 def check_train_and_predict(task: str, catalog: Any, model: str | Path,
                             inputs: Sequence[str] | None = None,
                             overrides: Iterable[str] = ()) -> tuple[Any, list[dict]]:
     """A one-step training run writes an artifact; predict answers each input in order."""
     from tunehub.core import runner
 
-    settings = [f"{k}={v}" for k, v in CONTRACT_OVERRIDES.items()] + list(overrides)
-    result = runner.run_task(task, model=str(model), overrides=settings, catalog=catalog)
+    result = runner.run_task(task, model=str(model), overrides=_settings(overrides),
+                             catalog=catalog)
     if not result.artifact or not (Path(result.artifact) / "manifest.json").is_file():
         raise _fail(task, f"the run wrote no complete artifact (got {result.artifact!r}).")
     if result.primary_metric not in result.metrics:
@@ -165,11 +183,7 @@ def check_train_and_predict(task: str, catalog: Any, model: str | Path,
     _finite(task, "training run", result.metrics)
     for name, scores in result.baselines.items():
         _finite(task, f"baseline '{name}'", scores)
-    if inputs is None:
-        prepared = runner.prepare(task, catalog=catalog)
-        inputs = example_inputs(prepared.head, prepared.head.load_data(prepared.config,
-                                                                       prepared.files),
-                                prepared.config)
+    inputs = _inputs(task, catalog, inputs)
     answers = runner.predict(task, list(inputs), model=result.artifact, catalog=catalog)
     if not isinstance(answers, list) or len(answers) != len(inputs):
         raise _fail(task, f"predict returned {len(answers) if isinstance(answers, list) else answers!r} "
@@ -177,6 +191,85 @@ def check_train_and_predict(task: str, catalog: Any, model: str | Path,
     if not all(isinstance(a, Mapping) for a in answers):
         raise _fail(task, "predict must return a list of dicts (one per input).")
     return result, answers
+
+
+def _differences(first: Mapping[str, Any], second: Mapping[str, Any], tolerance: float = 2e-6) -> list[str]:
+    """``name: a != b`` for each score that differs (scores are rounded to 6 digits)."""
+    return [f"{name}: {first.get(name)} != {second.get(name)}"
+            for name in sorted(set(first) | set(second))
+            if not (isinstance(first.get(name), (int, float)) and isinstance(second.get(name), (int, float))
+                    and math.isclose(first[name], second[name], rel_tol=0, abs_tol=tolerance))]
+
+
+def check_determinism(task: str, catalog: Any, model: str | Path, overrides: Iterable[str] = (),
+                      first: Any = None) -> Any:
+    """Two one-step training runs with the same seed give the same metrics.
+
+    ``first``: a run already made with the same settings (e.g. by `check_train_and_predict`),
+    so only one more run is needed. Baselines do not train, so the second run skips them.
+    Returns the second run's result.
+    """
+    from tunehub.core import runner
+
+    settings = _settings(overrides)
+    first = first or runner.run_task(task, model=str(model), overrides=settings + ["baselines="],
+                                     catalog=catalog)
+    second = runner.run_task(task, model=str(model), overrides=settings + ["baselines="],
+                             catalog=catalog)
+    differ = _differences(first.metrics, second.metrics)
+    if differ:
+        raise _fail(task, "two training runs with the same train.seed gave different metrics ("
+                          + "; ".join(differ) + "). Draw every random choice (splits, shuffles, "
+                          "layer initialisation, sampling) from train.seed: the core seeds before "
+                          "fit, and run_trainer seeds the Trainer.")
+    return second
+
+
+def _fingerprint(predictor: Any) -> list[tuple[str, str, float]]:
+    """(module path, module type, weight checksum) of every torch module a predictor holds,
+    one attribute deep (``predictor.model``, ``predictor.encoder``...)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return []
+    impl = getattr(predictor, "impl", predictor)  # the head's own predictor inside the adapter
+    found = []
+    for attr, value in sorted(vars(impl).items() if hasattr(impl, "__dict__") else []):
+        if not isinstance(value, torch.nn.Module):
+            continue
+        for name, module in value.named_modules():
+            weights = [t for t in module.state_dict(keep_vars=False).values()
+                       if isinstance(t, torch.Tensor) and t.is_floating_point()]
+            total = float(sum(t.detach().double().sum() for t in weights)) if weights else 0.0
+            found.append((f"{attr}.{name}", type(module).__name__, total))
+    return found
+
+
+def check_quantize(task: str, catalog: Any, artifact: str | Path,
+                   inputs: Sequence[str] | None = None) -> str:
+    """``--quantize int8`` either changes the loaded model (its weights or its answers) or is
+    refused with a ConfigError; never accepted and silently measured as fp32.
+
+    Returns ``"refused"`` or ``"quantised"``.
+    """
+    from tunehub.core import runner
+    from tunehub.core.errors import ConfigError
+
+    try:
+        quantised = runner.load(task, model=str(artifact), quantize="int8", catalog=catalog)
+    except ConfigError:
+        return "refused"
+    full = runner.load(task, model=str(artifact), catalog=catalog)
+    if _fingerprint(quantised.predictor) != _fingerprint(full.predictor):
+        return "quantised"
+    inputs = _inputs(task, catalog, inputs)
+    if quantised.predict(inputs) != full.predict(inputs):
+        return "quantised"
+    raise _fail(task, "--quantize int8 was accepted but changed neither the model's weights nor "
+                      "its answers, so `app evaluate --quantize int8` would report the fp32 model "
+                      "as int8. Quantise the model in the predictor's quantize(kind), or leave "
+                      "quantize out so --quantize is refused.")
 
 
 @dataclass
@@ -226,9 +319,22 @@ class Contract:
         return check_train_and_predict(self.task, self.catalog, self.base_model(),
                                        self.inputs, self.overrides)
 
+    def determinism(self, first: Any = None):
+        return check_determinism(self.task, self.catalog, self.base_model(), self.overrides, first)
+
+    def quantize(self, artifact: str | Path | None = None) -> str:
+        if artifact is None:
+            artifact = check_train_and_predict(self.task, self.catalog, self.base_model(),
+                                               self.inputs, self.overrides)[0].artifact
+        return check_quantize(self.task, self.catalog, artifact, self.inputs)
+
     def run_all(self):
+        """Every check; the training run is reused by the determinism and quantize checks."""
         self.task_file(), self.data(), self.head(), self.metrics()
-        return self.train_and_predict()
+        result, answers = self.train_and_predict()
+        self.determinism(first=result)
+        self.quantize(result.artifact)
+        return result, answers
 
 
 def check_task(task: str, registries: Sequence[str | Path] = (), model: str | Path | None = None,

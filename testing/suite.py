@@ -49,3 +49,10 @@ class TaskContract:
     def test_one_step_training_and_predict(self, contract: Contract) -> None:
         result, answers = contract.train_and_predict()
         assert result.metrics and answers
+
+    def test_same_seed_gives_same_metrics(self, contract: Contract) -> None:
+        second = contract.determinism()
+        assert second.metrics
+
+    def test_quantize_changes_the_model_or_is_refused(self, contract: Contract) -> None:
+        assert contract.quantize() in ("quantised", "refused")

@@ -6,17 +6,29 @@ from __future__ import annotations
 
 import math
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from tunehub.core.plugins import load_catalog
-from tunehub.testing import CONTRACT_OVERRIDES, Contract, check_data, check_metrics
+from tunehub.core.heads import FitOutput, TaskData
+from tunehub.core.hookspecs import hookimpl
+from tunehub.core.plugins import PluginInfo
+from tunehub.testing import (
+    CONTRACT_OVERRIDES,
+    Contract,
+    check_data,
+    check_determinism,
+    check_metrics,
+    check_quantize,
+)
 
 TASKS = sorted(load_catalog().tasks)  # whatever is registered at collection time
 
 
 @pytest.mark.parametrize("task", TASKS)
 def test_registered_task_passes_the_contract(task, tiny_model):
+    """Every check, including a second run with the same seed and --quantize int8."""
     result, answers = Contract(task, model=tiny_model).run_all()
     assert set(result.metrics) and all(math.isfinite(v) for v in result.metrics.values())
     assert answers and all(isinstance(a, dict) for a in answers)
@@ -113,3 +125,95 @@ def test_test_kit_and_pytest_plugin_import_no_heavy_library():
             "print([m for m in ('torch', 'transformers', 'faiss') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- determinism and --quantize, on heads without a model ---------------------------------
+class FakePredictor:
+    def __init__(self, head):
+        self.head, self.scale = head, 1.0
+
+    def predict(self, inputs):
+        return [{"length": len(text) * self.scale} for text in inputs]
+
+
+class NoOpQuantize(FakePredictor):
+    def quantize(self, kind):
+        """Accepts --quantize and changes nothing: what the contract must catch."""
+
+
+class HalvingQuantize(FakePredictor):
+    def quantize(self, kind):
+        self.scale = 0.5
+
+
+class FakeHead:
+    """A head without a model: fit writes a file; outputs as the classification metrics read."""
+
+    name = "fake-head"
+    description = "a head for contract tests"
+
+    def __init__(self, predictor=FakePredictor, seeded=True):
+        self.predictor, self.seeded, self.calls = predictor, seeded, 0
+
+    def load_data(self, config, files):
+        rows = [line for line in Path(files["train"]).read_text().splitlines()[1:] if line]
+        return TaskData(rows, rows, dict(files), {}, {"labels": ["a", "b"]})
+
+    def fit(self, run):
+        import random
+
+        self.calls += 1
+        run.model_dir.mkdir(parents=True, exist_ok=True)
+        (run.model_dir / "weights.json").write_text("[1.0]")
+        # seeded: random draws follow train.seed, which the core sets before fit
+        draw = random.random() if self.seeded else self.calls % 2
+        return FitOutput({"labels": ["a", "b"], "y_true": [0, 1], "y_pred": [0, int(draw > 0.5)]})
+
+    def load(self, model_dir, config):
+        return self.predictor(self)
+
+
+def fake_task(labelled_csv, head):
+    class Plugin:
+        @hookimpl
+        def register_heads(self, register):
+            register(head)
+
+        @hookimpl
+        def register_datasets(self, register):
+            register("fake-rows", train=labelled_csv)
+
+        @hookimpl
+        def register_tasks(self, register):
+            register({"name": "fake-task", "description": "a fake task", "metrics": ["accuracy"],
+                      "head": {"name": "fake-head"}, "dataset": {"name": "fake-rows"}})
+
+    catalog = load_catalog()
+    catalog.add(Plugin(), PluginInfo("fake", "test"), strict=True)
+    return catalog
+
+
+def test_determinism_passes_a_seeded_head(labelled_csv, tiny_model):
+    catalog = fake_task(labelled_csv, FakeHead())
+    second = check_determinism("fake-task", catalog, tiny_model)
+    assert second.version == "v2"
+
+
+def test_determinism_catches_a_head_that_ignores_the_seed(labelled_csv, tiny_model):
+    catalog = fake_task(labelled_csv, FakeHead(seeded=False))
+    with pytest.raises(AssertionError, match=r"same train.seed gave different metrics "
+                                             r"\(accuracy: (1.0 != 0.5|0.5 != 1.0)\)"):
+        check_determinism("fake-task", catalog, tiny_model)
+
+
+@pytest.mark.parametrize("predictor, outcome", [
+    (FakePredictor, "refused"), (HalvingQuantize, "quantised"), (NoOpQuantize, None)])
+def test_quantize_is_refused_or_changes_the_model(labelled_csv, tiny_model, predictor, outcome):
+    catalog = fake_task(labelled_csv, FakeHead(predictor))
+    contract = Contract("fake-task", model=tiny_model, inputs=["short", "longer text"],
+                        _catalog=catalog)
+    if outcome:
+        assert contract.quantize() == outcome
+    else:
+        with pytest.raises(AssertionError, match="changed neither the model's weights nor its answers"):
+            contract.quantize()
