@@ -148,3 +148,37 @@ def test_a_plugin_head_that_builds_layers_first_is_still_reproducible(tiny_model
     finally:
         SequenceClassificationHead.fit = original
     assert torch.equal(made[0], made[1])
+
+
+def test_remote_code_folder_is_refused_on_a_terminal_without_a_prompt(tmp_path, labelled_csv,
+                                                                      tunehub_home):
+    """On a terminal transformers would ask whether to run the folder's code: never get there."""
+    import pty
+
+    folder, marker = tmp_path / "custom", tmp_path / "code-ran"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "custom",
+                                                    "auto_map": {"AutoModel": "modeling.M"}}))
+    (folder / "modeling.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (folder / "model.safetensors").write_bytes(b"")
+    env = {**os.environ, "TUNEHUB_HOME": str(tunehub_home), "HF_HUB_OFFLINE": "1"}
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tunehub.core.cli", "run-task", "financial-sentiment", "--data",
+         str(labelled_csv), "--base-model", str(folder)],
+        stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    os.write(leader, b"y\ny\n")  # answers a prompt would read, if there were one
+    output = b""
+    try:
+        while True:
+            chunk = os.read(leader, 4096)
+            if not chunk:
+                break
+            output += chunk
+    except OSError:  # the terminal closes when the process ends
+        pass
+    assert process.wait(timeout=120) == 2
+    text = output.decode(errors="replace")
+    assert "never runs code from a model folder" in text and "[y/N]" not in text
+    assert not marker.exists()
