@@ -26,7 +26,7 @@ def test_a_run_in_a_log_prints_timestamped_phases_and_a_data_summary(tiny_model,
     lines = result.stderr.splitlines()
     stamped = [line for line in lines if STAMP.match(line)]
     text = "\n".join(stamped)
-    for expected in ("data: train rows", "fine-tuning", "training: ", "writing the report",
+    for expected in ("data: train rows", "fine-tuning", "training: ",
                      "saved financial-sentiment@v1 in "):
         assert expected in text, (expected, result.stderr)
     json.loads(result.stdout)  # stdout stays one JSON object
