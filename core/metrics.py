@@ -36,7 +36,14 @@ def accuracy(outputs: Mapping[str, Any]) -> float:
 
 
 def macro_f1(outputs: Mapping[str, Any]) -> float:
-    """Unweighted mean F1 over the labels present in the truth or the predictions."""
+    """Unweighted mean F1 over the labels present in the truth or the predictions.
+
+    Heads whose unit is not one row (entity spans, say) give their labels' F1 as
+    ``per_label_f1`` in the outputs; the mean is taken over those.
+    """
+    if "per_label_f1" in outputs:
+        values = list(outputs["per_label_f1"].values())
+        return float(np.mean(values)) if values else 0.0
     matrix = confusion(outputs)
     *_, f1, support = _per_class(matrix)
     present = (support > 0) | (matrix.sum(axis=0) > 0)

@@ -1,0 +1,260 @@
+"""The ``token-classification`` head: a transformer with a linear layer over each subword.
+
+The model folder is a Hugging Face token-classification model (safetensors) with its
+tokenizer and ``entities.json`` (entity types, window stride, decoding). Prediction takes
+raw text, splits it into words keeping character offsets, tags the words and returns each
+entity with its type, text, offsets into the original string and a score.
+"""
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tunehub.plugin import (ConfigError, DataError, FitOutput, ModelError, Run, TaskData,
+                            TrainSettings, resolve_precision, run_trainer)
+
+from . import model as tagging
+from .data import Sentences, read_file, words
+from .metrics import entity_outputs
+
+META = "entities.json"
+DECODING = ("viterbi", "argmax")
+
+
+class TokenClassificationHead:
+    name = "token-classification"
+    description = ("Entity extraction: encoder + linear layer per token (transformers), "
+                   "IOB2 tags, windows for long texts, constrained decoding.")
+    schema = {
+        "dataset.tag_scheme": "auto",  # auto | iob2 | iob1 | bioes (auto: bioes if E-/S- occur)
+        "dataset.validation": "",  # a file for best-epoch selection; else a slice of train
+        "dataset.validation_fraction": 0.1,
+        "head.stride": 32,  # subwords shared by consecutive windows of a long text
+        "head.decoding": "viterbi",  # viterbi (valid IOB2 path) | argmax (then repaired)
+    }
+
+    # -- data -----------------------------------------------------------------------
+    def load_data(self, config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
+        ds = config["dataset"]
+        _check_settings(config)
+        declared = list(ds["labels"])
+        read = lambda path: read_file(Path(path), ds["columns"], ds["tag_scheme"], declared)  # noqa: E731
+        files = dict(files)
+        if ds["validation"]:
+            files["validation"] = Path(ds["validation"]).expanduser()
+        train = read(files["train"]) if "train" in files else Sentences()
+        if "eval" in files:
+            evaluation = read(files["eval"])
+        else:
+            keep, held = _split(len(train), ds["eval_fraction"], ds["split_seed"], files["train"])
+            train, evaluation = train.subset(keep), train.subset(held)
+        validation = read(files["validation"]) if "validation" in files else None
+        seen = train.entity_counts()
+        types = declared or sorted(set(seen) | set(evaluation.entity_counts()))
+        unseen = sorted(set(evaluation.entity_counts()) - set(seen)) if len(train) else []
+        if unseen:
+            raise DataError(f"{files['eval']}: entity type(s) {', '.join(unseen)} never occur in "
+                            f"the training data {files['train']}; the model cannot learn them.")
+        if len(train) and not seen:
+            raise DataError(f"{files['train']}: no entities at all; tag some (B-TYPE/I-TYPE).")
+        summary = {"train sentences": len(train), "eval sentences": len(evaluation),
+                   "eval source": str(files["eval"]) if "eval" in files else
+                   f"seeded {ds['eval_fraction']:.0%} of {Path(files['train']).name}",
+                   "train entities": seen, "eval entities": evaluation.entity_counts()}
+        return TaskData(train, evaluation, files, summary,
+                        {"labels": types, "validation": validation})
+
+    def example_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
+        return list(dict.fromkeys(data.eval.texts))
+
+    # -- training -------------------------------------------------------------------
+    def fit(self, run: Run) -> FitOutput:
+        from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer
+
+        cfg, settings = run.config, TrainSettings.from_config(run.config["train"])
+        types = run.data.info["labels"]
+        labels = tagging.tag_labels(types)
+        tokenizer = _fast_tokenizer(AutoTokenizer.from_pretrained(run.base_model))
+        model = _load_model(run.base_model, labels)
+        if settings.freeze_embeddings:
+            model.get_input_embeddings().weight.requires_grad_(False)
+        train, val, source = self._validation(run.data, cfg["dataset"], settings.seed)
+        stride = window_stride(cfg["head"]["stride"], settings.max_length)
+        features = lambda s: tagging.training_features(  # noqa: E731
+            tokenizer, s.tokens, s.tags, labels, settings.max_length, stride)
+        selecting = run.primary_metric if val is not None else None
+
+        def compute_metrics(prediction) -> dict[str, float]:
+            return run.score(_window_outputs(types, labels, prediction))
+
+        def make_trainer(args):
+            return Trainer(model=model, args=args, train_dataset=features(train),
+                           eval_dataset=features(val) if val is not None else None,
+                           data_collator=DataCollatorForTokenClassification(tokenizer),
+                           processing_class=tokenizer,
+                           compute_metrics=compute_metrics if val is not None else None)
+
+        trainer, result = run_trainer(make_trainer, settings, run.work_dir, selecting,
+                                      run.greater_is_better, run.resume, run.callbacks)
+        predictor = EntityPredictor(trainer.model, tokenizer, types, settings, stride,
+                                    cfg["head"]["decoding"])
+        predictor.save(run.model_dir)
+        notes = {"train seconds": round(result.train_seconds, 1),
+                 "train samples/s": round(result.train_samples_per_second, 1),
+                 "precision": result.precision,
+                 "selection": f"best epoch on {selecting} over {source}" if selecting else "last epoch",
+                 "resumed from": result.resumed_from}
+        return FitOutput(predictor.outputs(run.data.eval), result.log_history, notes)
+
+    @staticmethod
+    def _validation(data: TaskData, ds: Mapping[str, Any], seed: int):
+        """(train, validation or None, where the validation came from)."""
+        train, given = data.train, data.info.get("validation")
+        if given is not None:
+            return train, given, f"{len(given)} sentences of {data.files['validation']}"
+        fraction = ds["validation_fraction"]
+        if fraction <= 0 or len(train) < 20:
+            return train, None, ""
+        keep, held = _split(len(train), fraction, seed, data.files.get("train", ""))
+        return train.subset(keep), train.subset(held), f"{len(held)} held-out training sentences"
+
+    # -- using a saved model --------------------------------------------------------
+    def load(self, model_dir: Path, config: Mapping[str, Any]) -> EntityPredictor:
+        """Load once, predict many (predict, evaluate and serve)."""
+        return EntityPredictor.load(Path(model_dir), TrainSettings.from_config(config["train"]))
+
+    def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]):
+        return self.load(model_dir, config).evaluate(data)
+
+    def predict(self, model_dir: Path, inputs: Sequence[str], config: Mapping[str, Any]):
+        return self.load(model_dir, config).predict(inputs)
+
+
+class EntityPredictor:
+    """A loaded tagger: ``predict(texts)`` -> ``{"entities": [...]}`` per text."""
+
+    def __init__(self, model, tokenizer, types: Sequence[str], settings: TrainSettings,
+                 stride: int = 32, decoding: str = "viterbi") -> None:
+        self.model, self.tokenizer, self.settings = model, tokenizer, settings
+        self.types, self.labels = list(types), tagging.tag_labels(types)
+        self.stride, self.decoding = stride, decoding
+
+    def tag(self, sentences: Sequence[Sequence[str]]):
+        """(IOB2 tags, word probabilities) per tokenised sentence."""
+        probs = tagging.word_probabilities(
+            self.model, self.tokenizer, sentences, self.settings.max_length, self.stride,
+            self.settings.eval_batch_size, resolve_precision(self.settings.precision) == "bf16")
+        return [tagging.decode(p, self.labels, self.decoding) for p in probs], probs
+
+    def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
+        texts = [_text_of(x) for x in inputs]
+        offsets = [words(text) for text in texts]
+        tokens = [[text[s:e] for s, e in spans] for text, spans in zip(texts, offsets)]
+        tags, probs = self.tag(tokens)
+        return [{"entities": tagging.entities(t, p, self.labels, text, o)}
+                for t, p, text, o in zip(tags, probs, texts, offsets)]
+
+    def outputs(self, sentences: Sentences) -> dict[str, Any]:
+        tags, _ = self.tag(sentences.tokens)
+        return entity_outputs(self.types, sentences.tags, tags)
+
+    def evaluate(self, data: TaskData) -> dict[str, Any]:
+        unknown = sorted(set(data.eval.entity_counts()) - set(self.types))
+        if unknown:
+            raise DataError(f"entity type(s) {', '.join(unknown)} are not known to the model "
+                            f"(it tags {', '.join(self.types)}).")
+        return self.outputs(data.eval)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        (folder / META).write_text(json.dumps(
+            {"head": "token-classification", "types": self.types, "scheme": "IOB2",
+             "stride": self.stride, "decoding": self.decoding}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path, settings: TrainSettings) -> EntityPredictor:
+        from transformers import AutoTokenizer
+
+        if not (folder / META).is_file():
+            raise ModelError(f"{folder} is not a token-classification model (no {META}); "
+                             "pass a fine-tuned version such as entity-extraction@latest.")
+        meta = json.loads((folder / META).read_text())
+        model = _load_model(folder, tagging.tag_labels(meta["types"]))
+        tokenizer = _fast_tokenizer(AutoTokenizer.from_pretrained(folder))
+        stride = window_stride(meta["stride"], settings.max_length)
+        return cls(model, tokenizer, meta["types"], settings, stride, meta["decoding"])
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, Mapping):
+        value = value.get("text")
+    if not isinstance(value, str):
+        raise DataError(f"entity extraction predicts on text; got {str(value)[:40]!r}.")
+    return value
+
+
+def _load_model(path: Path, labels: Sequence[str]):
+    from transformers import AutoModelForTokenClassification
+
+    from tunehub.plugin import quiet_transformers
+
+    quiet_transformers()
+    return AutoModelForTokenClassification.from_pretrained(
+        path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        use_safetensors=True, trust_remote_code=False)
+
+
+def _fast_tokenizer(tokenizer):
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError("entity extraction needs a fast tokenizer (word offsets); "
+                         f"{type(tokenizer).__name__} is not one.")
+    return tokenizer
+
+
+def window_stride(stride: int, max_length: int) -> int:
+    """The overlap of consecutive windows: ``head.stride``, at most half a window."""
+    return min(stride, (max_length - 2) // 2)
+
+
+def _check_settings(config: Mapping[str, Any]) -> None:
+    if config["head"]["stride"] < 0:
+        raise ConfigError(f"head.stride must be 0 or more, got {config['head']['stride']}.")
+    if config["train"]["max_length"] < 8:
+        raise ConfigError(f"train.max_length must be at least 8, got {config['train']['max_length']}.")
+    if config["head"]["decoding"] not in DECODING:
+        raise ConfigError(f"head.decoding must be one of {', '.join(DECODING)}, "
+                          f"got '{config['head']['decoding']}'.")
+
+
+def _split(n: int, fraction: float, seed: int, source: Any) -> tuple[list[int], list[int]]:
+    """A seeded random split of ``n`` sentences: (kept, held out), both in file order."""
+    if not 0 < fraction < 1:
+        raise DataError(f"dataset.eval_fraction must be between 0 and 1, got {fraction}.")
+    held = max(1, round(n * fraction))
+    if n - held < 1:
+        raise DataError(f"{source}: too few sentences ({n}) to hold some out; give "
+                        "--eval-data FILE.")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return sorted(order[held:]), sorted(order[:held])
+
+
+def _window_outputs(types, labels, prediction) -> dict[str, Any]:
+    """Entity outputs of the Trainer's evaluation windows (labelled positions only)."""
+    import numpy as np
+
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) \
+        else prediction.predictions
+    guess, truth = np.asarray(logits).argmax(-1), np.asarray(prediction.label_ids)
+    y_true, y_pred = [], []
+    for row_true, row_pred in zip(truth, guess):
+        keep = row_true != -100
+        y_true.append([labels[i] for i in row_true[keep]])
+        y_pred.append(tagging.repair([labels[i] for i in row_pred[keep]]))
+    return entity_outputs(types, y_true, y_pred)
