@@ -124,7 +124,9 @@ class TokenClassificationHead:
     # -- using a saved model --------------------------------------------------------
     def load(self, model_dir: Path, config: Mapping[str, Any]) -> EntityPredictor:
         """Load once, predict many (predict, evaluate and serve)."""
-        return EntityPredictor.load(Path(model_dir), TrainSettings.from_config(config["train"]))
+        _check_settings(config)
+        return EntityPredictor.load(Path(model_dir), TrainSettings.from_config(config["train"]),
+                                    config["head"]["stride"], config["head"]["decoding"])
 
     def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]):
         return self.load(model_dir, config).evaluate(data)
@@ -177,7 +179,9 @@ class EntityPredictor:
              "stride": self.stride, "decoding": self.decoding}, indent=2) + "\n")
 
     @classmethod
-    def load(cls, folder: Path, settings: TrainSettings) -> EntityPredictor:
+    def load(cls, folder: Path, settings: TrainSettings, stride: int | None = None,
+             decoding: str | None = None) -> EntityPredictor:
+        """The model in ``folder``; ``stride``/``decoding`` default to those it was trained with."""
         from transformers import AutoTokenizer
 
         if not (folder / META).is_file():
@@ -186,8 +190,8 @@ class EntityPredictor:
         meta = json.loads((folder / META).read_text())
         model = _load_model(folder, tagging.tag_labels(meta["types"]))
         tokenizer = _fast_tokenizer(AutoTokenizer.from_pretrained(folder))
-        stride = window_stride(meta["stride"], settings.max_length)
-        return cls(model, tokenizer, meta["types"], settings, stride, meta["decoding"])
+        stride = window_stride(meta["stride"] if stride is None else stride, settings.max_length)
+        return cls(model, tokenizer, meta["types"], settings, stride, decoding or meta["decoding"])
 
 
 def _text_of(value: Any) -> str:
