@@ -65,15 +65,16 @@ def input_column(source: Source, column: str | None, roles: Mapping[str, str]) -
 
 def batches(source: Source, column: str, size: int,
             progress: Callable[[int], None] | None = None) -> Iterator[list[tuple[dict[str, Any], str]]]:
-    """Lists of (record, text) of at most ``size`` rows."""
+    """Lists of (record, text) of at most ``size`` rows; texts as written (not stripped),
+    so character offsets in predictions point into the record's own text."""
     batch: list[tuple[dict[str, Any], str]] = []
     for number, record in iter_rows(source, progress):
         value = record.get(column)
         if value is not None and not isinstance(value, str):
             raise DataError(f"{source.path}, row {number}: '{column}' is a "
                             f"{type(value).__name__}, not text. Write it as a string.")
-        text = "" if value is None else value.strip()
-        if not text:
+        text = "" if value is None else value
+        if not text.strip():
             raise DataError(f"{source.path}, row {number}: empty '{column}'. Fill it in or "
                             "delete the row.")
         batch.append((record, text))

@@ -72,7 +72,7 @@ def register_tasks(register) -> None:
 @hookimpl
 def register_datasets(register) -> None:
     register("entity-extraction-sample", train=DATA / "sample.jsonl",
-             description="400 sentences written for tunehub (support tickets, financial "
+             description="1,200 sentences written for tunehub (support tickets, financial "
                          "news, product mentions), text + character spans: PER, ORG, LOC, PRODUCT")
 
 

@@ -1,4 +1,4 @@
-"""Write sample.jsonl: 400 sentences with PER, ORG, LOC and PRODUCT spans (seeded).
+"""Write sample.jsonl: 1,200 sentences with PER, ORG, LOC and PRODUCT spans (seeded).
 
     python make_sample.py   # rewrites sample.jsonl next to this file
 
@@ -51,6 +51,12 @@ DAY = ["on Monday", "on Tuesday", "last week", "this morning", "on Friday", "yes
        "in March", "in the third quarter", "earlier today"]
 
 SUPPORT = [
+    "Hello, {PER} again. Still waiting on the {PRODUCT} refund from {DAY}.",
+    "Our office in {LOC} cannot log in to {PRODUCT} since the {ORG} outage.",
+    "Who do I talk to about a damaged {PRODUCT}? The box came from your {LOC} warehouse.",
+    "Escalating to {PER}: customer in {LOC} reports the {PRODUCT} overheats.",
+    "{FIRST} said a new {PRODUCT} would be sent {DAY}, but the tracking shows nothing.",
+    "We use {PRODUCT} at {ORG} and the export to {PRODUCT} fails every night.",
     "My {PRODUCT} stopped charging after two days, can someone from {ORG} call me back?",
     "Hi, this is {PER}. The {PRODUCT} I ordered was delivered to {LOC} instead of my home.",
     "Order for {PRODUCT} still not shipped; I live in {LOC} and paid for express delivery.",
@@ -69,6 +75,11 @@ SUPPORT = [
     "Warranty claim for a {PRODUCT}, serial number attached, contact {PER}.",
 ]
 FINANCE = [
+    "Shares of {ORG} fell {AMOUNT} in {LOC} trading {DAY}.",
+    "{PER} joined {ORG} from {ORG}, where she ran the {LOC} business.",
+    "The {LOC} unit of {ORG} was sold to {ORG} for {AMOUNT}.",
+    "Investors in {LOC} welcomed the appointment of {PER} as chief executive of {ORG}.",
+    "{ORG} expects profit to rise {AMOUNT} next year, chairman {PER} told reporters in {LOC}.",
     "{ORG} shares rose {AMOUNT} {DAY} after the company raised its outlook.",
     "{ORG} agreed to buy {ORG} for {AMOUNT}, chief executive {PER} said.",
     "{PER}, chief financial officer of {ORG}, will step down at the end of the year.",
@@ -87,6 +98,10 @@ FINANCE = [
     "Strikes at the {LOC} port delayed shipments for {ORG} {DAY}.",
 ]
 PRODUCTS = [
+    "Hands-on with the {PRODUCT}: {ORG} finally fixed the battery.",
+    "The {PRODUCT} costs less in {LOC} than anywhere else, says {PER}.",
+    "{PER} switched from the {PRODUCT} to the {PRODUCT} and never looked back.",
+    "{ORG} will stop selling the {PRODUCT} in {LOC} {DAY}.",
     "The {PRODUCT} from {ORG} goes on sale in {LOC} {DAY}.",
     "Reviewers praised the {PRODUCT}, calling it the best thing {ORG} has made.",
     "{ORG} recalled 20,000 units of the {PRODUCT} because of a battery fault.",
@@ -121,7 +136,7 @@ def fill(template: str, rng: random.Random) -> dict:
     return {"text": text + template[position:], "spans": spans}
 
 
-def main(count: int = 400, seed: int = 7) -> None:
+def main(count: int = 1200, seed: int = 7) -> None:
     rng = random.Random(seed)
     templates = SUPPORT + FINANCE + PRODUCTS
     rows, seen = [], set()
