@@ -35,7 +35,7 @@ def test_registered_task_passes_the_contract(task, tiny_model):
 
 
 def test_the_builtin_tasks_are_covered():
-    assert "financial-sentiment" in TASKS
+    assert "financial-sentiment" in TASKS and "entity-extraction" in TASKS
 
 
 def test_contract_settings_are_tiny():

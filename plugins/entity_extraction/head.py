@@ -118,7 +118,8 @@ class TokenClassificationHead:
         fraction = ds["validation_fraction"]
         if fraction <= 0 or len(train) < 20:
             return train, None, ""
-        keep, held = _split(len(train), fraction, seed, data.files.get("train", ""))
+        keep, held = _split(len(train), fraction, seed, data.files.get("train", ""),
+                            "dataset.validation_fraction")
         return train.subset(keep), train.subset(held), f"{len(held)} held-out training sentences"
 
     # -- using a saved model --------------------------------------------------------
@@ -236,10 +237,11 @@ def _check_settings(config: Mapping[str, Any]) -> None:
                           f"got '{config['head']['decoding']}'.")
 
 
-def _split(n: int, fraction: float, seed: int, source: Any) -> tuple[list[int], list[int]]:
+def _split(n: int, fraction: float, seed: int, source: Any,
+           setting: str = "dataset.eval_fraction") -> tuple[list[int], list[int]]:
     """A seeded random split of ``n`` sentences: (kept, held out), both in file order."""
     if not 0 < fraction < 1:
-        raise DataError(f"dataset.eval_fraction must be between 0 and 1, got {fraction}.")
+        raise ConfigError(f"{setting} must be between 0 and 1, got {fraction}.")
     held = max(1, round(n * fraction))
     if n - held < 1:
         raise DataError(f"{source}: too few sentences ({n}) to hold some out; give "
