@@ -160,6 +160,14 @@ class EntityPredictor:
         return [{"entities": tagging.entities(t, p, self.labels, text, o)}
                 for t, p, text, o in zip(tags, probs, texts, offsets)]
 
+    def quantize(self, kind: str) -> None:
+        """Dynamic int8 quantisation of the Linear layers, in place (``--quantize int8``)."""
+        from tunehub.core.inference import quantize_int8
+
+        if kind != "int8":
+            raise ConfigError(f"--quantize {kind}: entity extraction supports int8 only.")
+        self.model = quantize_int8(self.model)
+
     def outputs(self, sentences: Sentences) -> dict[str, Any]:
         tags, _ = self.tag(sentences.tokens)
         return entity_outputs(self.types, sentences.tags, tags)
