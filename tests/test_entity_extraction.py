@@ -137,6 +137,10 @@ def test_cli_predict_json_file_streaming_and_evaluate(artifact, tmp_path):
                                "--data", str(conll), "--json"])
     assert result.exit_code == 0, result.output
     assert 0 <= json.loads(result.output)["metrics"]["f1"] <= 1
+    result = cli.invoke(main, ["evaluate", "entity-extraction", "--model", artifact.artifact,
+                               "--data", str(conll), "--quantize", "int8", "--json"])
+    assert result.exit_code == 0, result.output
+    assert 0 <= json.loads(result.output)["metrics"]["f1"] <= 1  # int8 ran (else exit 2)
     bad = tmp_path / "bad.conll"
     bad.write_text("Alice O\nMoreau I-PER\n")
     result = cli.invoke(main, ["evaluate", "entity-extraction", "--model", artifact.artifact,
