@@ -100,6 +100,7 @@ def test_run_reports_entity_metrics_beside_baselines(artifact):
     assert set(artifact.details["per_type"]) == {"PER", "ORG", "LOC", "PRODUCT"}
     report = (tunehub.core.hub.Path(artifact.artifact) / "report.md").read_text()
     assert "gazetteer" in report and "all-o" in report
+    assert "| PRODUCT |" in report  # the per-type table
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
