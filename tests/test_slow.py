@@ -38,3 +38,14 @@ def test_torchrun_two_processes_writes_one_artifact(tiny_model, labelled_csv, tu
     assert result["artifact"].endswith("v1")
     versions = list((tunehub_home / "artifacts" / "financial-sentiment").iterdir())
     assert [v.name for v in versions] == ["v1"]
+
+
+def test_real_model_extracts_entities_beyond_the_gazetteer():
+    result = tunehub.run_task("entity-extraction")
+    assert result.metrics["f1"] > result.baselines["gazetteer"]["f1"] + 0.1
+    text = "Hi, this is Grace Novak. My Vortex Pro broke and Juniper Telecom in Osaka won't help."
+    [answer] = tunehub.predict("entity-extraction", [text])
+    found = {(e["type"], e["text"]) for e in answer["entities"]}
+    assert {("PER", "Grace Novak"), ("PRODUCT", "Vortex Pro"), ("ORG", "Juniper Telecom"),
+            ("LOC", "Osaka")} <= found
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in answer["entities"])
