@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -69,17 +70,11 @@ def test_each_word_takes_the_window_where_it_is_most_central(tiny_model):
 
 @pytest.fixture(scope="module")
 def artifact(tiny_model, tmp_path_factory):
-    home = tmp_path_factory.mktemp("entity-home")
-    import os
-
-    saved = os.environ.get("TUNEHUB_HOME")
-    os.environ["TUNEHUB_HOME"] = str(home)
-    try:
-        result = tunehub.run_task("entity-extraction", model=str(tiny_model),
-                                  overrides=tiny_overrides(**{"train.max_length": "24"}))
-    finally:
-        os.environ["TUNEHUB_HOME"] = saved or ""
-    return result
+    """One tiny entity-extraction run on the bundled sample, shared by this module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNEHUB_HOME", str(tmp_path_factory.mktemp("entity-home")))
+        return tunehub.run_task("entity-extraction", model=str(tiny_model),
+                                overrides=tiny_overrides(**{"train.max_length": "24"}))
 
 
 def check_entities(texts, outputs):
@@ -98,7 +93,7 @@ def test_run_reports_entity_metrics_beside_baselines(artifact):
     assert artifact.baselines["all-o"]["f1"] == 0.0
     assert 0.5 < artifact.baselines["all-o"]["token_accuracy"] < 1
     assert set(artifact.details["per_type"]) == {"PER", "ORG", "LOC", "PRODUCT"}
-    report = (tunehub.core.hub.Path(artifact.artifact) / "report.md").read_text()
+    report = (Path(artifact.artifact) / "report.md").read_text()
     assert "gazetteer" in report and "all-o" in report
     assert "| PRODUCT |" in report  # the per-type table
 

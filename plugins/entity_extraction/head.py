@@ -43,7 +43,7 @@ class TokenClassificationHead:
         declared = list(ds["labels"])
         read = lambda path: read_file(Path(path), ds["columns"], ds["tag_scheme"], declared)  # noqa: E731
         files = dict(files)
-        if ds["validation"]:
+        if ds["validation"] and "train" in files:  # evaluation alone needs no validation
             files["validation"] = Path(ds["validation"]).expanduser()
         train = read(files["train"]) if "train" in files else Sentences()
         if "eval" in files:
