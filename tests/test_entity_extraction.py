@@ -149,5 +149,6 @@ def test_serve_answers_entities(artifact):
     with BackgroundServer([loaded], ServeSettings(port=0)) as server:
         answer = httpx.post(f"{server.url}/v1/predict", json={"inputs": TEXTS}, timeout=60)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["outputs"] == loaded.predict(TEXTS)
-    check_entities(TEXTS, answer.json()["outputs"])
+    outputs = [{"entities": o["entities"]} for o in answer.json()["outputs"]]  # less ids
+    assert outputs == loaded.predict(TEXTS)
+    check_entities(TEXTS, outputs)
