@@ -20,7 +20,6 @@ from tunehub.testing import (
     check_data,
     check_determinism,
     check_metrics,
-    check_quantize,
 )
 
 TASKS = sorted(load_catalog().tasks)  # whatever is registered at collection time
