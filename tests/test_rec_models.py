@@ -62,8 +62,9 @@ def test_ease_limit_is_stated_the_same_in_the_baseline_listing():
 
 def test_choose_lambda_uses_validation_cases():
     split = make_split({f"u{n}": "abc" if n % 2 else "abd" for n in range(8)})
-    lam, values = collab.choose_lambda(split, [("u1", 2)], lambdas=(0.5, 50.0))
-    assert set(values) == {0.5, 50.0} and lam in values
+    lam, values, model = collab.choose_lambda(split, [("u1", 2)], lambdas=(0.5, 50.0))
+    assert set(values) == {0.5, 50.0} and values[lam] == max(values.values())
+    assert model.lam == lam
 
 
 # -- transitions --------------------------------------------------------------------------
@@ -110,14 +111,14 @@ def test_adapter_starts_as_the_untuned_encoder_and_learns_clusters():
     pooling = towers.Pooling(10, 1.0)
 
     def validate(params):
-        vectors = adapter.apply(params, base)
+        vectors = adapter.apply(params, base, "tanh")
         return fusion.validation_ndcg(towers.TextScorer(vectors, val.split, pooling), val.split,
                                       val.warm)
 
-    untouched = adapter.init_params(dim, 8, 0)
-    np.testing.assert_allclose(adapter.apply({k: v.numpy() for k, v in untouched.items()}, base),
-                               base, atol=1e-6)
-    settings = adapter.AdapterSettings(hidden=32, epochs=5, batch_size=32, learning_rate=1e-2,
+    for kind in ("tanh", "linear", "mlp"):  # every adapter starts as the untuned encoder
+        untouched = {k: v.numpy() for k, v in adapter.init_params(dim, kind, 8, 0).items()}
+        np.testing.assert_allclose(adapter.apply(untouched, base, kind), base, atol=1e-6)
+    settings = adapter.AdapterSettings(kind="tanh", epochs=5, batch_size=32, learning_rate=1e-2,
                                        patience=6)
     params, log = adapter.train_adapter(base, val.split, pooling, settings, validate)
     assert log[0]["epoch"] == 0 and len(log) > 1

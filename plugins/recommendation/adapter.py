@@ -30,7 +30,8 @@ SAMPLED_NEGATIVES = 8_192
 
 @dataclass(frozen=True)
 class AdapterSettings:
-    hidden: int = 256
+    kind: str = "tanh"  # tanh | linear | mlp (see `forward`)
+    hidden: int = 256  # mlp only
     epochs: int = 8
     batch_size: int = 512
     learning_rate: float = 1e-3
@@ -39,26 +40,56 @@ class AdapterSettings:
     seed: int = 13
 
 
-def init_params(dim: int, hidden: int, seed: int) -> dict[str, torch.Tensor]:
+def init_params(dim: int, kind: str, hidden: int, seed: int) -> dict[str, torch.Tensor]:
+    """Adapter parameters that start at the identity map (see `forward`)."""
+    if kind in ("linear", "tanh"):
+        return {"linear.weight": torch.zeros(dim, dim), "linear.bias": torch.zeros(dim)}
     generator = torch.Generator().manual_seed(seed)
     return {"up.weight": torch.randn(hidden, dim, generator=generator) / math.sqrt(dim),
             "up.bias": torch.zeros(hidden), "down.weight": torch.zeros(dim, hidden),
             "down.bias": torch.zeros(dim)}
 
 
-def forward(params: dict[str, torch.Tensor], base: torch.Tensor) -> torch.Tensor:
-    """(N, D) adapted unit vectors from (N, D) encoder embeddings."""
-    hidden = F.gelu(base @ params["up.weight"].T + params["up.bias"])  # (N, H)
-    return F.normalize(base + hidden @ params["down.weight"].T + params["down.bias"], dim=-1)
+def forward(params: dict[str, torch.Tensor], base: torch.Tensor, kind: str) -> torch.Tensor:
+    """(N, D) adapted unit vectors from (N, D) encoder embeddings.
+
+    ``linear``: ``e + W e + b``; ``tanh``: ``e + tanh(W e + b)`` (both a residual
+    sentence-transformers ``Dense`` layer); ``mlp``: ``e + W2 gelu(W1 e + b1) + b2``."""
+    if kind == "mlp":
+        hidden = F.gelu(base @ params["up.weight"].T + params["up.bias"])  # (N, H)
+        out = base + hidden @ params["down.weight"].T + params["down.bias"]
+    else:
+        out = base @ params["linear.weight"].T + params["linear.bias"]
+        out = base + (torch.tanh(out) if kind == "tanh" else out)
+    return F.normalize(out, dim=-1)
 
 
-def apply(params: dict[str, np.ndarray], base: np.ndarray) -> np.ndarray:
+def apply(params: dict[str, np.ndarray], base: np.ndarray, kind: str) -> np.ndarray:
     """The adapter on numpy arrays (no gradients), float32 unit vectors."""
     if not params:
         return base
     with torch.no_grad():
         tensors = {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in params.items()}
-        return forward(tensors, torch.as_tensor(base)).numpy()
+        return forward(tensors, torch.as_tensor(base), kind).numpy()
+
+
+def attach(model: Any, params: dict[str, np.ndarray], kind: str) -> Any:
+    """The sentence encoder with the adapter appended as a residual ``Dense`` layer and a
+    ``Normalize``, so the saved folder's sentence embedding is the trained item vector."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize
+
+    if kind not in ("linear", "tanh"):
+        raise ValueError(f"adapter kind '{kind}' has no sentence-transformers layer")
+    weight = torch.as_tensor(params["linear.weight"])
+    activation = torch.nn.Tanh() if kind == "tanh" else torch.nn.Identity()
+    dense = Dense(weight.shape[1], weight.shape[0], activation_function=activation,
+                  init_weight=weight, init_bias=torch.as_tensor(params["linear.bias"]),
+                  use_residual=True)
+    modules = list(model)
+    if not isinstance(modules[-1], Normalize):  # the adapter was trained on unit vectors
+        modules.append(Normalize())
+    return SentenceTransformer(modules=[*modules, dense, Normalize()], device=str(model.device))
 
 
 def samples(split: Split, history_len: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,9 +123,9 @@ def _step(params, base, prefix, target, settings, pooling, generator) -> torch.T
         candidates = torch.unique(torch.cat([target, drawn]))
         needed = torch.unique(torch.cat([candidates, prefix[prefix >= 0]]))
         vectors = torch.zeros_like(base)
-        vectors[needed] = forward(params, base[needed])  # rows not needed stay 0
+        vectors[needed] = forward(params, base[needed], settings.kind)  # rows not needed stay 0
     else:
-        candidates, vectors = torch.arange(n), forward(params, base)  # (I, D)
+        candidates, vectors = torch.arange(n), forward(params, base, settings.kind)  # (I, D)
     position = torch.full((n,), -1, dtype=torch.long)
     position[candidates] = torch.arange(len(candidates))
     users = _pool(vectors, prefix, pooling.decay)  # (B, D)
@@ -116,7 +147,7 @@ def train_adapter(base: np.ndarray, split: Split, pooling: Pooling, settings: Ad
     generator = torch.Generator().manual_seed(settings.seed)
     prefixes, targets = (torch.as_tensor(a) for a in samples(split, pooling.history_len))
     base_t = torch.as_tensor(base)
-    params = init_params(base.shape[1], settings.hidden, settings.seed)
+    params = init_params(base.shape[1], settings.kind, settings.hidden, settings.seed)
     for tensor in params.values():
         tensor.requires_grad_(True)
     optimizer = torch.optim.Adam(params.values(), lr=settings.learning_rate)

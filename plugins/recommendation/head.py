@@ -1,7 +1,7 @@
 """The ``two-tower`` head: a text tower trained on interactions, fused with collaborative signals.
 
-The model folder holds the sentence encoder (sentence-transformers format, safetensors),
-``adapter.safetensors`` (the trained item-tower adapter), ``recommender.json`` (pooling,
+The model folder holds the item tower (sentence-transformers format, safetensors: the
+encoder, then the trained adapter as a residual ``Dense`` layer), ``recommender.json`` (pooling,
 fusion weights, signals, EASE lambda, item text columns), ``items.json`` (the catalogue),
 ``users.json`` (every user's full history, for serving) and ``item_embeddings.safetensors``
 ((I, D) float32 item vectors). Collaborative signals are refitted from ``users.json`` when
@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.errors import DataError, ModelError
+from tunehub.core.errors import ConfigError, DataError, ModelError
 from tunehub.core.heads import FitOutput, Run, TaskData
 
 from . import dataset
 
 META = "recommender.json"
-ADAPTER = "adapter.safetensors"
+ADAPTERS = ("tanh", "linear", "none")
 
 
 class TwoTowerHead:
@@ -35,7 +35,7 @@ class TwoTowerHead:
         "dataset.min_rating": 0.0,  # rows with rating >= this are positive (0: every row)
         "dataset.cold_start_fraction": 0.05,  # share of items held out entirely (cold start)
         "head.signals": ["ease", "transitions"],  # collaborative signals fused with the text
-        "head.adapter_hidden": 256,  # width of the item-tower adapter (0: no adapter training)
+        "head.adapter": "tanh",  # item-tower adapter: tanh | linear | none (untuned text tower)
         "head.fusion": "auto",  # auto (validated weights) | text (text tower only)
         "predict.k": 10,
         "predict.items": [],  # score these item ids instead of ranking the catalogue
@@ -53,6 +53,9 @@ class TwoTowerHead:
         from .recipe import check_signals
 
         check_signals(config["head"]["signals"])
+        if config["head"]["adapter"] not in ADAPTERS:
+            raise ConfigError(f"head.adapter: '{config['head']['adapter']}' is not one of "
+                              f"{', '.join(ADAPTERS)} (e.g. --set head.adapter=tanh).")
         data = dataset.load(config, files)
         if "ease" in config.get("baselines", ()):
             check_ease_size(len(warm_items(data.train)))  # before any model loads
@@ -79,21 +82,28 @@ class TwoTowerHead:
         untuned = towers.TextScorer(base, split, pooling0)
         run.data.info["untuned_outputs"] = scoring.evaluate(untuned, split, cases, seed)
 
-        params, log_history = self._train(base, val, pooling0, cfg, settings)
+        kind = cfg["head"]["adapter"]
+        params, log_history = self._train(base, val, pooling0, kind, settings)
         train_seconds = time.perf_counter() - started
-        vectors = adapter.apply(params, base)
+        vectors = adapter.apply(params, base, kind)
+        if params:
+            model = adapter.attach(model, params, kind)
         pooling, _ = towers.choose_pooling(vectors, val.split, val.warm)
         text = towers.TextScorer(vectors, split, pooling)
         names, skipped = recipe.usable_signals(split, cfg["head"]["signals"])
-        lam = recipe.ease_lambda(run.data, cfg)[0] if "ease" in names else 0.0
+        lam, _, val_ease = recipe.ease_lambda(run.data, cfg) if "ease" in names else (0.0, {}, None)
         choice, report = fusion.Fusion({"text": 1.0}), {}
         if cfg["head"]["fusion"] == "auto" and val.warm:
-            scorer = recipe.fused(val.split, vectors, pooling, names, lam, fusion.Fusion())
+            scorer = recipe.fused(val.split, vectors, pooling, names, lam, fusion.Fusion(),
+                                  {"ease": val_ease} if val_ease else None)
             choice, report = fusion.choose_fusion(scorer, val, seed)
+            del scorer
         final = recipe.fused(split, vectors, pooling, names, lam, choice)
         outputs = scoring.evaluate(final, split, cases, seed)
+        if "ease" in final.signals:  # the `ease` baseline is this model alone
+            run.data.info["ease_outputs"] = scoring.evaluate(final.signals["ease"], split, cases, seed)
         text_only = run.score(scoring.evaluate(text, split, cases, seed))
-        self._save(run.model_dir, model, params, vectors, split, cfg, run.data.info["serving"],
+        self._save(run.model_dir, model, vectors, split, cfg, run.data.info["serving"],
                    {"pooling": pooling.as_dict(), "fusion": choice.as_dict(), "signals": names,
                     "ease_lambda": lam})
         notes = {
@@ -111,39 +121,39 @@ class TwoTowerHead:
             "collaborative signals": skipped or ", ".join(names) or "none",
             "fine-tuned text tower alone (test)": recipe.summary_line(text_only),
             "train seconds": round(train_seconds, 1),
+            "item tower": f"MiniLM + {kind} residual adapter, trained on every position of "
+                          "every history (full-catalogue softmax), best epoch on validation"
+                          if params else "the base encoder, untrained",
             "precision": "fp32 (adapter over frozen encoder embeddings)",
         }
         return FitOutput(outputs, log_history, notes)
 
     @staticmethod
-    def _train(base, val, pooling, cfg, settings):
+    def _train(base, val, pooling, kind, settings):
         """The adapter, trained on the validation split, early-stopped on its cases."""
         from . import adapter, fusion, towers
 
-        hidden = int(cfg["head"]["adapter_hidden"])
-        if hidden <= 0 or not val.warm:
+        if kind == "none" or not val.warm:
             return {}, []
         cases = val.warm + val.cold
 
         def validate(params):
-            vectors = adapter.apply(params, base)
+            vectors = adapter.apply(params, base, kind)
             return fusion.validation_ndcg(towers.TextScorer(vectors, val.split, pooling),
                                           val.split, cases)
 
         options = adapter.AdapterSettings(
-            hidden=hidden, epochs=settings.epochs, batch_size=settings.batch_size,
+            kind=kind, epochs=settings.epochs, batch_size=settings.batch_size,
             learning_rate=settings.learning_rate, seed=settings.seed)
         return adapter.train_adapter(base, val.split, pooling, options, validate)
 
     @staticmethod
-    def _save(folder: Path, model, params, vectors, split, cfg, serving, choices) -> None:
+    def _save(folder: Path, model, vectors, split, cfg, serving, choices) -> None:
         from safetensors.numpy import save_file
 
         folder.mkdir(parents=True, exist_ok=True)
         model.save(str(folder), safe_serialization=True, create_model_card=False)
         save_file({"embeddings": vectors}, str(folder / "item_embeddings.safetensors"))
-        if params:
-            save_file(params, str(folder / ADAPTER))
         cat = split.catalog
         (folder / "items.json").write_text(json.dumps(
             {"ids": cat.ids, "titles": cat.titles, "texts": cat.texts}))
@@ -159,14 +169,13 @@ class TwoTowerHead:
         from tunehub.core.biencoder import load_encoder
         from tunehub.core.engine import TrainSettings
 
-        from . import adapter, recipe, scoring
+        from . import recipe, scoring
 
         meta = _meta(model_dir)
         settings = TrainSettings.from_config(config["train"])
-        model = load_encoder(model_dir, meta["max_length"])
+        model = load_encoder(model_dir, meta["max_length"])  # the adapter is its last layers
         split = data.train
-        vectors = adapter.apply(_adapter(model_dir),
-                                recipe.encode_items(model, split, settings.eval_batch_size))
+        vectors = recipe.encode_items(model, split, settings.eval_batch_size)
         scorer = _scorer(meta, split, vectors)
         return scoring.evaluate(scorer, split, data.eval, int(config["dataset"]["split_seed"]))
 
@@ -242,13 +251,6 @@ def _scorer(meta: Mapping[str, Any], split: dataset.Split, vectors):
     choice = fusion.Fusion(meta["fusion"]["weights"], meta["fusion"]["cold_bias"])
     return recipe.fused(split, vectors, towers.Pooling(**meta["pooling"]), meta["signals"],
                         meta["ease_lambda"], choice)
-
-
-def _adapter(model_dir: Path) -> dict[str, Any]:
-    from safetensors.numpy import load_file
-
-    path = Path(model_dir) / ADAPTER
-    return load_file(str(path)) if path.is_file() else {}
 
 
 def _meta(model_dir: Path) -> dict[str, Any]:

@@ -34,11 +34,15 @@ def usable_signals(split: Split, names: Sequence[str]) -> tuple[list[str], str |
     return names, None
 
 
-def collaborative(split: Split, names: Sequence[str], ease_lambda: float) -> dict[str, Any]:
-    """Scorers of the named collaborative signals, fitted on ``split``."""
+def collaborative(split: Split, names: Sequence[str], ease_lambda: float,
+                  fitted: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Scorers of the named collaborative signals, fitted on ``split`` (or taken from
+    ``fitted``, models already fitted on that split)."""
     out: dict[str, Any] = {}
     for name in names:
-        if name == "ease":
+        if fitted and name in fitted:
+            out[name] = fitted[name]
+        elif name == "ease":
             out[name] = collab.EASE(split, ease_lambda)
         elif name == "transitions":
             out[name] = collab.Transitions(split)
@@ -54,8 +58,9 @@ def validation_for(split: Split, config: Mapping[str, Any]) -> fusion.Validation
                              int(ds["split_seed"]))
 
 
-def ease_lambda(data: Any, config: Mapping[str, Any]) -> tuple[float, dict[float, float]]:
-    """EASE's lambda chosen on validation, cached per run (the model and baseline share it)."""
+def ease_lambda(data: Any, config: Mapping[str, Any]) -> tuple[float, dict[float, float], Any]:
+    """EASE's lambda chosen on validation, its values, and the EASE model fitted on the
+    validation split; cached per run (the fused model and the baseline share it)."""
     cached = data.info.get("ease_lambda")
     if cached is None:
         val = validation_for(data.train, config)
@@ -72,9 +77,10 @@ def encode_items(model: Any, split: Split, batch_size: int) -> np.ndarray:
 
 
 def fused(split: Split, vectors: np.ndarray, pooling: towers.Pooling, names: Sequence[str],
-          lam: float, choice: fusion.Fusion) -> fusion.FusedScorer:
+          lam: float, choice: fusion.Fusion, fitted: Mapping[str, Any] | None = None
+          ) -> fusion.FusedScorer:
     signals = {"text": towers.TextScorer(vectors, split, pooling),
-               **collaborative(split, names, lam)}
+               **collaborative(split, names, lam, fitted)}
     return fusion.FusedScorer(signals, split, vectors, choice)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .dataset import Split
 
-DECAYS = (0.6, 0.8, 0.9, 0.97, 1.0)
+DECAYS = (0.3, 0.5, 0.7, 0.85, 0.95, 1.0)
 HISTORY_LENS = (10, 30, 100)
 
 
