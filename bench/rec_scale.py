@@ -127,7 +127,7 @@ def _adapter_epoch(split, steps: int) -> dict[str, float]:
     base /= np.linalg.norm(base, axis=1, keepdims=True)
     settings, pooling = adapter.AdapterSettings(), Pooling()
     prefixes, targets = (torch.as_tensor(a) for a in adapter.samples(split, pooling.history_len))
-    params = adapter.init_params(384, settings.hidden, 0)
+    params = adapter.init_params(384, settings.kind, settings.hidden, 0)
     for tensor in params.values():
         tensor.requires_grad_(True)
     optimizer = torch.optim.Adam(params.values(), lr=settings.learning_rate)

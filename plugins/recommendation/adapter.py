@@ -7,8 +7,8 @@ is a position in a user's history: the user vector pooled from the items before 
 catalogue (softmax cross-entropy at temperature ``temperature``; items already in the
 prefix are masked). Above ``FULL_SOFTMAX_MAX`` items each step scores a uniform sample of
 ``SAMPLED_NEGATIVES`` items plus the batch's targets. After each epoch the validation
-NDCG@10 (warm and cold cases together) is measured; the best epoch is kept and training
-stops after ``patience`` epochs without gain.
+score (``validate``, e.g. `towers.relative_gain`) is measured; the best epoch is kept and
+training stops after ``patience`` epochs without gain.
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class AdapterSettings:
     batch_size: int = 512
     learning_rate: float = 1e-3
     temperature: float = 0.05
+    popularity_correction: float = 1.0  # logits - this * log(1 + item count) while training
     patience: int = 2
     seed: int = 13
 
@@ -115,8 +116,13 @@ def _pool(vectors: torch.Tensor, prefix: torch.Tensor, decay: float) -> torch.Te
     return F.normalize(pooled, dim=-1)
 
 
-def _step(params, base, prefix, target, settings, pooling, generator) -> torch.Tensor:
-    """The mean cross-entropy of one batch of (prefix, target) samples."""
+def _step(params, base, prefix, target, settings, pooling, generator,
+          log_counts: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean cross-entropy of one batch of (prefix, target) samples.
+
+    ``log_counts`` (I,) = log(1 + training count) of each item; subtracted from the logits
+    (the logQ correction), the vectors learn affinity beyond popularity, so items without
+    interactions are not outranked merely for lacking the popularity the rest absorbed."""
     n = base.shape[0]
     if n > FULL_SOFTMAX_MAX:  # a uniform sample of negatives plus the batch's targets
         drawn = torch.randint(n, (SAMPLED_NEGATIVES,), generator=generator)
@@ -130,6 +136,8 @@ def _step(params, base, prefix, target, settings, pooling, generator) -> torch.T
     position[candidates] = torch.arange(len(candidates))
     users = _pool(vectors, prefix, pooling.decay)  # (B, D)
     logits = users @ vectors[candidates].T / settings.temperature  # (B, C)
+    if log_counts is not None:
+        logits = logits - settings.popularity_correction * log_counts[candidates]
     own = position[prefix.clamp(min=0)]  # (B, H) the prefix's items among the candidates
     valid = (prefix >= 0) & (own >= 0)
     hits = torch.zeros_like(logits, dtype=torch.int32).scatter_add_(
@@ -147,13 +155,16 @@ def train_adapter(base: np.ndarray, split: Split, pooling: Pooling, settings: Ad
     generator = torch.Generator().manual_seed(settings.seed)
     prefixes, targets = (torch.as_tensor(a) for a in samples(split, pooling.history_len))
     base_t = torch.as_tensor(base)
+    counts = np.zeros(len(base), dtype=np.float32)
+    np.add.at(counts, targets.numpy(), 1.0)
+    log_counts = torch.as_tensor(np.log1p(counts)) if settings.popularity_correction else None
     params = init_params(base.shape[1], settings.kind, settings.hidden, settings.seed)
     for tensor in params.values():
         tensor.requires_grad_(True)
     optimizer = torch.optim.Adam(params.values(), lr=settings.learning_rate)
     numpy = lambda: {k: v.detach().numpy().copy() for k, v in params.items()}  # noqa: E731
     best_value, best, history, waited = validate({}), {}, [], 0
-    history.append({"epoch": 0, "validation_ndcg@10": round(best_value, 4)})
+    history.append({"epoch": 0, "validation": round(best_value, 4)})
     log(history[-1])
     for epoch in range(1, settings.epochs + 1):
         started, total = time.perf_counter(), 0.0
@@ -161,14 +172,14 @@ def train_adapter(base: np.ndarray, split: Split, pooling: Pooling, settings: Ad
         for start in range(0, len(order), settings.batch_size):
             batch = order[start:start + settings.batch_size]
             loss = _step(params, base_t, prefixes[batch], targets[batch], settings, pooling,
-                         generator)
+                         generator, log_counts)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(batch)
         value = validate(numpy())
         history.append({"epoch": epoch, "loss": round(total / max(len(targets), 1), 4),
-                        "validation_ndcg@10": round(value, 4),
+                        "validation": round(value, 4),
                         "seconds": round(time.perf_counter() - started, 1)})
         log(history[-1])
         if value > best_value:

@@ -206,7 +206,8 @@ def _choose_bias(fusion: Fusion, measure, text_cold_hr: float, has_cold: bool) -
     return max(zip(options, values), key=lambda t: (t[1][1], t[1][0]))[0]
 
 
-def describe(fusion: Fusion, validation_report: Mapping[str, Any]) -> str:
+def describe(fusion: Fusion) -> str:
+    """The fused score as a formula, for the run's report."""
     mix = " + ".join(f"{v:g}*{k}" for k, v in fusion.weights.items() if v)
     return (f"score = {mix} (z-scored per user) + {fusion.cold_bias:g} on cold items "
             "(collaborative scores and popularity imputed from the 20 text-nearest warm items)")

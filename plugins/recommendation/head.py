@@ -115,11 +115,11 @@ class TwoTowerHead:
             "user tower": f"recency-weighted mean of the last {pooling.history_len} item vectors, "
                           f"decay {pooling.decay:g} (untuned: {pooling0.history_len}, "
                           f"{pooling0.decay:g}; chosen on validation)",
-            "scoring": fusion.describe(choice, report),
+            "scoring": fusion.describe(choice),
             "fusion on validation": report,
             "ease lambda": lam or None,
             "collaborative signals": skipped or ", ".join(names) or "none",
-            "fine-tuned text tower alone (test)": recipe.summary_line(text_only),
+            "fine-tuned text tower alone (test)": {k: round(v, 4) for k, v in text_only.items()},
             "train seconds": round(train_seconds, 1),
             "item tower": f"MiniLM + {kind} residual adapter, trained on every position of "
                           "every history (full-catalogue softmax), best epoch on validation"
@@ -131,21 +131,17 @@ class TwoTowerHead:
     @staticmethod
     def _train(base, val, pooling, kind, settings):
         """The adapter, trained on the validation split, early-stopped on its cases."""
-        from . import adapter, fusion, towers
+        from . import adapter, towers
 
         if kind == "none" or not val.warm:
             return {}, []
-        cases = val.warm + val.cold
+        return adapter.train_adapter(
+            base, val.split, pooling,
+            adapter.AdapterSettings(kind=kind, epochs=settings.epochs,
+                                    batch_size=settings.batch_size,
+                                    learning_rate=settings.learning_rate, seed=settings.seed),
+            towers.relative_gain(base, val, pooling, lambda p: adapter.apply(p, base, kind)))
 
-        def validate(params):
-            vectors = adapter.apply(params, base, kind)
-            return fusion.validation_ndcg(towers.TextScorer(vectors, val.split, pooling),
-                                          val.split, cases)
-
-        options = adapter.AdapterSettings(
-            kind=kind, epochs=settings.epochs, batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate, seed=settings.seed)
-        return adapter.train_adapter(base, val.split, pooling, options, validate)
 
     @staticmethod
     def _save(folder: Path, model, vectors, split, cfg, serving, choices) -> None:

@@ -82,8 +82,3 @@ def fused(split: Split, vectors: np.ndarray, pooling: towers.Pooling, names: Seq
     signals = {"text": towers.TextScorer(vectors, split, pooling),
                **collaborative(split, names, lam, fitted)}
     return fusion.FusedScorer(signals, split, vectors, choice)
-
-
-def summary_line(values: Mapping[str, float]) -> str:
-    shown = ("ndcg@10", "hr@10", "auc", "cold_start_hr@10")
-    return ", ".join(f"{k} {values[k]:.4f}" for k in shown if k in values)

@@ -17,8 +17,10 @@ items, popular and similar ones included; early stopping on validation NDCG@10.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,3 +79,26 @@ def choose_pooling(vectors: np.ndarray, split: Split, cases: list[tuple[str, int
         if value > best_value:
             best, best_value = pooling, value
     return best, best_value
+
+
+def relative_gain(base: np.ndarray, val: Any, pooling: Pooling,
+                  adapt: Callable[[dict], np.ndarray]) -> Callable[[dict], float]:
+    """The early-stopping score of adapter parameters: the geometric mean of the warm and
+    the cold validation NDCG@10, each relative to the untuned tower's (1.0 at the start),
+    so an epoch that helps warm items by hurting new ones does not count as a gain."""
+    from .fusion import validation_ndcg
+
+    def measure(vectors: np.ndarray) -> tuple[float, float]:
+        scorer = TextScorer(vectors, val.split, pooling)
+        return (validation_ndcg(scorer, val.split, val.warm),
+                validation_ndcg(scorer, val.split, val.cold) if val.cold else 0.0)
+
+    warm0, cold0 = measure(base)
+
+    def score(params: dict) -> float:
+        warm, cold = measure(adapt(params))
+        if cold0 <= 0:
+            return warm / max(warm0, 1e-12)
+        return math.sqrt(max(warm, 0.0) / max(warm0, 1e-12) * max(cold, 0.0) / cold0)
+
+    return score
