@@ -125,7 +125,7 @@ def test_adapter_starts_as_the_untuned_encoder_and_learns_clusters():
     assert log[-1]["loss"] < log[1]["loss"]
     best = max(row["validation"] for row in log)
     assert validate(params) == pytest.approx(best, abs=1e-4)  # the best epoch is kept
-    assert validate(params) > validate({}) + 0.05
+    assert validate(params) > 1.2 * validate({})  # the clusters were learnt
 
 
 # -- cold items and fusion ----------------------------------------------------------------
@@ -161,13 +161,16 @@ def test_cold_items_get_finite_imputed_scores_and_reach_the_top_k():
 
 
 def test_validation_split_holds_out_last_items_and_whole_cold_items():
-    split = make_split({f"u{n}": "abcdef"[n % 3:] + "a" * 0 for n in range(12)})
+    split = make_split({f"u{n}": "abcdef"[n % 4:] for n in range(12)})
     val = fusion.validation(split, 0.2, seed=0)
     cold_items = {item for _, item in val.cold}
     assert cold_items and all(item not in h for h in val.split.history.values() for item in cold_items)
-    for user, item in val.warm:
-        assert item == [i for i in split.history[user] if i not in cold_items][-1]
-        assert item not in val.split.history[user] and item not in val.split.seen[user]
+    for user in split.history:
+        kept = [i for i in split.history[user] if i not in cold_items]
+        held = [item for u, item in val.warm if u == user]
+        assert held == kept[-min(3, len(kept) - 1):] if len(kept) > 1 else held == []
+        assert val.split.history[user] == kept[:len(kept) - len(held)]  # one item at least stays
+        assert not set(held) & val.split.seen[user]
 
 
 def test_fusion_weights_come_from_validation_cases():

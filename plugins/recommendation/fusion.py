@@ -7,8 +7,8 @@ text vectors are nearest to it (`collab.neighbour_weights`), so it is ranked on 
 scale as every other item rather than left at the bottom.
 
 Weights are chosen on a validation split built from training data only (`validation`):
-each user's last training positive is a warm case, and a seeded share of the training
-items is held out entirely to give cold cases. The signal weights maximise warm NDCG@10
+each user's last three training positives are warm cases, and a seeded share of the
+training items is held out entirely to give cold cases. The signal weights maximise warm NDCG@10
 (coordinate ascent over a grid); the cold bias is then the one with the best warm
 NDCG@10 among those whose cold-start HR@10 is at least the text tower's own, so fusing
 never makes new items harder to find than text alone does.
@@ -45,8 +45,10 @@ class Validation:
     cold: list[tuple[str, int]]
 
 
-def validation(split: Split, cold_fraction: float, seed: int) -> Validation:
-    """Hold out each user's last positive, and a seeded share of items entirely."""
+def validation(split: Split, cold_fraction: float, seed: int, holdout: int = 3) -> Validation:
+    """Hold out each user's last ``holdout`` positives (fewer for short histories: one
+    stays), and a seeded share of items entirely (their latest positive per user is a cold
+    case). Several cases per user steady the choices made on them."""
     warm_items = sorted(set().union(*split.history.values())) if split.history else []
     n_cold = int(round(len(warm_items) * cold_fraction))
     cold_items = set(random.Random(seed + 1).sample(warm_items, n_cold)) if n_cold else set()
@@ -54,12 +56,12 @@ def validation(split: Split, cold_fraction: float, seed: int) -> Validation:
     for user, items in split.history.items():
         kept = [i for i in items if i not in cold_items]
         on_cold = [i for i in items if i in cold_items]
-        dropped = set(on_cold)
-        if len(kept) >= 2:
-            warm.append((user, kept[-1]))
-            dropped.add(kept[-1])
-            kept = kept[:-1]
-        history[user], seen[user] = kept, split.seen[user] - dropped - cold_items
+        out = max(0, min(holdout, len(kept) - 1))
+        held = kept[len(kept) - out:]
+        warm += [(user, item) for item in held]
+        kept = kept[:len(kept) - out]
+        history[user] = kept
+        seen[user] = split.seen[user] - set(held) - cold_items
         if on_cold and kept:
             cold.append((user, on_cold[-1]))
     return Validation(Split(split.catalog, history, seen), warm, cold)
@@ -163,28 +165,24 @@ def choose_fusion(scorer: FusedScorer, val: Validation, seed: int = 0
     warm_parts = scorer.parts([u for u, _ in warm])
     cold_parts = scorer.parts([u for u, _ in cold]) if cold else None
 
+    memo: dict[tuple, tuple[float, float]] = {}
+
     def measure(fusion: Fusion) -> tuple[float, float]:
-        w = ndcg(target_ranks(scorer.combine(warm_parts, fusion), val.split, warm))
-        c = hit_rate(target_ranks(scorer.combine(cold_parts, fusion), val.split, cold)) \
-            if cold else math.nan
-        return w, c
+        key = (tuple(sorted(fusion.weights.items())), fusion.cold_bias)
+        if key not in memo:
+            w = ndcg(target_ranks(scorer.combine(warm_parts, fusion), val.split, warm))
+            c = hit_rate(target_ranks(scorer.combine(cold_parts, fusion), val.split, cold)) \
+                if cold else math.nan
+            memo[key] = (w, c)
+        return memo[key]
 
     names = list(warm_parts)
     alone = {name: measure(Fusion({name: 1.0})) for name in names}
-    start = max((n for n in names if n != "pop"), key=lambda n: alone[n][0])
-    weights = {name: float(name == start) for name in names}
-    best = alone[start][0]
-    for _ in range(3):  # coordinate ascent
-        changed = False
-        for name, value in ((n, v) for n in names for v in GRID):
-            trial = {**weights, name: value}
-            if not any(trial.values()):
-                continue
-            score = measure(Fusion(trial))[0]
-            if score > best + 1e-9:
-                weights, best, changed = trial, score, True
-        if not changed:
-            break
+    first = max((n for n in names if n != "pop"), key=lambda n: alone[n][0])
+    starts = [{name: float(name == first) for name in names},
+              {name: float(name != "pop") for name in names}]
+    weights, best = max((_ascend(start, lambda w: measure(Fusion(w))[0]) for start in starts),
+                        key=lambda found: found[1])
     fusion = _choose_bias(Fusion(weights), measure, alone.get("text", (0, 0))[1], bool(cold))
     report = {f"{name} only": {"ndcg@10": w, "cold_start_hr@10": c}
               for name, (w, c) in alone.items()}
@@ -193,6 +191,24 @@ def choose_fusion(scorer: FusedScorer, val: Validation, seed: int = 0
     rounded = {row: {k: round(v, 4) for k, v in cols.items() if not math.isnan(v)}
                for row, cols in report.items()}
     return fusion, rounded
+
+
+def _ascend(weights: dict[str, float], value: Callable[[dict[str, float]], float],
+            rounds: int = 3) -> tuple[dict[str, float], float]:
+    """Coordinate ascent over `GRID`, one weight at a time, from ``weights``."""
+    best = value(weights)
+    for _ in range(rounds):
+        changed = False
+        for name, option in ((n, v) for n in list(weights) for v in GRID):
+            trial = {**weights, name: option}
+            if not any(trial.values()) or trial == weights:
+                continue
+            score = value(trial)
+            if score > best + 1e-9:
+                weights, best, changed = trial, score, True
+        if not changed:
+            break
+    return weights, best
 
 
 def _choose_bias(fusion: Fusion, measure, text_cold_hr: float, has_cold: bool) -> Fusion:
