@@ -5,8 +5,9 @@
 Data sets: MovieLens latest-small (610 users, 9,742 items, 100,836 ratings; skipped when
 ../shared/data is absent) and a synthetic set 10x larger in users and items (6,100 users,
 97,420 items, about 1M interactions with Zipf popularity and taste clusters, item text made
-of cluster words). Each (data set, method) runs in a fresh subprocess, so the peak resident
-memory (ru_maxrss) is that method's alone plus loading the data (the ``data`` row).
+of cluster words). The data are loaded once per data set; each method then runs in a
+forked child process, so its peak resident memory (ru_maxrss) is the loaded data (the
+``data`` row) plus that method alone.
 Measured: load = reading and splitting the files; fit = building the model (for
 ``text-encode`` encoding every item with the packaged MiniLM; for ``adapter-epoch`` one
 epoch of the item-tower adapter, timed over ``--steps`` steps and scaled to the epoch
@@ -19,8 +20,6 @@ import csv
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -60,21 +59,28 @@ def synthetic(folder: Path, users: int, items: int, per_user: float, seed: int =
                 out.writerow([f"u{u}", f"i{i}", t])
 
 
-def run_one(method: str, files: dict[str, str], steps: int) -> dict[str, float]:
-    """Load the data, build ``method``, score every test user; seconds and peak MB."""
-    import numpy as np
-
+def load(files: dict) -> tuple:
     from tunehub.core.runner import prepare
-    from tunehub.plugins.recommendation import collab, recipe, scoring
 
     started = time.perf_counter()
     p = prepare("recommendation-scoring", data=files["interactions"], overrides=[
         f"dataset.items={files['items']}", *files["columns"]])
     data = p.head.load_data(p.config, p.files)
-    split, users = data.train, [u for u, _ in data.eval.test]
+    split = data.train
     row = {"users": len(split.history), "items": len(split.catalog.ids),
            "interactions": sum(len(h) for h in split.history.values()),
            "load_s": time.perf_counter() - started}
+    return p.config, data, row
+
+
+def run_one(method: str, config: dict, data, steps: int) -> dict[str, float]:
+    """Build ``method`` on loaded data and score every test user; seconds and peak MB."""
+    import numpy as np
+
+    from tunehub.plugins.recommendation import collab, scoring
+
+    split, users = data.train, [u for u, _ in data.eval.test]
+    row: dict = {}
     started = time.perf_counter()
     scorer = None
     if method == "popularity":
@@ -90,7 +96,7 @@ def run_one(method: str, files: dict[str, str], steps: int) -> dict[str, float]:
         except Exception as error:  # noqa: BLE001 - the refusal is the measurement
             row["note"] = str(error).split(";")[0]
     elif method == "text-encode":
-        row.update(_encode(split, p.config))
+        row.update(_encode(split, config))
     elif method == "adapter-epoch":
         row.update(_adapter_epoch(split, steps))
     row["fit_s"] = time.perf_counter() - started
@@ -101,6 +107,13 @@ def run_one(method: str, files: dict[str, str], steps: int) -> dict[str, float]:
         row["score_s"] = time.perf_counter() - started
     row["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
+
+
+def _child(method, config, data, steps, queue) -> None:
+    try:
+        queue.put(run_one(method, config, data, steps))
+    except Exception as error:  # noqa: BLE001 - reported in the table
+        queue.put({"error": f"{type(error).__name__}: {error}"})
 
 
 def _encode(split, config) -> dict[str, float]:
@@ -172,26 +185,23 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--steps", type=int, default=30, help="adapter steps timed per run")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "tunehub-rec-scale"))
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one subprocess run
     args = parser.parse_args()
-    if args.one:
-        method, files = json.loads(args.one)
-        print(json.dumps(run_one(method, files, args.steps)))
-        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
     found = datasets(Path(args.work))
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for scale in args.scales.split(","):
         if scale not in found:
             continue
+        config, data, loaded = load(found[scale])
         for method in args.methods.split(","):
-            out = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--one",
-                                  json.dumps([method, found[scale]])],
-                                 capture_output=True, text=True)
-            if out.returncode:
-                print(f"{scale:10s} {method:14s} failed: {out.stderr.strip().splitlines()[-1:]}")
-                continue
-            row = json.loads(out.stdout.strip().splitlines()[-1])
+            queue = context.Queue()
+            child = context.Process(target=_child, args=(method, config, data, args.steps, queue))
+            child.start()
+            row = {**loaded, **queue.get()}
+            child.join()
             shown = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items()}
             print(f"{scale:10s} {method:14s} {json.dumps(shown)}", flush=True)
 

@@ -36,7 +36,7 @@ class AdapterSettings:
     batch_size: int = 512
     learning_rate: float = 1e-3
     temperature: float = 0.05
-    popularity_correction: float = 1.0  # logits - this * log(1 + item count) while training
+    popularity_correction: float = 0.0  # logits - this * log(1 + item count) while training
     patience: int = 2
     seed: int = 13
 

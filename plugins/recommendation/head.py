@@ -109,9 +109,9 @@ class TwoTowerHead:
         notes = {
             "split": run.data.summary["split"],
             "cold start": run.data.summary["cold-start items"],
-            "validation": f"{len(val.warm)} warm cases (each user's last training item), "
-                          f"{len(val.cold)} cold cases ({len(val.cold) and 'a seeded 5%'} of "
-                          "training items held out)",
+            "validation": f"{len(val.warm)} warm cases (each user's last three training "
+                          f"items), {len(val.cold)} cold cases (a seeded share of training "
+                          "items held out entirely); no test data",
             "user tower": f"recency-weighted mean of the last {pooling.history_len} item vectors, "
                           f"decay {pooling.decay:g} (untuned: {pooling0.history_len}, "
                           f"{pooling0.decay:g}; chosen on validation)",
