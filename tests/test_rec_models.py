@@ -115,14 +115,15 @@ def test_adapter_starts_as_the_untuned_encoder_and_learns_clusters():
         return fusion.validation_ndcg(towers.TextScorer(vectors, val.split, pooling), val.split,
                                       val.warm)
 
-    for kind in ("tanh", "linear", "mlp"):  # every adapter starts as the untuned encoder
-        untouched = {k: v.numpy() for k, v in adapter.init_params(dim, kind, 8, 0).items()}
+    for kind, rank in (("tanh", 0), ("tanh", 4), ("linear", 0), ("mlp", 0)):
+        untouched = {k: v.numpy() for k, v in adapter.init_params(dim, kind, 8, 0, rank).items()}
         np.testing.assert_allclose(adapter.apply(untouched, base, kind), base, atol=1e-6)
-    settings = adapter.AdapterSettings(kind="tanh", epochs=5, batch_size=32, learning_rate=1e-2,
+    settings = adapter.AdapterSettings(kind="tanh", rank=8, epochs=5, batch_size=32, learning_rate=1e-2,
                                        patience=6)
     params, log = adapter.train_adapter(base, val.split, pooling, settings, validate)
     assert log[0]["epoch"] == 0 and len(log) > 1
     assert log[-1]["loss"] < log[1]["loss"]
+    assert set(params) == {"linear.weight", "linear.bias"}  # low-rank factors multiplied out
     best = max(row["validation"] for row in log)
     assert validate(params) == pytest.approx(best, abs=1e-4)  # the best epoch is kept
     assert validate(params) > 1.2 * validate({})  # the clusters were learnt

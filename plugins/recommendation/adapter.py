@@ -32,6 +32,7 @@ SAMPLED_NEGATIVES = 8_192
 class AdapterSettings:
     kind: str = "tanh"  # tanh | linear | mlp (see `forward`)
     hidden: int = 256  # mlp only
+    rank: int = 0  # tanh/linear: W = A B of this rank while training (0: a full matrix)
     epochs: int = 8
     batch_size: int = 512
     learning_rate: float = 1e-3
@@ -41,14 +42,26 @@ class AdapterSettings:
     seed: int = 13
 
 
-def init_params(dim: int, kind: str, hidden: int, seed: int) -> dict[str, torch.Tensor]:
+def init_params(dim: int, kind: str, hidden: int, seed: int, rank: int = 0
+                ) -> dict[str, torch.Tensor]:
     """Adapter parameters that start at the identity map (see `forward`)."""
+    generator = torch.Generator().manual_seed(seed)
+    if kind in ("linear", "tanh") and rank > 0:  # W = A B, A = 0 at the start
+        return {"low.a": torch.zeros(dim, rank),
+                "low.b": torch.randn(rank, dim, generator=generator) / math.sqrt(dim),
+                "linear.bias": torch.zeros(dim)}
     if kind in ("linear", "tanh"):
         return {"linear.weight": torch.zeros(dim, dim), "linear.bias": torch.zeros(dim)}
-    generator = torch.Generator().manual_seed(seed)
     return {"up.weight": torch.randn(hidden, dim, generator=generator) / math.sqrt(dim),
             "up.bias": torch.zeros(hidden), "down.weight": torch.zeros(dim, hidden),
             "down.bias": torch.zeros(dim)}
+
+
+def merged(params: dict[str, Any]) -> dict[str, Any]:
+    """Low-rank factors multiplied out into ``linear.weight`` (what is saved and applied)."""
+    if "low.a" not in params:
+        return params
+    return {"linear.weight": params["low.a"] @ params["low.b"], "linear.bias": params["linear.bias"]}
 
 
 def forward(params: dict[str, torch.Tensor], base: torch.Tensor, kind: str) -> torch.Tensor:
@@ -60,7 +73,10 @@ def forward(params: dict[str, torch.Tensor], base: torch.Tensor, kind: str) -> t
         hidden = F.gelu(base @ params["up.weight"].T + params["up.bias"])  # (N, H)
         out = base + hidden @ params["down.weight"].T + params["down.bias"]
     else:
-        out = base @ params["linear.weight"].T + params["linear.bias"]
+        if "low.a" in params:
+            out = (base @ params["low.b"].T) @ params["low.a"].T + params["linear.bias"]
+        else:
+            out = base @ params["linear.weight"].T + params["linear.bias"]
         out = base + (torch.tanh(out) if kind == "tanh" else out)
     return F.normalize(out, dim=-1)
 
@@ -158,11 +174,12 @@ def train_adapter(base: np.ndarray, split: Split, pooling: Pooling, settings: Ad
     counts = np.zeros(len(base), dtype=np.float32)
     np.add.at(counts, targets.numpy(), 1.0)
     log_counts = torch.as_tensor(np.log1p(counts)) if settings.popularity_correction else None
-    params = init_params(base.shape[1], settings.kind, settings.hidden, settings.seed)
+    params = init_params(base.shape[1], settings.kind, settings.hidden, settings.seed,
+                         settings.rank)
     for tensor in params.values():
         tensor.requires_grad_(True)
     optimizer = torch.optim.Adam(params.values(), lr=settings.learning_rate)
-    numpy = lambda: {k: v.detach().numpy().copy() for k, v in params.items()}  # noqa: E731
+    numpy = lambda: merged({k: v.detach().numpy().copy() for k, v in params.items()})  # noqa: E731
     best_value, best, history, waited = validate({}), {}, [], 0
     history.append({"epoch": 0, "validation": round(best_value, 4)})
     log(history[-1])
