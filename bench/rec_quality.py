@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 
@@ -56,10 +57,19 @@ def main() -> None:
     for name, values in rows.items():
         print(f"{name:17s}" + "".join(f"{values.get(m, float('nan')):17.4f}" for m in SHOWN))
     print("\n".join(targets(result.metrics, tower, result.baselines)))
-    print(f"wall time {minutes:.1f} min; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs; overrides {args.overrides or 'none'}")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"wall time {minutes:.1f} min; CPU time {(usage.ru_utime + usage.ru_stime) / 60:.1f} min "
+          f"(on an idle machine the wall time is about the CPU time divided by the threads "
+          f"used); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+          f"torch threads {torch_threads()}; overrides {args.overrides or 'none'}")
     for key, value in result.notes.items():
         print(f"  {key}: {value}")
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def targets(fused: dict, tower: dict, baselines: dict) -> list[str]:

@@ -194,3 +194,28 @@ def test_fusion_weights_come_from_validation_cases():
     assert report["fused (chosen)"]["ndcg@10"] >= report["text only"]["ndcg@10"]
     # the cold bias keeps the cold case at least as findable as text alone
     assert report["fused (chosen)"]["cold_start_hr@10"] >= report["text only"]["cold_start_hr@10"]
+
+
+# -- settings checked before any model loads ----------------------------------------------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("head.adapter=deep", "head.adapter: 'deep' is not one of tanh, linear, none"),
+    ("head.signals=ease,svd", "unknown signal.*svd"),
+])
+def test_bad_head_settings_are_clear_errors(override, message):
+    from tunehub.core.runner import validate_data
+
+    with pytest.raises(ConfigError, match=message):
+        validate_data("recommendation-scoring", overrides=[override])
+
+
+def test_ease_baseline_over_the_item_limit_is_refused_before_training(monkeypatch):
+    from tunehub.core.runner import validate_data
+
+    monkeypatch.setattr(collab, "EASE_MAX_ITEMS", 50)  # the sample data has ~200 items
+    with pytest.raises(ConfigError, match="stops at 50 items"):
+        validate_data("recommendation-scoring")
+    data = validate_data("recommendation-scoring",
+                         overrides=["baselines=popularity,itemknn,transitions,untuned"])
+    assert data.eval.test  # without `ease` the same data loads
