@@ -135,9 +135,13 @@ class TwoTowerHead:
 
         if kind == "none" or not val.warm:
             return {}, []
+        # "auto" epochs: up to the engine's max_epochs, early stopping ends it sooner
+        epochs = settings.epochs if isinstance(settings.epochs, int) else \
+            int(getattr(settings, "max_epochs", 10))
+        patience = int(getattr(settings, "early_stopping_patience", 2)) or epochs
         return adapter.train_adapter(
             base, val.split, pooling,
-            adapter.AdapterSettings(kind=kind, epochs=settings.epochs,
+            adapter.AdapterSettings(kind=kind, epochs=epochs, patience=patience,
                                     batch_size=settings.batch_size,
                                     learning_rate=settings.learning_rate, seed=settings.seed),
             towers.relative_gain(base, val, pooling, lambda p: adapter.apply(p, base, kind)))
