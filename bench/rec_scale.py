@@ -64,7 +64,8 @@ def load(files: dict) -> tuple:
 
     started = time.perf_counter()
     p = prepare("recommendation-scoring", data=files["interactions"], overrides=[
-        f"dataset.items={files['items']}", *files["columns"]])
+        f"dataset.items={files['items']}", *files["columns"],
+        "baselines=popularity,itemknn,transitions,untuned"])  # `ease` is measured below
     data = p.head.load_data(p.config, p.files)
     split = data.train
     row = {"users": len(split.history), "items": len(split.catalog.ids),

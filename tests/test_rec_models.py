@@ -157,6 +157,9 @@ def test_cold_items_get_finite_imputed_scores_and_reach_the_top_k():
     assert scorer.prior[5] == pytest.approx(scorer.prior[1], abs=1e-4)
     scores = scorer(["u6"])[0]
     assert np.isfinite(scores).all()
+    own = scorer.combine(parts, fusion.Fusion({"text": 1.0}, 0.5, {"ease": 2.0}))[0]
+    assert own[5] == pytest.approx(2.0 * parts["ease"][0, 5] + 0.5)  # cold items' own weights
+    assert own[1] == pytest.approx(parts["text"][0, 1])
     top = np.argsort(-np.where(np.isin(np.arange(6), list(split.seen["u6"])), -np.inf, scores))[:2]
     assert 5 in top  # the cold item is recommended to the user whose neighbours liked b
 
@@ -190,6 +193,7 @@ def test_fusion_weights_come_from_validation_cases():
     scorer = fusion.FusedScorer(signals, split, vectors, fusion.Fusion())
     choice, report = fusion.choose_fusion(scorer, val)
     assert choice.weights["transitions"] > 0
+    assert choice.cold_weights is not None  # cold items are weighted on the cold cases
     assert report["fused (chosen)"]["ndcg@10"] >= report["itemknn only"]["ndcg@10"]
     assert report["fused (chosen)"]["ndcg@10"] >= report["text only"]["ndcg@10"]
     # the cold bias keeps the cold case at least as findable as text alone

@@ -1,6 +1,7 @@
 """The shipped scorer: text, collaborative and popularity signals fused, cold items included.
 
-``score = sum_s w_s * z(signal_s) + w_pop * z(log1p popularity) + cold_bias * [item is cold]``
+``score = sum_s w_s * z(signal_s) + w_pop * z(log1p popularity)`` for warm items and
+``sum_s c_s * z(signal_s) + c_pop * z(...) + cold_bias`` for cold ones,
 with ``z`` a per-user standardisation. A cold item (no training interaction) has no
 collaborative score or popularity of its own: both are imputed from the warm items whose
 text vectors are nearest to it (`collab.neighbour_weights`), so it is ranked on the same
@@ -9,9 +10,10 @@ scale as every other item rather than left at the bottom.
 Weights are chosen on a validation split built from training data only (`validation`):
 each user's last three training positives are warm cases, and a seeded share of the
 training items is held out entirely to give cold cases. The signal weights maximise warm NDCG@10
-(coordinate ascent over a grid); the cold bias is then the one with the best warm
-NDCG@10 among those whose cold-start HR@10 is at least the text tower's own, so fusing
-never makes new items harder to find than text alone does.
+(coordinate ascent over a grid); cold items get weights of their own, which maximise the
+cold cases' NDCG@10 among cold items, and a bias: the one with the best warm NDCG@10
+among those whose cold-start HR@10 is at least a reference (the untuned text tower's
+on the same cases), so fusing never makes new items harder to find than text alone.
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ from .scoring import popularity, standardize
 
 Scorer = Callable[[Sequence[str]], np.ndarray]
 GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-COLD_BIASES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+COLD_BIASES = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+COLD_FIRST = 100.0  # a bias that ranks every cold item first: cold weights order them alone
 COLLABORATIVE = ("ease", "transitions", "itemknn")  # signals imputed for cold items
 CELLS = 25_000_000  # (validation users x items) scored at once, caps selection memory
 
@@ -102,9 +105,11 @@ def validation_ndcg(fn: Scorer, split: Split, cases: Sequence[tuple[str, int]]) 
 class Fusion:
     weights: dict[str, float] = field(default_factory=lambda: {"text": 1.0})
     cold_bias: float = 0.0
+    cold_weights: dict[str, float] | None = None  # for cold items; None: ``weights``
 
     def as_dict(self) -> dict[str, Any]:
-        return {"weights": dict(self.weights), "cold_bias": self.cold_bias}
+        return {"weights": dict(self.weights), "cold_bias": self.cold_bias,
+                "cold_weights": None if self.cold_weights is None else dict(self.cold_weights)}
 
 
 class FusedScorer:
@@ -138,7 +143,15 @@ class FusedScorer:
         for name, weight in fusion.weights.items():
             if weight:
                 total += np.float32(weight) * parts[name]
-        if fusion.cold_bias and len(self.cold):
+        if not len(self.cold):
+            return total
+        if fusion.cold_weights is not None:
+            cold = np.zeros((total.shape[0], len(self.cold)), dtype=np.float32)
+            for name, weight in fusion.cold_weights.items():
+                if weight:
+                    cold += np.float32(weight) * parts[name][:, self.cold]
+            total[:, self.cold] = cold
+        if fusion.cold_bias:
             total[:, self.cold] += np.float32(fusion.cold_bias)
         return total
 
@@ -153,9 +166,12 @@ def _sample(cases: list[tuple[str, int]], limit: int, seed: int) -> list[tuple[s
     return cases if len(cases) <= limit else random.Random(seed).sample(cases, limit)
 
 
-def choose_fusion(scorer: FusedScorer, val: Validation, seed: int = 0
+def choose_fusion(scorer: FusedScorer, val: Validation, seed: int = 0,
+                  cold_reference: float | None = None
                   ) -> tuple[Fusion, dict[str, dict[str, float]]]:
-    """Signal weights for warm NDCG@10, then the cold bias (see the module docstring).
+    """Signal weights for warm NDCG@10, cold weights and bias for cold items (see the
+    module docstring). ``cold_reference``: the validation cold-start HR@10 the fused
+    model must keep (default: the text signal's own).
 
     Returns the fusion and a report: validation NDCG@10 and cold-start HR@10 of each
     signal alone and of the chosen mix."""
@@ -164,11 +180,11 @@ def choose_fusion(scorer: FusedScorer, val: Validation, seed: int = 0
     warm, cold = _sample(val.warm, limit, seed), _sample(val.cold, limit, seed)
     warm_parts = scorer.parts([u for u, _ in warm])
     cold_parts = scorer.parts([u for u, _ in cold]) if cold else None
-
     memo: dict[tuple, tuple[float, float]] = {}
 
     def measure(fusion: Fusion) -> tuple[float, float]:
-        key = (tuple(sorted(fusion.weights.items())), fusion.cold_bias)
+        key = (tuple(sorted(fusion.weights.items())), fusion.cold_bias,
+               tuple(sorted((fusion.cold_weights or {}).items())))
         if key not in memo:
             w = ndcg(target_ranks(scorer.combine(warm_parts, fusion), val.split, warm))
             c = hit_rate(target_ranks(scorer.combine(cold_parts, fusion), val.split, cold)) \
@@ -181,9 +197,16 @@ def choose_fusion(scorer: FusedScorer, val: Validation, seed: int = 0
     first = max((n for n in names if n != "pop"), key=lambda n: alone[n][0])
     starts = [{name: float(name == first) for name in names},
               {name: float(name != "pop") for name in names}]
-    weights, best = max((_ascend(start, lambda w: measure(Fusion(w))[0]) for start in starts),
-                        key=lambda found: found[1])
-    fusion = _choose_bias(Fusion(weights), measure, alone.get("text", (0, 0))[1], bool(cold))
+    weights, _ = max((_ascend(start, lambda w: measure(Fusion(w))[0]) for start in starts),
+                     key=lambda found: found[1])
+    fusion = Fusion(weights)
+    if cold:
+        reference = alone.get("text", (0, 0))[1] if cold_reference is None else cold_reference
+        cold_ndcg = lambda cw: ndcg(target_ranks(  # noqa: E731 - cold items ranked first
+            scorer.combine(cold_parts, Fusion(weights, COLD_FIRST, cw)), val.split, cold))
+        cold_weights, _ = max((_ascend(start, cold_ndcg) for start in starts),
+                              key=lambda found: found[1])
+        fusion = _choose_bias(Fusion(weights, 0.0, cold_weights), measure, reference)
     report = {f"{name} only": {"ndcg@10": w, "cold_start_hr@10": c}
               for name, (w, c) in alone.items()}
     w, c = measure(fusion)
@@ -211,12 +234,12 @@ def _ascend(weights: dict[str, float], value: Callable[[dict[str, float]], float
     return weights, best
 
 
-def _choose_bias(fusion: Fusion, measure, text_cold_hr: float, has_cold: bool) -> Fusion:
-    if not has_cold:
-        return fusion
-    options = [Fusion(fusion.weights, bias) for bias in COLD_BIASES]
+def _choose_bias(fusion: Fusion, measure, reference: float) -> Fusion:
+    """The bias with the best warm NDCG@10 among those keeping cold HR@10 >= reference
+    (the one with the best cold HR@10 when none does)."""
+    options = [Fusion(fusion.weights, bias, fusion.cold_weights) for bias in COLD_BIASES]
     values = [measure(option) for option in options]
-    feasible = [(w, o.cold_bias, o) for o, (w, c) in zip(options, values) if c >= text_cold_hr]
+    feasible = [(w, o.cold_bias, o) for o, (w, c) in zip(options, values) if c >= reference]
     if feasible:
         return max(feasible, key=lambda t: (t[0], -abs(t[1])))[2]
     return max(zip(options, values), key=lambda t: (t[1][1], t[1][0]))[0]
@@ -224,6 +247,10 @@ def _choose_bias(fusion: Fusion, measure, text_cold_hr: float, has_cold: bool) -
 
 def describe(fusion: Fusion) -> str:
     """The fused score as a formula, for the run's report."""
-    mix = " + ".join(f"{v:g}*{k}" for k, v in fusion.weights.items() if v)
-    return (f"score = {mix} (z-scored per user) + {fusion.cold_bias:g} on cold items "
-            "(collaborative scores and popularity imputed from the 20 text-nearest warm items)")
+    def mix(weights: Mapping[str, float]) -> str:
+        return " + ".join(f"{v:g}*{k}" for k, v in weights.items() if v) or "0"
+
+    cold = mix(fusion.cold_weights) if fusion.cold_weights is not None else mix(fusion.weights)
+    return (f"score = {mix(fusion.weights)} (z-scored per user); cold items: {cold} + "
+            f"{fusion.cold_bias:g} (their collaborative scores and popularity imputed from the "
+            "20 text-nearest warm items)")

@@ -96,7 +96,10 @@ class TwoTowerHead:
         if cfg["head"]["fusion"] == "auto" and val.warm:
             scorer = recipe.fused(val.split, vectors, pooling, names, lam, fusion.Fusion(),
                                   {"ease": val_ease} if val_ease else None)
-            choice, report = fusion.choose_fusion(scorer, val, seed)
+            reference = fusion.hit_rate(fusion.target_ranks(
+                towers.TextScorer(base, val.split, pooling0)([u for u, _ in val.cold]),
+                val.split, val.cold)) if val.cold else None  # the untuned tower's
+            choice, report = fusion.choose_fusion(scorer, val, seed, reference)
             del scorer
         final = recipe.fused(split, vectors, pooling, names, lam, choice)
         outputs = scoring.evaluate(final, split, cases, seed)
@@ -248,7 +251,8 @@ def _scorer(meta: Mapping[str, Any], split: dataset.Split, vectors):
     """The fused scorer a model folder describes, its collaborative signals fitted on ``split``."""
     from . import fusion, recipe, towers
 
-    choice = fusion.Fusion(meta["fusion"]["weights"], meta["fusion"]["cold_bias"])
+    choice = fusion.Fusion(meta["fusion"]["weights"], meta["fusion"]["cold_bias"],
+                           meta["fusion"].get("cold_weights"))
     return recipe.fused(split, vectors, towers.Pooling(**meta["pooling"]), meta["signals"],
                         meta["ease_lambda"], choice)
 
