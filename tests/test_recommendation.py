@@ -251,7 +251,7 @@ def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
     cli = CliRunner()
     out = cli.invoke(main, ["predict", "recommendation-scoring", "--user", "u0", "--k", "3", "--json"])
     assert out.exit_code == 0, out.output
-    answer = json.loads(out.output)[0]
+    answer = json.loads(out.stdout)[0]
     got = [r["item_id"] for r in answer["results"]]
     with open(interactions) as handle:
         own = {line.split(",")[1] for line in handle if line.startswith("u0,")}
@@ -263,7 +263,7 @@ def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
 
     out = cli.invoke(main, ["predict", "recommendation-scoring", "u0", "--items", "f,a", "--json"])
     assert out.exit_code == 0, out.output
-    given = json.loads(out.output)[0]["results"]
+    given = json.loads(out.stdout)[0]["results"]
     assert {r["item_id"] for r in given} == {"a", "f"}
     assert next(r for r in given if r["item_id"] == "a")["seen"] is True
 
