@@ -1,8 +1,8 @@
 """The shipped scorer: text, collaborative and popularity signals fused, cold items included.
 
 ``score = sum_s w_s * z(signal_s) + w_pop * z(log1p popularity)`` for warm items and
-``sum_s c_s * z(signal_s) + c_pop * z(...) + cold_bias`` for cold ones,
-with ``z`` a per-user standardisation. A cold item (no training interaction) has no
+``sum_s c_s * z(signal_s) + c_pop * z(...) + cold_bias`` for cold ones (each set of
+weights summing to 1), with ``z`` a per-user standardisation. A cold item (no training interaction) has no
 collaborative score or popularity of its own: both are imputed from the warm items whose
 text vectors are nearest to it (`collab.neighbour_weights`), so it is ranked on the same
 scale as every other item rather than left at the bottom.
@@ -30,7 +30,7 @@ from .scoring import popularity, standardize
 
 Scorer = Callable[[Sequence[str]], np.ndarray]
 GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-COLD_BIASES = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+COLD_BIASES = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # in z units
 COLD_FIRST = 100.0  # a bias that ranks every cold item first: cold weights order them alone
 COLLABORATIVE = ("ease", "transitions", "itemknn")  # signals imputed for cold items
 CELLS = 25_000_000  # (validation users x items) scored at once, caps selection memory
@@ -139,17 +139,21 @@ class FusedScorer:
         return out
 
     def combine(self, parts: Mapping[str, np.ndarray], fusion: Fusion) -> np.ndarray:
+        """Weighted means of the z-scored parts (weights scaled to sum to 1, so warm and
+        cold scores share one scale and the cold bias is in standard deviations)."""
         total = np.zeros(next(iter(parts.values())).shape, dtype=np.float32)
+        norm = sum(abs(w) for w in fusion.weights.values()) or 1.0
         for name, weight in fusion.weights.items():
             if weight:
-                total += np.float32(weight) * parts[name]
+                total += np.float32(weight / norm) * parts[name]
         if not len(self.cold):
             return total
         if fusion.cold_weights is not None:
             cold = np.zeros((total.shape[0], len(self.cold)), dtype=np.float32)
+            norm = sum(abs(w) for w in fusion.cold_weights.values()) or 1.0
             for name, weight in fusion.cold_weights.items():
                 if weight:
-                    cold += np.float32(weight) * parts[name][:, self.cold]
+                    cold += np.float32(weight / norm) * parts[name][:, self.cold]
             total[:, self.cold] = cold
         if fusion.cold_bias:
             total[:, self.cold] += np.float32(fusion.cold_bias)
