@@ -103,7 +103,7 @@ class TwoTowerHead:
             del scorer
         final = recipe.fused(split, vectors, pooling, names, lam, choice)
         outputs = scoring.evaluate(final, split, cases, seed)
-        if "ease" in final.signals:  # the `ease` baseline is this model alone
+        if "ease" in final.signals and "ease" in cfg.get("baselines", ()):  # the same model
             run.data.info["ease_outputs"] = scoring.evaluate(final.signals["ease"], split, cases, seed)
         text_only = run.score(scoring.evaluate(text, split, cases, seed))
         self._save(run.model_dir, model, vectors, split, cfg, run.data.info["serving"],
