@@ -123,7 +123,6 @@ def test_compare_recommendation_versions(tiny_model, tiny_rec):  # noqa: F811
     interactions, items = tiny_rec
     runner.run_task("recommendation-scoring", data=interactions, model=str(tiny_model),
                     overrides=tiny_overrides(**{"dataset.items": str(items), "train.max_steps": "1",
-                                                "head.pairs_per_user": "2",
                                                 "dataset.cold_start_fraction": "0.2"}))
     out = _self_compare("recommendation-scoring")
     assert {"hr@10", "ndcg@10", "cold_start_hr@10"} <= set(out["metrics"])

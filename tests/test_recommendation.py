@@ -178,7 +178,7 @@ def test_metrics_are_registered_for_the_task():
     from tunehub.core.runner import baseline_fn
 
     head = catalog.head("two-tower")
-    for name in ("popularity", "itemknn", "untuned"):
+    for name in ("popularity", "itemknn", "ease", "transitions", "untuned"):
         assert callable(baseline_fn(catalog, head, name))
     out = {"cold_start": {"ranked": [["a", "b"], ["c"]], "relevant": [["b"], ["z"]]}}
     assert catalog.metric("cold_start_hr@10").fn(out) == 0.5
@@ -232,13 +232,15 @@ def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
     interactions, items = tiny_rec
     result = run_task("recommendation-scoring", data=interactions, model=str(tiny_model),
                       overrides=tiny_overrides(**{"dataset.items": str(items),
-                                                  "head.pairs_per_user": "2",
                                                   "dataset.cold_start_fraction": "0.2"}))
-    assert set(result.baselines) == {"popularity", "itemknn", "untuned"}
+    assert set(result.baselines) == {"popularity", "itemknn", "ease", "transitions", "untuned"}
     for values in (result.metrics, *result.baselines.values()):
         assert {"hr@10", "ndcg@10", "auc", "hr@10_sampled", "cold_start_hr@10"} <= set(values)
         assert 0.0 <= values["auc"] <= 1.0
     assert "leave-last-out" in result.notes["split"] and "score =" in result.notes["scoring"]
+    chosen = result.notes["fusion on validation"]["fused (chosen)"]  # reported, from validation
+    assert {"ndcg@10", "cold_start_hr@10"} <= set(chosen)
+    assert result.metrics["cold_start_hr@10"] > 0  # cold items are ranked, not left out
 
     from tunehub.core.runner import evaluate
 
@@ -249,7 +251,7 @@ def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
     cli = CliRunner()
     out = cli.invoke(main, ["predict", "recommendation-scoring", "--user", "u0", "--k", "3", "--json"])
     assert out.exit_code == 0, out.output
-    answer = json.loads(out.output)[0]
+    answer = json.loads(out.stdout)[0]
     got = [r["item_id"] for r in answer["results"]]
     with open(interactions) as handle:
         own = {line.split(",")[1] for line in handle if line.startswith("u0,")}
@@ -261,7 +263,7 @@ def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
 
     out = cli.invoke(main, ["predict", "recommendation-scoring", "u0", "--items", "f,a", "--json"])
     assert out.exit_code == 0, out.output
-    given = json.loads(out.output)[0]["results"]
+    given = json.loads(out.stdout)[0]["results"]
     assert {r["item_id"] for r in given} == {"a", "f"}
     assert next(r for r in given if r["item_id"] == "a")["seen"] is True
 

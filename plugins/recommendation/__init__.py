@@ -9,6 +9,7 @@ from tunehub.core.hookspecs import PLUGIN_API_VERSION, hookimpl
 from tunehub.tasks import task_file
 
 TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
+EASE_MAX_ITEMS = 20_000  # collab.EASE_MAX_ITEMS, repeated so listing baselines imports no numpy
 DATA = Path(__file__).parent / "data"
 
 
@@ -31,24 +32,46 @@ def itemknn_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
                             int(config["dataset"]["split_seed"]))
 
 
+def ease_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """EASE (closed-form item-item regression), lambda chosen on validation."""
+    cached = data.info.get("ease_outputs")
+    if cached is not None:
+        return cached
+    from . import collab, recipe, scoring
+
+    lam = recipe.ease_lambda(data, config)[0]
+    return scoring.evaluate(collab.EASE(data.train, lam), data.train, data.eval,
+                            int(config["dataset"]["split_seed"]))
+
+
+def transitions_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """First-order item transitions from each user's last item."""
+    from . import collab, scoring
+
+    return scoring.evaluate(collab.Transitions(data.train), data.train, data.eval,
+                            int(config["dataset"]["split_seed"]))
+
+
 def untuned_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The base encoder's text similarity (history titles vs item text), no fine-tuning."""
+    """The base encoder in the same towers (pooled item vectors), not fine-tuned."""
     cached = data.info.get("untuned_outputs")
     if cached is not None:  # computed during the run, before fine-tuning
         return cached
     from tunehub.core import hub
-    from tunehub.core.biencoder import encode, load_encoder
+    from tunehub.core.biencoder import load_encoder
     from tunehub.core.engine import TrainSettings
     from tunehub.core.plugins import load_catalog
 
-    from . import scoring, towers
+    from . import recipe, scoring, towers
 
     settings = TrainSettings.from_config(config["train"])
     model = load_encoder(hub.resolve_model(config["model"], load_catalog().models()),
                          settings.max_length)
-    vectors = encode(model, data.train.catalog.texts, settings.eval_batch_size)
-    scorer = towers.TextScorer(model, data.train, vectors, int(config["head"]["history_len"]))
-    return scoring.evaluate(scorer, data.train, data.eval, int(config["dataset"]["split_seed"]))
+    vectors = recipe.encode_items(model, data.train, settings.eval_batch_size)
+    val = recipe.validation_for(data.train, config)
+    pooling, _ = towers.choose_pooling(vectors, val.split, val.warm)
+    return scoring.evaluate(towers.TextScorer(vectors, data.train, pooling), data.train,
+                            data.eval, int(config["dataset"]["split_seed"]))
 
 
 @hookimpl
@@ -82,4 +105,9 @@ def register_baselines(register) -> None:
     register("popularity", popularity_baseline, description="most popular items first")
     register("itemknn", itemknn_baseline,
              description="item-item co-occurrence (cosine over user sets), summed over history")
+    register("ease", ease_baseline,
+             description="EASE: closed-form item-item regression, (G + lambda I)^-1, "
+                         f"lambda chosen on validation; refused above {EASE_MAX_ITEMS:,} items")
+    register("transitions", transitions_baseline,
+             description="first-order Markov chain: items that followed the user's last item")
     # `untuned` (the base encoder's text similarity) is the two-tower head's own baseline

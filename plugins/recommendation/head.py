@@ -1,37 +1,42 @@
-"""The ``two-tower`` head: fine-tunes a sentence encoder on (history, next item) pairs.
+"""The ``two-tower`` head: a text tower trained on interactions, fused with collaborative signals.
 
-The model folder holds the fine-tuned encoder (sentence-transformers format, safetensors),
-``recommender.json`` (fusion weights, history length, item text columns), ``items.json``
-(the catalogue), ``users.json`` (every user's full history, for serving) and
-``item_embeddings.safetensors`` ((I, D) float32, the FAISS index is rebuilt from it).
+The model folder holds the item tower (sentence-transformers format, safetensors: the
+encoder, then the trained adapter as a residual ``Dense`` layer), ``recommender.json`` (pooling,
+fusion weights, signals, EASE lambda, item text columns), ``items.json`` (the catalogue),
+``users.json`` (every user's full history, for serving) and ``item_embeddings.safetensors``
+((I, D) float32 item vectors). Collaborative signals are refitted from ``users.json`` when
+the model is loaded (seconds for MovieLens-sized data).
 """
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.errors import DataError, ModelError
+from tunehub.core.errors import ConfigError, DataError, ModelError
 from tunehub.core.heads import FitOutput, Run, TaskData
 
 from . import dataset
 
 META = "recommender.json"
+ADAPTERS = ("tanh", "linear", "none")
 
 
 class TwoTowerHead:
     name = "two-tower"
-    description = ("Text-aware recommender: user and item towers share a sentence encoder "
-                   "(sentence-transformers, MNRL), FAISS retrieval, fused with ItemKNN/popularity.")
+    description = ("Text-aware recommender: a sentence-encoder item tower with a trained adapter, "
+                   "pooled user vectors, fused with EASE/transitions/popularity; cold items ranked "
+                   "by text.")
     schema = {
         "dataset.items": "",  # items file: item id + text columns
         "dataset.item_text": ["title"],  # text columns of the items file the item tower reads
         "dataset.min_rating": 0.0,  # rows with rating >= this are positive (0: every row)
         "dataset.cold_start_fraction": 0.05,  # share of items held out entirely (cold start)
-        "head.history_len": 3,  # recent items in the user text
-        "head.pairs_per_user": 5,  # training pairs per user (the latest)
-        "head.fusion": "auto",  # auto (validated weights) | text (text only)
+        "head.signals": ["ease", "transitions"],  # collaborative signals fused with the text
+        "head.adapter": "tanh",  # item-tower adapter: tanh | linear | none (untuned text tower)
+        "head.fusion": "auto",  # auto (validated weights) | text (text tower only)
         "predict.k": 10,
         "predict.items": [],  # score these item ids instead of ranking the catalogue
     }
@@ -44,7 +49,17 @@ class TwoTowerHead:
         return {"untuned": untuned_baseline}
 
     def load_data(self, config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
-        return dataset.load(config, files)
+        from .collab import check_ease_size, warm_items
+        from .recipe import check_signals
+
+        check_signals(config["head"]["signals"])
+        if config["head"]["adapter"] not in ADAPTERS:
+            raise ConfigError(f"head.adapter: '{config['head']['adapter']}' is not one of "
+                              f"{', '.join(ADAPTERS)} (e.g. --set head.adapter=tanh).")
+        data = dataset.load(config, files)
+        if "ease" in config.get("baselines", ()):
+            check_ease_size(len(warm_items(data.train)))  # before any model loads
+        return data
 
     def example_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
         """Inputs for a predict run: user ids."""
@@ -52,76 +67,91 @@ class TwoTowerHead:
 
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
-        from datasets import Dataset
-        from sentence_transformers import (SentenceTransformerTrainer,
-                                           SentenceTransformerTrainingArguments, losses)
-        from sentence_transformers.training_args import BatchSamplers
-
         from tunehub.core.biencoder import load_encoder
-        from tunehub.core.engine import TrainSettings, run_trainer
+        from tunehub.core.engine import TrainSettings
 
-        from . import scoring, towers
+        from . import adapter, fusion, recipe, scoring, towers
 
         cfg, settings = run.config, TrainSettings.from_config(run.config["train"])
-        hist_len, seed = int(cfg["head"]["history_len"]), int(cfg["dataset"]["split_seed"])
-        split, cases = run.data.train, run.data.eval
-        fit_split, val_cases = split.without_last()  # fusion weights are chosen on these
+        seed, split, cases = int(cfg["dataset"]["split_seed"]), run.data.train, run.data.eval
+        started = time.perf_counter()
         model = load_encoder(run.base_model, settings.max_length)
-
-        untuned = towers.TextScorer(model, split, self._items(model, split, settings), hist_len)
+        base = recipe.encode_items(model, split, settings.eval_batch_size)
+        val = recipe.validation_for(split, cfg)
+        pooling0, _ = towers.choose_pooling(base, val.split, val.warm)
+        untuned = towers.TextScorer(base, split, pooling0)
         run.data.info["untuned_outputs"] = scoring.evaluate(untuned, split, cases, seed)
 
-        pairs = towers.training_pairs(fit_split, hist_len, int(cfg["head"]["pairs_per_user"]))
-        if not pairs["anchor"]:
-            raise DataError("no training pairs: every user has a single positive interaction.")
-        train_set = Dataset.from_dict(pairs)
-        loss = losses.MultipleNegativesRankingLoss(model)
-        model.model_card_data.widget = [{"text": ""}]  # no model card: skip its example pass
-
-        def make_trainer(args):
-            return SentenceTransformerTrainer(model=model, args=args, train_dataset=train_set,
-                                              loss=loss)
-
-        trainer, result = run_trainer(
-            make_trainer, settings, run.work_dir, None, True, run.resume, run.callbacks,
-            args_overrides={"batch_sampler": BatchSamplers.NO_DUPLICATES,
-                            "train_sampling_strategy": "random"},
-            args_class=SentenceTransformerTrainingArguments,
-        )
-        model = trainer.model
-        vectors = self._items(model, split, settings)
-        weights, validation = towers.Weights(), {}
-        if cfg["head"]["fusion"] == "auto" and val_cases:
-            val_text = towers.TextScorer(model, fit_split, vectors, hist_len)
-            weights, validation = towers.choose_weights(
-                towers.HybridScorer(val_text, fit_split, towers.Weights()), val_cases)
-        text = towers.TextScorer(model, split, vectors, hist_len)
-        outputs = scoring.evaluate(towers.HybridScorer(text, split, weights), split, cases, seed)
+        kind = cfg["head"]["adapter"]
+        params, log_history = self._train(base, val, pooling0, kind, settings)
+        train_seconds = time.perf_counter() - started
+        vectors = adapter.apply(params, base, kind)
+        if params:
+            model = adapter.attach(model, params, kind)
+        pooling, _ = towers.choose_pooling(vectors, val.split, val.warm)
+        text = towers.TextScorer(vectors, split, pooling)
+        names, skipped = recipe.usable_signals(split, cfg["head"]["signals"])
+        lam, _, val_ease = recipe.ease_lambda(run.data, cfg) if "ease" in names else (0.0, {}, None)
+        choice, report = fusion.Fusion({"text": 1.0}), {}
+        if cfg["head"]["fusion"] == "auto" and val.warm:
+            scorer = recipe.fused(val.split, vectors, pooling, names, lam, fusion.Fusion(),
+                                  {"ease": val_ease} if val_ease else None)
+            reference = fusion.hit_rate(fusion.target_ranks(
+                towers.TextScorer(base, val.split, pooling0)([u for u, _ in val.cold]),
+                val.split, val.cold)) if val.cold else None  # the untuned tower's
+            choice, report = fusion.choose_fusion(scorer, val, seed, reference)
+            del scorer
+        final = recipe.fused(split, vectors, pooling, names, lam, choice)
+        outputs = scoring.evaluate(final, split, cases, seed)
+        if "ease" in final.signals and "ease" in cfg.get("baselines", ()):  # the same model
+            run.data.info["ease_outputs"] = scoring.evaluate(final.signals["ease"], split, cases, seed)
         text_only = run.score(scoring.evaluate(text, split, cases, seed))
-        self._save(run.model_dir, model, split, vectors, weights, cfg, run.data.info["serving"])
+        self._save(run.model_dir, model, vectors, split, cfg, run.data.info["serving"],
+                   {"pooling": pooling.as_dict(), "fusion": choice.as_dict(), "signals": names,
+                    "ease_lambda": lam})
         notes = {
             "split": run.data.summary["split"],
             "cold start": run.data.summary["cold-start items"],
-            "training pairs": f"{len(pairs['anchor'])} (history of {hist_len} titles -> next item)",
-            "scoring": towers.describe(weights, validation),
-            "fine-tuned text only (test)": ", ".join(
-                f"{k} {v:.4f}" for k, v in text_only.items() if k in ("hr@10", "ndcg@10", "auc",
-                                                                      "cold_start_hr@10")),
-            "train seconds": round(result.train_seconds, 1),
-            "train samples/s": round(result.train_samples_per_second, 1),
-            "precision": result.precision,
-            "resumed from": result.resumed_from,
+            "validation": f"{len(val.warm)} warm cases (each user's last three training "
+                          f"items), {len(val.cold)} cold cases (a seeded share of training "
+                          "items held out entirely); no test data",
+            "user tower": f"recency-weighted mean of the last {pooling.history_len} item vectors, "
+                          f"decay {pooling.decay:g} (untuned: {pooling0.history_len}, "
+                          f"{pooling0.decay:g}; chosen on validation)",
+            "scoring": fusion.describe(choice),
+            "fusion on validation": report,
+            "ease lambda": lam or None,
+            "collaborative signals": skipped or ", ".join(names) or "none",
+            "fine-tuned text tower alone (test)": {k: round(v, 4) for k, v in text_only.items()},
+            "train seconds": round(train_seconds, 1),
+            "item tower": f"MiniLM + {kind} residual adapter, trained on every position of "
+                          "every history (full-catalogue softmax), best epoch on validation"
+                          if params else "the base encoder, untrained",
+            "precision": "fp32 (adapter over frozen encoder embeddings)",
         }
-        return FitOutput(outputs, result.log_history, notes)
+        return FitOutput(outputs, log_history, notes)
 
     @staticmethod
-    def _items(model, split, settings):
-        from tunehub.core.biencoder import encode
+    def _train(base, val, pooling, kind, settings):
+        """The adapter, trained on the validation split, early-stopped on its cases."""
+        from . import adapter, towers
 
-        return encode(model, split.catalog.texts, settings.eval_batch_size)
+        if kind == "none" or not val.warm:
+            return {}, []
+        # "auto" epochs: up to the engine's max_epochs, early stopping ends it sooner
+        epochs = settings.epochs if isinstance(settings.epochs, int) else \
+            int(getattr(settings, "max_epochs", 10))
+        patience = int(getattr(settings, "early_stopping_patience", 2)) or epochs
+        return adapter.train_adapter(
+            base, val.split, pooling,
+            adapter.AdapterSettings(kind=kind, epochs=epochs, patience=patience,
+                                    batch_size=settings.batch_size,
+                                    learning_rate=settings.learning_rate, seed=settings.seed),
+            towers.relative_gain(base, val, pooling, lambda p: adapter.apply(p, base, kind)))
+
 
     @staticmethod
-    def _save(folder: Path, model, split, vectors, weights, cfg, serving) -> None:
+    def _save(folder: Path, model, vectors, split, cfg, serving, choices) -> None:
         from safetensors.numpy import save_file
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -132,8 +162,7 @@ class TwoTowerHead:
             {"ids": cat.ids, "titles": cat.titles, "texts": cat.texts}))
         (folder / "users.json").write_text(json.dumps(serving))
         (folder / META).write_text(json.dumps({
-            "head": "two-tower", "weights": weights.as_dict(),
-            "history_len": int(cfg["head"]["history_len"]),
+            "head": "two-tower", **choices,
             "max_length": int(cfg["train"]["max_length"]),
             "item_text": list(cfg["dataset"]["item_text"]),
         }, indent=2) + "\n")
@@ -143,14 +172,14 @@ class TwoTowerHead:
         from tunehub.core.biencoder import load_encoder
         from tunehub.core.engine import TrainSettings
 
-        from . import scoring, towers
+        from . import recipe, scoring
 
         meta = _meta(model_dir)
         settings = TrainSettings.from_config(config["train"])
-        model = load_encoder(model_dir, meta["max_length"])
+        model = load_encoder(model_dir, meta["max_length"])  # the adapter is its last layers
         split = data.train
-        text = towers.TextScorer(model, split, self._items(model, split, settings), meta["history_len"])
-        scorer = towers.HybridScorer(text, split, towers.Weights(**meta["weights"]))
+        vectors = recipe.encode_items(model, split, settings.eval_batch_size)
+        scorer = _scorer(meta, split, vectors)
         return scoring.evaluate(scorer, split, data.eval, int(config["dataset"]["split_seed"]))
 
     def load(self, model_dir: Path, config: Mapping[str, Any]) -> "Recommender":
@@ -162,12 +191,13 @@ class TwoTowerHead:
 
 
 class Recommender:
-    """Top-k unseen items (or scores of given items) for known users, from a model folder."""
+    """Top-k unseen items (or scores of given items) for known users, from a model folder.
+
+    Scoring is vector and sparse-matrix arithmetic over the saved item vectors and the
+    users' histories; the encoder is not run, so there is no torch model to quantise."""
 
     def __init__(self, model_dir: Path, config: Mapping[str, Any]) -> None:
         from safetensors.numpy import load_file
-
-        from tunehub.core.biencoder import load_encoder
 
         self.meta, self.config = _meta(model_dir), config
         items = json.loads((model_dir / "items.json").read_text())
@@ -177,9 +207,8 @@ class Recommender:
         self.split = dataset.Split(
             catalog, {u: [index[i] for i in h["positives"]] for u, h in self.users.items()},
             {u: {index[i] for i in h["seen"]} for u, h in self.users.items()})
-        self.model = load_encoder(model_dir, self.meta["max_length"])  # torch module
         self.vectors = load_file(str(model_dir / "item_embeddings.safetensors"))["embeddings"]
-        self.scorer = None  # built on first use (after any quantisation of self.model)
+        self.scorer = None  # built on first use
 
     def _check(self, inputs: Sequence[str], wanted: list[str]) -> None:
         catalog = self.split.catalog
@@ -196,14 +225,11 @@ class Recommender:
     def predict(self, inputs: Sequence[str]) -> list[dict[str, Any]]:
         import numpy as np
 
-        from . import towers
-
         inputs = [str(u).strip() for u in inputs]
         wanted = [str(i) for i in self.config["predict"]["items"]]
         self._check(inputs, wanted)
         if self.scorer is None:
-            text = towers.TextScorer(self.model, self.split, self.vectors, self.meta["history_len"])
-            self.scorer = towers.HybridScorer(text, self.split, towers.Weights(**self.meta["weights"]))
+            self.scorer = _scorer(self.meta, self.split, self.vectors)
         scores = self.scorer(inputs)
         catalog, k = self.split.catalog, int(self.config["predict"]["k"])
         results = []
@@ -219,6 +245,16 @@ class Recommender:
                 {"item_id": catalog.ids[i], "title": catalog.titles[i], "score": round(float(row[i]), 4),
                  **({"seen": i in seen} if wanted else {})} for i in picked]})
         return results
+
+
+def _scorer(meta: Mapping[str, Any], split: dataset.Split, vectors):
+    """The fused scorer a model folder describes, its collaborative signals fitted on ``split``."""
+    from . import fusion, recipe, towers
+
+    choice = fusion.Fusion(meta["fusion"]["weights"], meta["fusion"]["cold_bias"],
+                           meta["fusion"].get("cold_weights"))
+    return recipe.fused(split, vectors, towers.Pooling(**meta["pooling"]), meta["signals"],
+                        meta["ease_lambda"], choice)
 
 
 def _meta(model_dir: Path) -> dict[str, Any]:

@@ -1,137 +1,104 @@
-"""The two-tower text model and the hybrid scorer built on it.
+"""The text towers: item vectors from a sentence encoder plus a trained adapter; pooled users.
 
-User tower: the encoder reads the titles of the user's most recent positives (newest
-first). Item tower: the same encoder reads the item's text columns. Both are mean-pooled,
-L2-normalised sentence embeddings, so the inner product in a FAISS ``IndexFlatIP`` is the
-cosine similarity. Fine-tuning uses pairs (history text, next item text) with
-MultipleNegativesRankingLoss: the other items in a batch are the negatives.
+Item tower: the sentence encoder reads each item's text columns once (mean-pooled,
+L2-normalised MiniLM embeddings ``e``); a residual adapter ``v = norm(e + W2 gelu(W1 e))``,
+initialised at ``W2 = 0`` so it starts as the untuned encoder, is what training moves.
+Cold items (no interactions) get vectors the same way: only their text is read.
 
-The served score adds two collaborative signals, each standardised per user:
-``w_text * z(cosine) + w_knn * z(ItemKNN) + w_pop * z(log1p popularity)``. The weights are
-chosen on a validation split (each user's last training positive), never on test items.
+User tower: the recency-weighted mean of the item vectors of the user's last
+``history_len`` positives, ``u = norm(sum_t decay^age_t v_t)``; both settings are chosen on
+validation. A user's score for an item is the cosine ``u . v``.
+
+Training (`train_adapter`, in ``adapter.py``): every position of every user's history is a
+sample (prefix -> next item), scored against the whole catalogue (a sampled one above
+``FULL_SOFTMAX_MAX`` items) with a softmax cross-entropy, so the negatives are all other
+items, popular and similar ones included; early stopping on validation NDCG@10.
 """
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tunehub.core.biencoder import encode
-
 from .dataset import Split
-from .scoring import ItemKNN, popularity, standardize
+
+DECAYS = (0.3, 0.5, 0.7, 0.85, 0.95, 1.0)
+HISTORY_LENS = (10, 30, 100)
 
 
-def user_text(split: Split, items: Sequence[int], history_len: int) -> str:
-    """Titles of the last ``history_len`` items, newest first."""
-    titles = [split.catalog.titles[i] for i in reversed(list(items)[-history_len:])]
-    return "; ".join(titles) if titles else "(no history)"
+@dataclass(frozen=True)
+class Pooling:
+    """How a user vector is made from the item vectors of the user's history."""
+
+    history_len: int = 30
+    decay: float = 0.9
+
+    def as_dict(self) -> dict[str, float]:
+        return {"history_len": self.history_len, "decay": self.decay}
 
 
-def training_pairs(split: Split, history_len: int, pairs_per_user: int) -> dict[str, list[str]]:
-    """(anchor: history text, positive: next item text), the latest ``pairs_per_user`` per user."""
-    anchors, positives = [], []
-    for user in sorted(split.history):
-        items = split.history[user]
-        for t in range(max(1, len(items) - pairs_per_user), len(items)):
-            anchors.append(user_text(split, items[:t], history_len))
-            positives.append(split.catalog.texts[items[t]])
-    return {"anchor": anchors, "positive": positives}
+def user_vectors(vectors: np.ndarray, split: Split, users: Sequence[str],
+                 pooling: Pooling) -> np.ndarray:
+    """(U, D) unit user vectors: recency-weighted mean of their last history items."""
+    out = np.zeros((len(users), vectors.shape[1]), dtype=np.float32)
+    for row, user in enumerate(users):
+        items = split.history.get(user, [])[-pooling.history_len:]
+        if not items:
+            continue  # no history: a zero vector, every item scores 0
+        weights = pooling.decay ** np.arange(len(items) - 1, -1, -1, dtype=np.float32)
+        pooled = weights @ vectors[items]
+        out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+    return out
 
 
 class TextScorer:
-    """Cosine scores from a FAISS inner-product index over the item embeddings."""
+    """Cosine scores of every catalogue item for each user: ``(U, D) @ (D, I)``."""
 
-    def __init__(self, model, split: Split, item_vectors: np.ndarray, history_len: int,
-                 batch_size: int = 128) -> None:
-        import faiss
-
-        self.model, self.split, self.history_len, self.batch_size = model, split, history_len, batch_size
-        self.index = faiss.IndexFlatIP(item_vectors.shape[1])
-        self.index.add(item_vectors)
-        self.cache: dict[str, np.ndarray] = {}  # user -> (D,) query vector
+    def __init__(self, vectors: np.ndarray, split: Split, pooling: Pooling) -> None:
+        self.vectors, self.split, self.pooling = vectors, split, pooling
 
     def __call__(self, users: Sequence[str]) -> np.ndarray:
-        new = [u for u in dict.fromkeys(users) if u not in self.cache]
-        texts = [user_text(self.split, self.split.history.get(u, []), self.history_len) for u in new]
-        if new:
-            self.cache.update(zip(new, encode(self.model, texts, self.batch_size)))
-        queries = np.stack([self.cache[u] for u in users])  # (B, D)
-        n = self.index.ntotal
-        found, ids = self.index.search(queries, n)  # (B, n) every item, best first
-        scores = np.empty((len(users), n), dtype=np.float32)
-        np.put_along_axis(scores, ids, found, axis=1)
-        return scores
+        return user_vectors(self.vectors, self.split, users, self.pooling) @ self.vectors.T
 
 
-@dataclass
-class Weights:
-    text: float = 1.0
-    knn: float = 0.0
-    pop: float = 0.0
+def choose_pooling(vectors: np.ndarray, split: Split, cases: list[tuple[str, int]]
+                   ) -> tuple[Pooling, float]:
+    """The pooling (history length x decay) with the best validation NDCG@10."""
+    from .fusion import validation_ndcg
 
-    def as_dict(self) -> dict[str, float]:
-        return {"text": self.text, "knn": self.knn, "pop": self.pop}
-
-
-class HybridScorer:
-    """Weighted sum of per-user standardised text, ItemKNN and popularity scores."""
-
-    def __init__(self, text: TextScorer, split: Split, weights: Weights) -> None:
-        self.text, self.split, self.weights = text, split, weights
-        self.knn = ItemKNN(split)
-        self.pop = standardize(np.log1p(popularity(split)))  # (I,)
-
-    def signals(self, users: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        return standardize(self.text(users)), standardize(self.knn(users))
-
-    def __call__(self, users: Sequence[str]) -> np.ndarray:
-        text, knn = self.signals(users)
-        w = self.weights
-        return w.text * text + w.knn * knn + w.pop * self.pop[None, :]
+    if not cases:
+        return Pooling(), float("nan")
+    best, best_value = Pooling(), -1.0
+    for history_len, decay in itertools.product(HISTORY_LENS, DECAYS):
+        pooling = Pooling(history_len, decay)
+        value = validation_ndcg(TextScorer(vectors, split, pooling), split, cases)
+        if value > best_value:
+            best, best_value = pooling, value
+    return best, best_value
 
 
-GRID_KNN = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-GRID_POP = (0.0, 0.25, 0.5, 1.0, 2.0)
+def relative_gain(base: np.ndarray, val: Any, pooling: Pooling,
+                  adapt: Callable[[dict], np.ndarray]) -> Callable[[dict], float]:
+    """The early-stopping score of adapter parameters: the geometric mean of the warm and
+    the cold validation NDCG@10, each relative to the untuned tower's (1.0 at the start),
+    so an epoch that helps warm items by hurting new ones does not count as a gain."""
+    from .fusion import validation_ndcg
 
+    def measure(vectors: np.ndarray) -> tuple[float, float]:
+        scorer = TextScorer(vectors, val.split, pooling)
+        return (validation_ndcg(scorer, val.split, val.warm),
+                validation_ndcg(scorer, val.split, val.cold) if val.cold else 0.0)
 
-def choose_weights(scorer: HybridScorer, cases: list[tuple[str, int]], k: int = 10
-                   ) -> tuple[Weights, dict[str, float]]:
-    """Grid-search the fusion weights for NDCG@k on validation cases.
+    warm0, cold0 = measure(base)
 
-    Returns the best weights and the validation NDCG@k of text only, ItemKNN only, and the
-    chosen mix (for the report)."""
-    users = [u for u, _ in cases]
-    targets = np.array([t for _, t in cases])
-    text, knn = scorer.signals(users)  # (V, I) each
-    pop = np.broadcast_to(scorer.pop[None, :], text.shape)
-    seen = np.zeros(text.shape, dtype=bool)
-    for row, user in enumerate(users):
-        seen[row, list(scorer.split.seen.get(user, ()))] = True
+    def score(params: dict) -> float:
+        warm, cold = measure(adapt(params))
+        if cold0 <= 0:
+            return warm / max(warm0, 1e-12)
+        return math.sqrt(max(warm, 0.0) / max(warm0, 1e-12) * max(cold, 0.0) / cold0)
 
-    def ndcg(scores: np.ndarray) -> float:
-        scores = np.where(seen, -np.inf, scores)
-        target = scores[np.arange(len(users)), targets][:, None]
-        rank = 1 + (scores > target).sum(axis=1)  # optimistic on ties: fine for choosing
-        return float(np.where(rank <= k, 1.0 / np.log2(rank + 1), 0.0).mean())
-
-    options = [Weights(1.0, a, b) for a, b in itertools.product(GRID_KNN, GRID_POP)]
-    options += [Weights(0.0, 1.0, b) for b in GRID_POP]
-    values = {}
-    for w in options:
-        values[(w.text, w.knn, w.pop)] = ndcg(w.text * text + w.knn * knn + w.pop * pop)
-    best = max(options, key=lambda w: (values[(w.text, w.knn, w.pop)], -w.knn - w.pop))
-    report = {"text only": values[(1.0, 0.0, 0.0)], "itemknn only": values[(0.0, 1.0, 0.0)],
-              "chosen": values[(best.text, best.knn, best.pop)]}
-    return best, {key: round(value, 4) for key, value in report.items() if not math.isnan(value)}
-
-
-def describe(weights: Weights, validation: Mapping[str, Any]) -> str:
-    w = weights.as_dict()
-    mix = " + ".join(f"{v:g}*{k}" for k, v in w.items() if v)
-    return f"score = {mix} (z-scored per user); validation ndcg@10: " + \
-        ", ".join(f"{k} {v}" for k, v in validation.items())
+    return score
