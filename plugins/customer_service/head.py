@@ -1,9 +1,11 @@
 """The ``bi-encoder`` head: a sentence-transformers model fine-tuned on (query, FAQ entry)
 pairs, a FAISS index over the FAQ, and a calibrated hand-off threshold.
 
-The model folder is the whole answering service: the encoder in sentence-transformers
-format (safetensors), ``index/`` (FAISS, not re-embedded on load), ``faq.jsonl`` (the
-entries with their metadata) and ``retrieval.json`` (threshold, settings).
+A second stage, a cross-encoder (`rerank`), re-scores the first stage's top-k entries when
+the validation questions say it helps. The model folder is the whole answering service: the
+encoder in sentence-transformers format (safetensors), ``reranker/`` (the cross-encoder,
+when used), ``index/`` (FAISS, not re-embedded on load), ``faq.jsonl`` (the entries with
+their metadata) and ``retrieval.json`` (threshold, settings, the re-ranking choice).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from tunehub.core.errors import ConfigError, ModelError
 from tunehub.core.heads import FitOutput, Run, TaskData
 
 from . import data as qa
-from .retrieval import calibrate_search, documents, entry_texts, outputs
+from . import rerank
+from .retrieval import Search, calibrate_search, documents, entry_texts, outputs
 
 FAQ_FILE, SETTINGS_FILE, INDEX_DIR = "faq.jsonl", "retrieval.json", "index"
 HANDOFF = "I'm not sure I can answer that. Let me pass you to a member of our team."
@@ -27,8 +30,10 @@ HANDOFF = "I'm not sure I can answer that. Let me pass you to a member of our te
 class Retriever:
     """An encoder and the FAQ index built with it."""
 
-    def __init__(self, model: Any, index: Any, faq: qa.Faq, batch_size: int = 128):
+    def __init__(self, model: Any, index: Any, faq: qa.Faq, batch_size: int = 128,
+                 reranker: rerank.Reranker | None = None):
         self.model, self.index, self.faq, self.batch_size = model, index, faq, batch_size
+        self.reranker = reranker
 
     @classmethod
     def build(cls, model: Any, faq: qa.Faq, train: qa.Queries, config: Mapping[str, Any]) -> "Retriever":
@@ -41,15 +46,25 @@ class Retriever:
         index = VectorIndex.build(vectors, owners, kind=head["index"], exact_max=head["exact_max"])
         return cls(model, index, faq, batch)
 
-    def search(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def first_stage(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The bi-encoder and the index alone: top ``k`` entries by cosine similarity."""
         from tunehub.core.biencoder import encode
 
         return self.index.search(encode(self.model, texts, self.batch_size), k)
 
-    def save(self, folder: Path, threshold: float, note: str, config: Mapping[str, Any]) -> None:
+    def search(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The answering search: the first stage, re-ranked when a re-ranker is used."""
+        if self.reranker is None:
+            return self.first_stage(texts, k)
+        return self.reranker.search(self.first_stage)(texts, k)
+
+    def save(self, folder: Path, threshold: float, note: str, config: Mapping[str, Any],
+             choice: Mapping[str, Any] | None = None) -> None:
         from tunehub.core.biencoder import save_encoder
 
         save_encoder(self.model, folder)
+        if self.reranker is not None:
+            rerank.save_cross_encoder(self.reranker.model, folder / rerank.RERANK_DIR)
         self.index.save(folder / INDEX_DIR)
         with open(folder / FAQ_FILE, "w", encoding="utf-8") as handle:
             for record in self.faq.records():
@@ -58,7 +73,8 @@ class Retriever:
         settings = {"head": "bi-encoder", "threshold": threshold, "calibration": note,
                     "top_k": head["top_k"], "handoff_message": head["handoff_message"],
                     "document": head["document"], "index_paraphrases": head["index_paraphrases"],
-                    "index_kind": self.index.kind, "vectors": len(self.index)}
+                    "index_kind": self.index.kind, "vectors": len(self.index),
+                    "rerank": dict(choice or {"used": False})}
         (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
 
     @classmethod
@@ -74,7 +90,13 @@ class Retriever:
         lines = (folder / FAQ_FILE).read_text(encoding="utf-8").splitlines()
         faq = qa.Faq.from_records([json.loads(line) for line in lines if line.strip()], str(folder))
         index = VectorIndex.load(folder / INDEX_DIR)
-        return cls(load_encoder(folder, max_length), index, faq, batch_size), settings
+        reranker = None
+        choice = settings.get("rerank") or {}
+        if choice.get("used"):
+            cross = rerank.load_cross_encoder(folder / rerank.RERANK_DIR, choice["max_length"])
+            reranker = rerank.Reranker(cross, entry_texts(faq, settings["document"]), choice["k"],
+                                       batch_size)
+        return cls(load_encoder(folder, max_length), index, faq, batch_size, reranker), settings
 
 
 class BiEncoderHead:
@@ -93,6 +115,14 @@ class BiEncoderHead:
         "head.index": "auto",  # auto (exact up to head.exact_max vectors, HNSW above) | flat | hnsw
         "head.exact_max": 100_000,
         "head.handoff_message": HANDOFF,
+        "head.rerank": "auto",  # auto (kept when validation says it helps) | true | false
+        "head.rerank_k": 0,  # first-stage entries re-scored; 0: chosen on validation (10/20/50)
+        "head.rerank_layers": 0,  # cross-encoder keeps the base encoder's first N layers; 0 = all
+        "head.rerank_negatives": 3,  # per training question, mined with the fine-tuned first stage
+        "head.rerank_queries_per_entry": 20,  # training questions per entry for the re-ranker
+        "head.rerank_loss": "bce",  # bce (pairs, positives weighted) | mnrl (in-batch + mined)
+        "head.rerank_epochs": 1,
+        "head.rerank_learning_rate": 5e-5,
     }
 
     @property
@@ -136,8 +166,9 @@ class BiEncoderHead:
             scale=head["loss_scale"], negatives=negatives,
         )
         retriever = Retriever.build(model, faq, splits.train, config)
-        threshold, note = calibrate_search(retriever.search, faq, splits.calibration)
-        retriever.save(run.model_dir, threshold, note, config)
+        choice = self.second_stage(run, retriever, settings)
+        threshold, note = calibrate_search(retriever.search, faq, splits.calibration)  # final score
+        retriever.save(run.model_dir, threshold, note, config, choice)
         out = outputs(retriever.search, faq, run.data.eval, threshold)
         # the `untuned` baseline: the base model, same documents, index and calibration
         run.data.info["untuned_outputs"] = untuned(run.data, config, run.base_model)
@@ -149,10 +180,53 @@ class BiEncoderHead:
                               f"MultipleNegativesRankingLoss with {described}, no-duplicates batches",
             "index": f"{retriever.index.kind}, {len(retriever.index)} vectors "
                      f"({head['document']}{' + known paraphrases' if head['index_paraphrases'] else ''})",
+            "re-ranker": rerank.describe(choice),
             "hand-off threshold": note,
             "resumed from": result.resumed_from,
         }
         return FitOutput(out, result.log_history, notes)
+
+    def second_stage(self, run: Run, retriever: Retriever, settings: Any) -> dict[str, Any]:
+        """Train the cross-encoder on first-stage mistakes, then decide on validation
+        questions whether (and over how many candidates) it re-ranks; sets
+        ``retriever.reranker`` when it does. Returns the choice with its figures."""
+        from dataclasses import replace
+
+        head, faq, splits = run.config["head"], run.data.info["faq"], run.data.train
+        mode = rerank.rerank_mode(head["rerank"])
+        if mode == "false":
+            return {"used": False, "mode": mode}
+        if head["rerank_k"] < 0 or head["rerank_negatives"] < 1:
+            raise ConfigError(f"head.rerank_k must be 0 (chosen on validation) or more and "
+                              f"head.rerank_negatives 1 or more; got {head['rerank_k']} and "
+                              f"{head['rerank_negatives']}.")
+        position, texts = faq.position(), entry_texts(faq, head["document"])
+        train = qa.cap_per_entry(splits.train, head["rerank_queries_per_entry"], settings.seed)
+        truth = [position[f] for f in train.faq_ids]
+        ranked, _ = retriever.first_stage(train.texts, head["rerank_negatives"] + 1)
+        wrong = rerank.wrong_candidates(ranked, truth, head["rerank_negatives"])
+        columns = rerank.training_columns(train.texts, truth, wrong, texts, head["rerank_loss"])
+        max_length = 2 * settings.max_length  # a question and an entry
+        cross = rerank.load_cross_encoder(run.base_model, max_length, head["rerank_layers"], fresh=True)
+        cross_settings = replace(settings, epochs=head["rerank_epochs"],
+                                 learning_rate=head["rerank_learning_rate"])
+        resume = run.resume and rerank.has_checkpoint(run.work_dir)
+        cross, result = rerank.train_reranker(cross, columns, head["rerank_loss"], cross_settings,
+                                              run.work_dir, resume, run.callbacks)
+        calibration = splits.calibration
+        held = calibration.pick([i for i, f in enumerate(calibration.faq_ids) if f])  # in scope
+        depth = head["rerank_k"] or max(rerank.K_CHOICES)
+        candidates, _ = retriever.first_stage(held.texts, depth)
+        scores = rerank.Reranker(cross, texts, depth, retriever.batch_size).rescore(held.texts, candidates)
+        choice = rerank.choose(candidates, scores, [position[f] for f in held.faq_ids], mode,
+                               head["rerank_k"])
+        choice.update({"layers": head["rerank_layers"] or "all", "max_length": max_length,
+                       "loss": head["rerank_loss"], "training pairs": len(columns["label"])
+                       if "label" in columns else len(columns["anchor"]),
+                       "train seconds": round(result.train_seconds, 1)})
+        if choice["used"]:
+            retriever.reranker = rerank.Reranker(cross, texts, choice["k"], retriever.batch_size)
+        return choice
 
     # -- using a saved model ------------------------------------------------------
     def load(self, model_dir: Path, config: Mapping[str, Any]) -> "FaqPredictor":

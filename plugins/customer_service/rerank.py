@@ -1,0 +1,240 @@
+"""The second stage: a cross-encoder that re-scores the first stage's top-k FAQ entries.
+
+A bi-encoder embeds the question and the entry apart; a cross-encoder reads them together
+(``[CLS] question [SEP] entry [SEP]``) and so sees which words of one answer which of the
+other, at the cost of one forward pass per (question, candidate) pair. Here it starts from
+the task's base encoder (optionally only its first layers, which halves or thirds the
+cost) with a fresh one-logit head, and is trained on (question, entry) pairs: the right
+entry against the wrong entries the fine-tuned first stage ranks highest for that question
+(the mistakes the re-ranker exists to fix). Its score is ``sigmoid(logit)`` in [0, 1], so a
+hand-off threshold calibrated on it means the same thing for every question.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunehub.core.errors import ConfigError, ModelError
+
+from .retrieval import Search
+
+RERANK_DIR = "reranker"
+LOSSES = ("bce", "mnrl")
+K_CHOICES = (10, 20, 50)  # first-stage candidates re-scored; chosen on validation when auto
+
+
+def load_cross_encoder(path: str | Path, max_length: int, layers: int = 0, fresh: bool = False):
+    """A sentence-transformers CrossEncoder from a local folder (safetensors, no remote code).
+
+    ``fresh`` puts a new one-logit head on an encoder (a bi-encoder folder converts as is);
+    ``layers`` > 0 keeps only the encoder's first ``layers`` transformer layers."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from tunehub.core.engine import quiet_transformers
+
+    quiet_transformers()
+    folder = Path(path)
+    if not any(folder.glob("*.safetensors")):
+        raise ModelError(f"{folder}: no .safetensors weights; tunehub loads safetensors only.")
+    config = {"num_hidden_layers": int(layers)} if layers > 0 else {}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return CrossEncoder(str(folder), num_labels=1 if fresh else None, max_length=max_length,
+                        device=device, trust_remote_code=False, config_kwargs=config or None,
+                        model_kwargs={"use_safetensors": True})
+
+
+def wrong_candidates(entries: np.ndarray, truth: Sequence[int], count: int) -> list[list[int]]:
+    """Per question, the first ``count`` entries of its ranking that are not its right one."""
+    picked = []
+    for row, right in zip(entries, truth):
+        picked.append([int(e) for e in row if e >= 0 and e != right][:count])
+    return picked
+
+
+def training_columns(queries: Sequence[str], truth: Sequence[int], wrong: Sequence[Sequence[int]],
+                     texts: Sequence[str], loss: str) -> dict[str, list]:
+    """The dataset for ``loss``: 'bce' one (query, text, label) row per pair; 'mnrl' one row
+    per question (anchor, positive, negative_1..n) with n the fewest negatives any has."""
+    if loss not in LOSSES:
+        raise ConfigError(f"head.rerank_loss must be one of {', '.join(LOSSES)}, got '{loss}'.")
+    if loss == "bce":
+        columns: dict[str, list] = {"query": [], "text": [], "label": []}
+        for query, right, negatives in zip(queries, truth, wrong):
+            for entry, label in [(right, 1.0)] + [(e, 0.0) for e in negatives]:
+                columns["query"].append(query)
+                columns["text"].append(texts[entry])
+                columns["label"].append(label)
+        return columns
+    count = min((len(n) for n in wrong), default=0)
+    columns = {"anchor": list(queries), "positive": [texts[r] for r in truth]}
+    for n in range(count):
+        columns[f"negative_{n + 1}"] = [texts[negatives[n]] for negatives in wrong]
+    return columns
+
+
+def train_reranker(model: Any, columns: dict[str, list], loss_name: str, settings: Any,
+                   work_dir: Path, resume: bool = False, callbacks: Sequence[Any] = ()):
+    """Fine-tune the cross-encoder in place through the engine; returns (model, FitResult)."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
+
+    from tunehub.core.engine import run_trainer
+
+    dataset = Dataset.from_dict(columns)
+    if loss_name == "bce":  # weigh the one positive as much as its negatives together
+        negatives = max(1.0, (len(columns["label"]) - sum(columns["label"])) / max(1.0, sum(columns["label"])))
+        loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(negatives))
+    else:
+        loss = MultipleNegativesRankingLoss(model, num_negatives=len(columns) - 2)
+    model.model_card_data.widget = []  # no model card: skip its example pass
+
+    def make_trainer(args):
+        return CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+
+    trainer, result = run_trainer(
+        make_trainer, settings, work_dir / RERANK_DIR, None, True, resume, callbacks,
+        args_overrides={"train_sampling_strategy": "random"},
+        args_class=CrossEncoderTrainingArguments,
+    )
+    return trainer.model, result
+
+
+def score_pairs(model: Any, queries: Sequence[str], texts: Sequence[str], batch_size: int = 128,
+                max_tokens: int = 1024) -> np.ndarray:
+    """(N,) sigmoid scores of (queries[i], texts[i]) pairs, in input order.
+
+    Pairs are tokenized once, sorted by length and batched under a padded-token budget,
+    as the bi-encoder's inference path does."""
+    import torch
+
+    from tunehub.core.inference import length_order, token_batches
+
+    if not len(queries):
+        return np.zeros(0, dtype=np.float32)
+    module = model[0].model if hasattr(model[0], "model") else model[0].auto_model
+    module.eval()
+    tokenizer = model.tokenizer
+    encoded = tokenizer(list(queries), list(texts), truncation=True, max_length=model.max_length)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+    lengths = [len(row) for row in encoded["input_ids"]]
+    order = length_order(lengths)
+    pad_id = tokenizer.pad_token_id or 0
+    out = np.empty(len(queries), dtype=np.float32)
+    with torch.inference_mode():
+        for rows in token_batches(order, lengths, batch_size, max_tokens):
+            width = lengths[rows[0]]
+            batch = {key: torch.tensor([encoded[key][i] + [pad_id if key == "input_ids" else 0]
+                                        * (width - len(encoded[key][i])) for i in rows],
+                                       dtype=torch.long, device=module.device) for key in keys}
+            logits = module(**batch).logits[:, 0].float()  # (B,)
+            out[rows] = torch.sigmoid(logits).cpu().numpy()
+    return out
+
+
+class Reranker:
+    """Re-scores candidate entries of a first-stage search with a cross-encoder."""
+
+    def __init__(self, model: Any, texts: Sequence[str], k: int, batch_size: int = 128):
+        self.model, self.texts, self.k, self.batch_size = model, list(texts), int(k), batch_size
+
+    def rescore(self, queries: Sequence[str], entries: np.ndarray) -> np.ndarray:
+        """(Q, C) cross-encoder scores of each query's candidate entries; -inf where padded."""
+        rows, cols = np.nonzero(entries >= 0)
+        scores = np.full(entries.shape, -np.inf, dtype=np.float32)
+        pairs_q = [queries[r] for r in rows]
+        pairs_t = [self.texts[entries[r, c]] for r, c in zip(rows, cols)]
+        scores[rows, cols] = score_pairs(self.model, pairs_q, pairs_t, self.batch_size)
+        return scores
+
+    def search(self, first: Search) -> Search:
+        """The two-stage search: the first stage's top max(k, n) entries, re-ranked."""
+
+        def two_stage(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+            entries, _ = first(texts, max(self.k, n))
+            return reorder(entries, self.rescore(texts, entries), n)
+
+        return two_stage
+
+
+def reorder(entries: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row sorted by ``scores`` (best first, stable), cut to ``n`` columns."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+    return np.take_along_axis(entries, order, 1), np.take_along_axis(scores, order, 1)
+
+
+def save_cross_encoder(model: Any, folder: Path) -> Path:
+    """Write the cross-encoder in sentence-transformers format (safetensors weights)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    return folder
+
+
+def rerank_mode(value: Any) -> str:
+    """``head.rerank`` as 'auto', 'true' or 'false' (TOML booleans accepted)."""
+    mode = str(value).strip().lower()
+    if mode not in ("auto", "true", "false"):
+        raise ConfigError(f"head.rerank must be auto, true or false, got '{value}'; auto keeps "
+                          "the re-ranker when the validation questions say it helps.")
+    return mode
+
+
+def figures(entries: np.ndarray, truth: Sequence[int]) -> dict[str, float]:
+    """recall@1 and MRR@10 of rankings (Q, >=1) against each question's right entry."""
+    if not len(truth):
+        return {"recall@1": 0.0, "mrr@10": 0.0}
+    hits = entries[:, :10] == np.asarray(truth)[:, None]  # (Q, <=10)
+    ranks = np.where(hits.any(1), hits.argmax(1) + 1, np.inf)
+    return {"recall@1": round(float(hits[:, 0].mean()), 4),
+            "mrr@10": round(float((1 / ranks).mean()), 4)}
+
+
+def choose(entries: np.ndarray, scores: np.ndarray, truth: Sequence[int], mode: str,
+           fixed_k: int) -> dict[str, Any]:
+    """Whether (and with which k) to re-rank, from validation questions.
+
+    ``entries`` (Q, K) is the first stage's ranking, ``scores`` (Q, K) the cross-encoder's
+    scores of those candidates. Every k is scored from one pass: re-ranking the top k is
+    re-sorting a prefix. Auto keeps the re-ranker when its best k beats the first stage on
+    recall@1 (then MRR@10); ties go to the smaller k, which costs less."""
+    first = figures(entries, truth)
+    options = [fixed_k] if fixed_k > 0 else [k for k in K_CHOICES if k <= entries.shape[1]] or [entries.shape[1]]
+    validation = {"first stage": first}
+    best_k, best = options[0], None
+    for k in options:
+        ranked, _ = reorder(entries[:, :k], scores[:, :k], k)
+        ranked = np.concatenate([ranked, entries[:, k:]], axis=1)
+        validation[f"re-ranked top {k}"] = got = figures(ranked, truth)
+        key = (got["recall@1"], got["mrr@10"])
+        if best is None or key > best:
+            best_k, best = k, key
+    helps = best > (first["recall@1"], first["mrr@10"])
+    used = mode == "true" or (mode == "auto" and helps)
+    return {"used": used, "mode": mode, "k": best_k, "helps on validation": helps,
+            "validation questions": len(truth), "validation": validation}
+
+
+def has_checkpoint(work_dir: Path) -> bool:
+    """Whether an interrupted re-ranker training left a checkpoint to resume."""
+    from tunehub.core.engine import last_checkpoint
+
+    return last_checkpoint(work_dir / RERANK_DIR / "checkpoints") is not None
+
+
+def describe(choice: dict[str, Any]) -> str:
+    """One line for the report: used or not, k, and both stages' validation figures."""
+    if choice.get("mode") == "false":
+        return "off (head.rerank=false)"
+    shown = "; ".join(f"{name} recall@1 {v['recall@1']:.4f} MRR@10 {v['mrr@10']:.4f}"
+                      for name, v in choice["validation"].items())
+    verdict = (f"used, re-scores the top {choice['k']}" if choice["used"]
+               else "not used (no gain on validation)")
+    return (f"cross-encoder ({choice['layers']} layers of the base encoder, {choice['loss']}, "
+            f"{choice['training pairs']} training rows, {choice['train seconds']} s): {verdict} "
+            f"[head.rerank={choice['mode']}]; on {choice['validation questions']} validation "
+            f"questions: {shown}")
