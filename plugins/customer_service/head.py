@@ -122,7 +122,7 @@ class BiEncoderHead:
         "head.rerank_queries_per_entry": 20,  # training questions per entry for the re-ranker
         "head.rerank_loss": "bce",  # bce (pairs, positives weighted) | mnrl (in-batch + mined)
         "head.rerank_epochs": 1,
-        "head.rerank_learning_rate": 5e-5,
+        "head.rerank_learning_rate": 2e-4,  # a new scoring layer: higher than fine-tuning alone
     }
 
     @property

@@ -29,8 +29,11 @@ K_CHOICES = (10, 20, 50)  # first-stage candidates re-scored; chosen on validati
 def load_cross_encoder(path: str | Path, max_length: int, layers: int = 0, fresh: bool = False):
     """A sentence-transformers CrossEncoder from a local folder (safetensors, no remote code).
 
-    ``fresh`` puts a new one-logit head on an encoder (a bi-encoder folder converts as is);
-    ``layers`` > 0 keeps only the encoder's first ``layers`` transformer layers."""
+    ``fresh`` builds one on an encoder folder (a bi-encoder's): the encoder (its first
+    ``layers`` transformer layers when ``layers`` > 0), mean pooling over the pair's tokens,
+    and a new linear layer to one logit. Mean pooling rather than the usual [CLS] head:
+    encoders trained with mean pooling (all-MiniLM-L6-v2) leave [CLS] almost constant
+    across inputs (std ~5e-4), which a new head cannot learn from in a few hundred steps."""
     import torch
     from sentence_transformers import CrossEncoder
 
@@ -40,11 +43,19 @@ def load_cross_encoder(path: str | Path, max_length: int, layers: int = 0, fresh
     folder = Path(path)
     if not any(folder.glob("*.safetensors")):
         raise ModelError(f"{folder}: no .safetensors weights; tunehub loads safetensors only.")
-    config = {"num_hidden_layers": int(layers)} if layers > 0 else {}
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return CrossEncoder(str(folder), num_labels=1 if fresh else None, max_length=max_length,
-                        device=device, trust_remote_code=False, config_kwargs=config or None,
-                        model_kwargs={"use_safetensors": True})
+    if not fresh:
+        return CrossEncoder(str(folder), max_length=max_length, device=device,
+                            trust_remote_code=False, model_kwargs={"use_safetensors": True})
+    from sentence_transformers.base.modules import Dense, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    encoder = Transformer(str(folder), transformer_task="feature-extraction", max_seq_length=max_length,
+                          config_kwargs={"num_hidden_layers": int(layers)} if layers > 0 else None,
+                          model_kwargs={"use_safetensors": True})
+    width = encoder.get_embedding_dimension()
+    head = Dense(width, 1, activation_function=None, module_output_name="scores")
+    return CrossEncoder(modules=[encoder, Pooling(width, "mean"), head], device=device)
 
 
 def wrong_candidates(entries: np.ndarray, truth: Sequence[int], count: int) -> list[list[int]]:
@@ -117,8 +128,7 @@ def score_pairs(model: Any, queries: Sequence[str], texts: Sequence[str], batch_
 
     if not len(queries):
         return np.zeros(0, dtype=np.float32)
-    module = model[0].model if hasattr(model[0], "model") else model[0].auto_model
-    module.eval()
+    model.eval()
     tokenizer = model.tokenizer
     encoded = tokenizer(list(queries), list(texts), truncation=True, max_length=model.max_length)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
@@ -131,8 +141,8 @@ def score_pairs(model: Any, queries: Sequence[str], texts: Sequence[str], batch_
             width = lengths[rows[0]]
             batch = {key: torch.tensor([encoded[key][i] + [pad_id if key == "input_ids" else 0]
                                         * (width - len(encoded[key][i])) for i in rows],
-                                       dtype=torch.long, device=module.device) for key in keys}
-            logits = module(**batch).logits[:, 0].float()  # (B,)
+                                       dtype=torch.long, device=model.device) for key in keys}
+            logits = model(batch)["scores"][:, 0].float()  # (B,)
             out[rows] = torch.sigmoid(logits).cpu().numpy()
     return out
 
