@@ -33,6 +33,9 @@ def test_reranker_reorders_the_first_stage_by_its_own_scores(monkeypatch):
     entries, scores = reranker.search(first)(["how do I reset my pin", "i lost my card"], 2)
     assert entries.tolist() == [[1, 2], [0, 2]]  # the right entry moved up from 2nd / 3rd
     assert scores[:, 0].tolist() == [1.0, 1.0] and (scores[:, 0] >= scores[:, 1]).all()
+    half = rerank.Reranker(None, TEXTS, k=3, weight=0.5).search(first)
+    entries, scores = half(["how do I reset my pin"], 3)  # 0.5 x words + 0.5 x first stage
+    assert entries.tolist() == [[1, 2, 0]] and scores[0].tolist() == pytest.approx([0.9, 0.45, 0.35])
     entries, _ = rerank.Reranker(None, TEXTS, k=1).search(first)(["i lost my card"], 1)
     assert entries.tolist() == [[2]]  # only the top 1 is re-scored: nothing to reorder
 
@@ -45,17 +48,21 @@ def test_padded_candidates_stay_last():
 
 def test_choice_keeps_the_reranker_only_when_validation_says_it_helps():
     truth = [0, 1, 2, 3]
-    first = np.array([[1, 0, 2, 3], [1, 0, 2, 3], [2, 0, 1, 3], [0, 3, 1, 2]])
-    better = np.where(first == np.asarray(truth)[:, None], 0.9, 0.1)  # right entry on top
-    on = rerank.choose(first, better, truth, "auto", fixed_k=0)
+    entries = np.array([[1, 0, 2, 3], [1, 0, 2, 3], [2, 0, 1, 3], [0, 3, 1, 2]])
+    first = np.tile([0.9, 0.8, 0.7, 0.6], (4, 1))  # first stage: right on top for half
+    better = np.where(entries == np.asarray(truth)[:, None], 0.9, 0.1)  # right entry on top
+    on = rerank.choose(entries, first, better, truth, "auto")
     assert on["used"] and on["helps on validation"] and on["k"] == 4
-    assert on["validation"]["first stage"]["recall@1"] == 0.5
-    assert on["validation"]["re-ranked top 4"] == {"recall@1": 1.0, "mrr@10": 1.0}
+    assert on["validation"]["first stage"] == {"recall@1": 0.5, "mrr@10": 0.75}
+    assert on["validation"]["cross-encoder alone, top 4"] == {"recall@1": 1.0, "mrr@10": 1.0}
+    assert 0.1 < on["weight"] <= 1.0  # the smallest weight that puts every right entry first
+    fused = rerank.fuse(first, better, on["weight"])
+    assert (fused.argmax(1) == [1, 0, 0, 1]).all()  # the right entry's column, per row
     worse = 1.0 - better  # puts the right entry last
-    off = rerank.choose(first, worse, truth, "auto", fixed_k=0)
+    off = rerank.choose(entries, first, worse, truth, "auto")
     assert not off["used"] and not off["helps on validation"]
-    assert rerank.choose(first, worse, truth, "true", fixed_k=2)["used"]  # forced on, k fixed
-    assert rerank.choose(first, worse, truth, "true", fixed_k=2)["k"] == 2
+    forced = rerank.choose(entries, first, worse, truth, "true", fixed_k=2, fixed_weight=1.0)
+    assert forced["used"] and (forced["k"], forced["weight"]) == (2, 1.0)
     with pytest.raises(ConfigError, match="head.rerank must be auto, true or false"):
         rerank.rerank_mode("sometimes")
     assert rerank.rerank_mode(True) == "true"

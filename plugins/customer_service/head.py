@@ -95,7 +95,7 @@ class Retriever:
         if choice.get("used"):
             cross = rerank.load_cross_encoder(folder / rerank.RERANK_DIR, choice["max_length"])
             reranker = rerank.Reranker(cross, entry_texts(faq, settings["document"]), choice["k"],
-                                       batch_size)
+                                       batch_size, choice["weight"])
         return cls(load_encoder(folder, max_length), index, faq, batch_size, reranker), settings
 
 
@@ -116,7 +116,8 @@ class BiEncoderHead:
         "head.exact_max": 100_000,
         "head.handoff_message": HANDOFF,
         "head.rerank": "auto",  # auto (kept when validation says it helps) | true | false
-        "head.rerank_k": 0,  # first-stage entries re-scored; 0: chosen on validation (10/20/50)
+        "head.rerank_k": 0,  # first-stage entries re-scored; 0: chosen on validation (10 or 20)
+        "head.rerank_weight": -1.0,  # cross-encoder's share of the final score; -1: chosen on validation
         "head.rerank_layers": 0,  # cross-encoder keeps the base encoder's first N layers; 0 = all
         "head.rerank_negatives": 3,  # per training question, mined with the fine-tuned first stage
         "head.rerank_queries_per_entry": 20,  # training questions per entry for the re-ranker
@@ -196,10 +197,11 @@ class BiEncoderHead:
         mode = rerank.rerank_mode(head["rerank"])
         if mode == "false":
             return {"used": False, "mode": mode}
-        if head["rerank_k"] < 0 or head["rerank_negatives"] < 1:
-            raise ConfigError(f"head.rerank_k must be 0 (chosen on validation) or more and "
-                              f"head.rerank_negatives 1 or more; got {head['rerank_k']} and "
-                              f"{head['rerank_negatives']}.")
+        if head["rerank_k"] < 0 or head["rerank_negatives"] < 1 or head["rerank_weight"] > 1:
+            raise ConfigError(f"head.rerank_k must be 0 (chosen on validation) or more, "
+                              f"head.rerank_negatives 1 or more and head.rerank_weight -1 (chosen "
+                              f"on validation) or in [0, 1]; got {head['rerank_k']}, "
+                              f"{head['rerank_negatives']} and {head['rerank_weight']}.")
         position, texts = faq.position(), entry_texts(faq, head["document"])
         train = qa.cap_per_entry(splits.train, head["rerank_queries_per_entry"], settings.seed)
         truth = [position[f] for f in train.faq_ids]
@@ -216,16 +218,17 @@ class BiEncoderHead:
         calibration = splits.calibration
         held = calibration.pick([i for i, f in enumerate(calibration.faq_ids) if f])  # in scope
         depth = head["rerank_k"] or max(rerank.K_CHOICES)
-        candidates, _ = retriever.first_stage(held.texts, depth)
+        candidates, first = retriever.first_stage(held.texts, depth)
         scores = rerank.Reranker(cross, texts, depth, retriever.batch_size).rescore(held.texts, candidates)
-        choice = rerank.choose(candidates, scores, [position[f] for f in held.faq_ids], mode,
-                               head["rerank_k"])
+        choice = rerank.choose(candidates, first, scores, [position[f] for f in held.faq_ids], mode,
+                               head["rerank_k"], head["rerank_weight"])
         choice.update({"layers": head["rerank_layers"] or "all", "max_length": max_length,
                        "loss": head["rerank_loss"], "training pairs": len(columns["label"])
                        if "label" in columns else len(columns["anchor"]),
                        "train seconds": round(result.train_seconds, 1)})
         if choice["used"]:
-            retriever.reranker = rerank.Reranker(cross, texts, choice["k"], retriever.batch_size)
+            retriever.reranker = rerank.Reranker(cross, texts, choice["k"], retriever.batch_size,
+                                                 choice["weight"])
         return choice
 
     # -- using a saved model ------------------------------------------------------

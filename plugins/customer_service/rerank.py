@@ -23,7 +23,8 @@ from .retrieval import Search
 
 RERANK_DIR = "reranker"
 LOSSES = ("bce", "mnrl")
-K_CHOICES = (10, 20, 50)  # first-stage candidates re-scored; chosen on validation when auto
+K_CHOICES = (10, 20)  # first-stage candidates re-scored, chosen on validation (head.rerank_k=0)
+WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # cross-encoder's share, likewise
 
 
 def load_cross_encoder(path: str | Path, max_length: int, layers: int = 0, fresh: bool = False):
@@ -147,11 +148,22 @@ def score_pairs(model: Any, queries: Sequence[str], texts: Sequence[str], batch_
     return out
 
 
-class Reranker:
-    """Re-scores candidate entries of a first-stage search with a cross-encoder."""
+def fuse(first: np.ndarray, cross: np.ndarray, weight: float) -> np.ndarray:
+    """The final score: ``weight`` x cross-encoder score + (1 - weight) x first-stage cosine.
 
-    def __init__(self, model: Any, texts: Sequence[str], k: int, batch_size: int = 128):
+    Both lie in [0, 1] for any sensible match (sigmoid; cosine of unit vectors), so the sum
+    does too and one hand-off threshold fits every question; padded slots stay -inf."""
+    return weight * cross + (1.0 - weight) * first
+
+
+class Reranker:
+    """Re-scores candidate entries of a first-stage search with a cross-encoder, fused with
+    the first stage's own score (``weight`` 1.0: the cross-encoder alone)."""
+
+    def __init__(self, model: Any, texts: Sequence[str], k: int, batch_size: int = 128,
+                 weight: float = 1.0):
         self.model, self.texts, self.k, self.batch_size = model, list(texts), int(k), batch_size
+        self.weight = float(weight)
 
     def rescore(self, queries: Sequence[str], entries: np.ndarray) -> np.ndarray:
         """(Q, C) cross-encoder scores of each query's candidate entries; -inf where padded."""
@@ -166,8 +178,8 @@ class Reranker:
         """The two-stage search: the first stage's top max(k, n) entries, re-ranked."""
 
         def two_stage(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-            entries, _ = first(texts, max(self.k, n))
-            return reorder(entries, self.rescore(texts, entries), n)
+            entries, scores = first(texts, max(self.k, n))
+            return reorder(entries, fuse(scores, self.rescore(texts, entries), self.weight), n)
 
         return two_stage
 
@@ -204,29 +216,39 @@ def figures(entries: np.ndarray, truth: Sequence[int]) -> dict[str, float]:
             "mrr@10": round(float((1 / ranks).mean()), 4)}
 
 
-def choose(entries: np.ndarray, scores: np.ndarray, truth: Sequence[int], mode: str,
-           fixed_k: int) -> dict[str, Any]:
-    """Whether (and with which k) to re-rank, from validation questions.
+def choose(entries: np.ndarray, first: np.ndarray, cross: np.ndarray, truth: Sequence[int],
+           mode: str, fixed_k: int = 0, fixed_weight: float = -1.0) -> dict[str, Any]:
+    """Whether to re-rank, over how many candidates (k) and with what cross-encoder weight,
+    from validation questions.
 
-    ``entries`` (Q, K) is the first stage's ranking, ``scores`` (Q, K) the cross-encoder's
-    scores of those candidates. Every k is scored from one pass: re-ranking the top k is
-    re-sorting a prefix. Auto keeps the re-ranker when its best k beats the first stage on
-    recall@1 (then MRR@10); ties go to the smaller k, which costs less."""
-    first = figures(entries, truth)
-    options = [fixed_k] if fixed_k > 0 else [k for k in K_CHOICES if k <= entries.shape[1]] or [entries.shape[1]]
-    validation = {"first stage": first}
-    best_k, best = options[0], None
-    for k in options:
-        ranked, _ = reorder(entries[:, :k], scores[:, :k], k)
-        ranked = np.concatenate([ranked, entries[:, k:]], axis=1)
-        validation[f"re-ranked top {k}"] = got = figures(ranked, truth)
-        key = (got["recall@1"], got["mrr@10"])
-        if best is None or key > best:
-            best_k, best = k, key
-    helps = best > (first["recall@1"], first["mrr@10"])
+    ``entries`` (Q, K) is the first stage's ranking with its scores ``first``, ``cross``
+    (Q, K) the cross-encoder's scores of those candidates. Every (k, weight) is scored from
+    this one pass: re-ranking the top k re-sorts a prefix. Auto keeps the re-ranker when its
+    best setting beats the first stage on recall@1 (then MRR@10); ties go to the smaller k
+    (cheaper) and the smaller weight (closer to the first stage)."""
+    ks = [fixed_k] if fixed_k > 0 else [k for k in K_CHOICES if k <= entries.shape[1]] or [entries.shape[1]]
+    weights = [fixed_weight] if fixed_weight >= 0 else list(WEIGHTS)
+    validation = {"first stage": figures(entries, truth)}
+    best, best_key = {"k": ks[0], "weight": weights[-1]}, None
+    for k in ks:
+        alone = None
+        for weight in weights:
+            ranked, _ = reorder(entries[:, :k], fuse(first[:, :k], cross[:, :k], weight), k)
+            got = figures(np.concatenate([ranked, entries[:, k:]], axis=1), truth)
+            key = (got["recall@1"], got["mrr@10"])
+            if best_key is None or key > best_key:
+                best, best_key = {"k": k, "weight": weight, **got}, key
+            alone = got if weight == 1.0 else alone
+        if alone is not None:
+            validation[f"cross-encoder alone, top {k}"] = alone
+    validation[f"fused (weight {best['weight']}), top {best['k']}"] = {
+        "recall@1": best["recall@1"], "mrr@10": best["mrr@10"]}
+    first_key = (validation["first stage"]["recall@1"], validation["first stage"]["mrr@10"])
+    helps = best_key > first_key
     used = mode == "true" or (mode == "auto" and helps)
-    return {"used": used, "mode": mode, "k": best_k, "helps on validation": helps,
-            "validation questions": len(truth), "validation": validation}
+    return {"used": used, "mode": mode, "k": best["k"], "weight": best["weight"],
+            "helps on validation": helps, "validation questions": len(truth),
+            "validation": validation}
 
 
 def has_checkpoint(work_dir: Path) -> bool:
@@ -242,7 +264,8 @@ def describe(choice: dict[str, Any]) -> str:
         return "off (head.rerank=false)"
     shown = "; ".join(f"{name} recall@1 {v['recall@1']:.4f} MRR@10 {v['mrr@10']:.4f}"
                       for name, v in choice["validation"].items())
-    verdict = (f"used, re-scores the top {choice['k']}" if choice["used"]
+    verdict = (f"used, re-scores the top {choice['k']} (final score {choice['weight']} x "
+               f"cross-encoder + {1 - choice['weight']:.1f} x first stage)" if choice["used"]
                else "not used (no gain on validation)")
     return (f"cross-encoder ({choice['layers']} layers of the base encoder, {choice['loss']}, "
             f"{choice['training pairs']} training rows, {choice['train seconds']} s): {verdict} "
