@@ -105,11 +105,14 @@ def mine_hard_negatives(model: Any, anchors: Sequence[str], positives: Sequence[
 
 def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], settings: Any,
                 work_dir: Path, resume: bool = False, callbacks: Sequence[Any] = (),
-                scale: float = 20.0, negatives: Mapping[str, Sequence[str]] | None = None):
+                scale: float = 20.0, negatives: Mapping[str, Sequence[str]] | None = None,
+                symmetric: bool = False):
     """Fine-tune ``model`` in place on (anchor, positive) pairs; returns the engine's FitResult.
 
     ``negatives`` adds hard-negative columns (``negative_1``...: one text per anchor each),
-    scored against each anchor beside the in-batch negatives. ``settings`` is a
+    scored against each anchor beside the in-batch negatives. ``symmetric`` adds the
+    reverse direction (each positive must pick its anchor among the batch's anchors), as in
+    MultipleNegativesSymmetricRankingLoss. ``settings`` is a
     `TrainSettings`; the batch size is capped at the number of distinct positives, since
     the no-duplicates sampler cannot fill a larger batch."""
     from dataclasses import replace
@@ -135,7 +138,9 @@ def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], se
                              f"{len(anchors)} anchors; give one per anchor.")
         columns[name] = list(texts)
     dataset = Dataset.from_dict(columns)
-    loss = MultipleNegativesRankingLoss(model, scale=scale)
+    directions = {"directions": ("query_to_doc", "doc_to_query"),
+                  "partition_mode": "per_direction"} if symmetric else {}
+    loss = MultipleNegativesRankingLoss(model, scale=scale, **directions)
     model.model_card_data.widget = [{"text": ""}]  # no model card: skip its example pass
 
     def make_trainer(args):

@@ -111,6 +111,7 @@ class BiEncoderHead:
         "head.max_queries_per_entry": 0,  # training queries per entry (seeded sample); 0 = all
         "head.loss_scale": 20.0,  # MultipleNegativesRankingLoss similarity scale
         "head.hard_negatives": 0,  # per query, mined with the base model (0: in-batch only)
+        "head.symmetric_loss": True,  # also train each entry to pick its questions in the batch
         "head.top_k": 3,  # answers returned by predict
         "head.index": "auto",  # auto (exact up to head.exact_max vectors, HNSW above) | flat | hnsw
         "head.exact_max": 100_000,
@@ -164,7 +165,7 @@ class BiEncoderHead:
                          "with the base model (TopK-PercPos, 5% margin)")
         model, result = train_pairs(
             model, anchors, positives, settings, run.work_dir, run.resume, run.callbacks,
-            scale=head["loss_scale"], negatives=negatives,
+            scale=head["loss_scale"], negatives=negatives, symmetric=head["symmetric_loss"],
         )
         retriever = Retriever.build(model, faq, splits.train, config)
         choice = self.second_stage(run, retriever, settings)
@@ -178,7 +179,8 @@ class BiEncoderHead:
             "train samples/s": round(result.train_samples_per_second, 1),
             "precision": result.precision,
             "training pairs": f"{len(anchors)} (query, entry {head['document']}); "
-                              f"MultipleNegativesRankingLoss with {described}, no-duplicates batches",
+                              f"MultipleNegativesRankingLoss{' (symmetric)' if head['symmetric_loss'] else ''} "
+                              f"with {described}, no-duplicates batches",
             "index": f"{retriever.index.kind}, {len(retriever.index)} vectors "
                      f"({head['document']}{' + known paraphrases' if head['index_paraphrases'] else ''})",
             "re-ranker": rerank.describe(choice),
@@ -195,14 +197,19 @@ class BiEncoderHead:
 
         head, faq, splits = run.config["head"], run.data.info["faq"], run.data.train
         mode = rerank.rerank_mode(head["rerank"])
+        position, texts = faq.position(), entry_texts(faq, head["document"])
+        calibration = splits.calibration
+        held = calibration.pick([i for i, f in enumerate(calibration.faq_ids) if f])  # in scope
+        truth_held = [position[f] for f in held.faq_ids]
         if mode == "false":
-            return {"used": False, "mode": mode}
+            ranked, _ = retriever.first_stage(held.texts, 10)
+            return {"used": False, "mode": mode, "validation questions": len(held),
+                    "validation": {"first stage": rerank.figures(ranked, truth_held)}}
         if head["rerank_k"] < 0 or head["rerank_negatives"] < 1 or head["rerank_weight"] > 1:
             raise ConfigError(f"head.rerank_k must be 0 (chosen on validation) or more, "
                               f"head.rerank_negatives 1 or more and head.rerank_weight -1 (chosen "
                               f"on validation) or in [0, 1]; got {head['rerank_k']}, "
                               f"{head['rerank_negatives']} and {head['rerank_weight']}.")
-        position, texts = faq.position(), entry_texts(faq, head["document"])
         train = qa.cap_per_entry(splits.train, head["rerank_queries_per_entry"], settings.seed)
         truth = [position[f] for f in train.faq_ids]
         ranked, _ = retriever.first_stage(train.texts, head["rerank_negatives"] + 1)
@@ -215,13 +222,11 @@ class BiEncoderHead:
         resume = run.resume and rerank.has_checkpoint(run.work_dir)
         cross, result = rerank.train_reranker(cross, columns, head["rerank_loss"], cross_settings,
                                               run.work_dir, resume, run.callbacks)
-        calibration = splits.calibration
-        held = calibration.pick([i for i, f in enumerate(calibration.faq_ids) if f])  # in scope
         depth = head["rerank_k"] or max(rerank.K_CHOICES)
         candidates, first = retriever.first_stage(held.texts, depth)
         scores = rerank.Reranker(cross, texts, depth, retriever.batch_size).rescore(held.texts, candidates)
-        choice = rerank.choose(candidates, first, scores, [position[f] for f in held.faq_ids], mode,
-                               head["rerank_k"], head["rerank_weight"])
+        choice = rerank.choose(candidates, first, scores, truth_held, mode, head["rerank_k"],
+                               head["rerank_weight"])
         choice.update({"layers": head["rerank_layers"] or "all", "max_length": max_length,
                        "loss": head["rerank_loss"], "training pairs": len(columns["label"])
                        if "label" in columns else len(columns["anchor"]),

@@ -260,10 +260,10 @@ def has_checkpoint(work_dir: Path) -> bool:
 
 def describe(choice: dict[str, Any]) -> str:
     """One line for the report: used or not, k, and both stages' validation figures."""
-    if choice.get("mode") == "false":
-        return "off (head.rerank=false)"
     shown = "; ".join(f"{name} recall@1 {v['recall@1']:.4f} MRR@10 {v['mrr@10']:.4f}"
                       for name, v in choice["validation"].items())
+    if choice["mode"] == "false":
+        return f"off (head.rerank=false); on {choice['validation questions']} validation questions: {shown}"
     verdict = (f"used, re-scores the top {choice['k']} (final score {choice['weight']} x "
                f"cross-encoder + {1 - choice['weight']:.1f} x first stage)" if choice["used"]
                else "not used (no gain on validation)")
