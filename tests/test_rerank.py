@@ -47,9 +47,9 @@ def test_padded_candidates_stay_last():
 
 
 def test_choice_keeps_the_reranker_only_when_validation_says_it_helps():
-    truth = [0, 1, 2, 3]
-    entries = np.array([[1, 0, 2, 3], [1, 0, 2, 3], [2, 0, 1, 3], [0, 3, 1, 2]])
-    first = np.tile([0.9, 0.8, 0.7, 0.6], (4, 1))  # first stage: right on top for half
+    truth = [0, 1, 2, 3] * 4
+    entries = np.tile([[1, 0, 2, 3], [1, 0, 2, 3], [2, 0, 1, 3], [0, 3, 1, 2]], (4, 1))
+    first = np.tile([0.9, 0.8, 0.7, 0.6], (16, 1))  # first stage: right on top for half
     better = np.where(entries == np.asarray(truth)[:, None], 0.9, 0.1)  # right entry on top
     on = rerank.choose(entries, first, better, truth, "auto")
     assert on["used"] and on["helps on validation"] and on["k"] == 4
@@ -57,7 +57,13 @@ def test_choice_keeps_the_reranker_only_when_validation_says_it_helps():
     assert on["validation"]["cross-encoder alone, top 4"] == {"recall@1": 1.0, "mrr@10": 1.0}
     assert 0.1 < on["weight"] <= 1.0  # the smallest weight that puts every right entry first
     fused = rerank.fuse(first, better, on["weight"])
-    assert (fused.argmax(1) == [1, 0, 0, 1]).all()  # the right entry's column, per row
+    assert (fused.argmax(1) == [1, 0, 0, 1] * 4).all()  # the right entry's column, per row
+    assert on["top answers fixed / broken"] == [8, 0]
+    lucky = first.copy()  # keeps the first stage's order...
+    lucky[[0, 3, 4]] = better[[0, 3, 4]]  # ...but fixes 3 top answers
+    lucky[[1, 2]] = 1.0 - better[[1, 2]]  # ...and breaks 2: no clear gain
+    chance = rerank.choose(entries, first, lucky, truth, "auto", fixed_weight=1.0)
+    assert chance["top answers fixed / broken"] == [3, 2] and not chance["used"]
     worse = 1.0 - better  # puts the right entry last
     off = rerank.choose(entries, first, worse, truth, "auto")
     assert not off["used"] and not off["helps on validation"]
