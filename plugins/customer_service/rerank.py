@@ -39,9 +39,11 @@ def load_cross_encoder(path: str | Path, max_length: int, layers: int = 0, fresh
     from sentence_transformers import CrossEncoder
 
     from tunehub.core.engine import quiet_transformers
+    from tunehub.core.safety import refuse_remote_code
 
     quiet_transformers()
     folder = Path(path)
+    refuse_remote_code(folder)
     if not any(folder.glob("*.safetensors")):
         raise ModelError(f"{folder}: no .safetensors weights; tunehub loads safetensors only.")
     device = "cuda" if torch.cuda.is_available() else "cpu"
