@@ -56,27 +56,28 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(args.threads)
     from tunehub.core.runner import load
     from tunehub.plugins.customer_service.rerank import Reranker, load_cross_encoder
+    from tunehub.plugins.customer_service.retrieval import entry_texts
 
     loaded = load("customer-service-qa", model=args.model)
     torch.set_num_threads(args.threads)
     folder, predictor = loaded.artifact.model_dir, loaded.predictor
-    retriever, choice = predictor.retriever, predictor.settings.get("rerank", {})
-    if retriever.reranker is None:  # measure what re-ranking would cost all the same
-        cross = load_cross_encoder(folder / "reranker", 64) if (folder / "reranker").is_dir() else None
-        if cross is None:
-            print(f"{folder}: no re-ranker saved (head.rerank chose off); first stage only")
-    else:
-        cross = retriever.reranker.model
+    answering = getattr(predictor, "impl", predictor)  # the head's own FaqPredictor
+    retriever, choice = answering.retriever, answering.settings.get("rerank", {})
+    texts_of_entries = entry_texts(retriever.faq, answering.settings.get("document", "question"))
+    weight = float(choice.get("weight", 1.0))
+    cross = retriever.reranker.model if retriever.reranker is not None else None
+    if cross is None and (folder / "reranker").is_dir():  # saved but unused: measure it anyway
+        cross = load_cross_encoder(folder / "reranker", 64)
+    if cross is None:
+        print(f"{folder}: no re-ranker saved (head.rerank chose off); first stage only")
     texts = questions(args.queries)
     print(f"{folder}: {len(texts)} questions, {torch.get_num_threads()} threads, re-ranker "
           f"{'used with k=' + str(choice.get('k')) if choice.get('used') else 'not used'}")
     depths = [0] + ([int(k) for k in args.k.split(",")] if cross is not None else [])
     for k in depths:
-        retriever.reranker = Reranker(cross, retriever.reranker.texts if retriever.reranker
-                                      else _texts(retriever), k) if k else None
+        retriever.reranker = Reranker(cross, texts_of_entries, k, weight=weight) if k else None
         single = timed(predictor.predict, [[t] for t in texts])
         batched = timed(predictor.predict, [texts[i:i + 32] for i in range(0, len(texts), 32)])
         p50, p99 = np.percentile(single, 50) * 1000, np.percentile(single, 99) * 1000
@@ -85,12 +86,6 @@ def main() -> None:
                    if k == TARGET_K else "")
         print(f"  {name:12s} single: p50 {p50:7.1f} ms p99 {p99:7.1f} ms {len(single) / single.sum():6.1f} q/s"
               f" | batch 32: {len(texts) / batched.sum():6.1f} q/s{verdict}", flush=True)
-
-
-def _texts(retriever) -> list[str]:
-    from tunehub.plugins.customer_service.retrieval import entry_texts
-
-    return entry_texts(retriever.faq, "question")
 
 
 if __name__ == "__main__":
