@@ -21,7 +21,7 @@ from tunehub.core.heads import FitOutput, Run, TaskData
 
 from . import data as qa
 from . import rerank
-from .retrieval import Search, calibrate_search, documents, entry_texts, outputs
+from .retrieval import calibrate_search, documents, entry_texts, outputs
 
 FAQ_FILE, SETTINGS_FILE, INDEX_DIR = "faq.jsonl", "retrieval.json", "index"
 HANDOFF = "I'm not sure I can answer that. Let me pass you to a member of our team."
