@@ -26,12 +26,9 @@ def load_encoder(path: str | Path, max_length: int | None = None):
     from .engine import quiet_transformers
 
     quiet_transformers()
-    folder = Path(path)
-    from .safety import refuse_remote_code
+    from .safety import safe_model_folder
 
-    refuse_remote_code(folder)
-    if not any(folder.glob("*.safetensors")):
-        raise ModelError(f"{folder}: no .safetensors weights; tunehub loads safetensors only.")
+    folder = safe_model_folder(path)
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

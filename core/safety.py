@@ -34,3 +34,12 @@ def refuse_remote_code(path: Path, name: str | None = None) -> None:
                 "(auto_map); tunehub never runs code from a model folder. Use a model of a "
                 "standard transformers architecture."
             )
+
+
+def safe_model_folder(path: str | Path) -> Path:
+    """A local model folder that is safe to load: safetensors weights, no code of its own."""
+    folder = Path(path)
+    refuse_remote_code(folder)
+    if not any(folder.glob("*.safetensors")):
+        raise ModelError(f"{folder}: no .safetensors weights; tunehub loads safetensors only.")
+    return folder

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.core.errors import ConfigError, ModelError
+from tunehub.core.errors import ConfigError
 
 from .retrieval import Search
 
@@ -39,13 +39,10 @@ def load_cross_encoder(path: str | Path, max_length: int, layers: int = 0, fresh
     from sentence_transformers import CrossEncoder
 
     from tunehub.core.engine import quiet_transformers
-    from tunehub.core.safety import refuse_remote_code
+    from tunehub.core.safety import safe_model_folder
 
     quiet_transformers()
-    folder = Path(path)
-    refuse_remote_code(folder)
-    if not any(folder.glob("*.safetensors")):
-        raise ModelError(f"{folder}: no .safetensors weights; tunehub loads safetensors only.")
+    folder = safe_model_folder(path)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if not fresh:
         return CrossEncoder(str(folder), max_length=max_length, device=device,
