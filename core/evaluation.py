@@ -53,7 +53,7 @@ def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path
                      overrides: list[str]) -> Path:
     """``evaluations/<UTC time>/report.md`` + metrics.json, renamed into place complete."""
     from .hub import rename_to_free, write_json
-    from .report import _table, detail_sections, metrics_rows
+    from .report import render
 
     now = datetime.now(timezone.utc)
     parent = artifact_path / "evaluations"
@@ -61,19 +61,15 @@ def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path
     tmp = parent / f".tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     data_hash = files_hash(sorted(set(files.values())))
-    lines = [f"# {result.task}: evaluation of {result.notes.get('model')}", "",
-             f"Evaluated {now.isoformat(timespec='seconds')}, primary metric "
-             f"**{result.primary_metric}**.", "", "## Metrics", ""]
-    lines += _table(*metrics_rows(result))
-    lines += ["", "## Data", ""]
-    lines += [f"- {role}: `{path}`" for role, path in files.items()]
-    lines += [f"- {key}: {value}" for key, value in data.summary.items()]
-    lines += [f"- data hash: `{data_hash}`"]
+    data_lines = [f"- {role}: `{path}`" for role, path in files.items()]
+    data_lines += [f"- {key}: {value}" for key, value in data.summary.items()]
+    data_lines += [f"- data hash: `{data_hash}`"]
     if overrides:
-        lines += [f"- overrides: {' '.join(overrides)}"]
-    lines += ["", "## Notes", ""]
-    lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]
-    lines += detail_sections(result.details, tmp)
+        data_lines += [f"- overrides: {' '.join(overrides)}"]
+    intro = (f"Evaluated {now.isoformat(timespec='seconds')}, primary metric "
+             f"**{result.primary_metric}**.")
+    lines = render(tmp, result, f"evaluation of {result.notes.get('model')}", intro, data_lines,
+                   data, "Notes")
     (tmp / "report.md").write_text("\n".join(lines) + "\n")
     write_json(tmp / "metrics.json", {"primary_metric": result.primary_metric,
                                       "metrics": result.metrics, "details": result.details,

@@ -22,20 +22,27 @@ def metrics_rows(result) -> tuple[list[str], list[list[Any]]]:
     return header, rows
 
 
+def render(folder: Path, result, title: str, intro: str, data_lines: list[str],
+           data: Any, notes_title: str) -> list[str]:
+    """The report both a run and an evaluation write: title, metrics beside baselines,
+    data, warnings, notes and every detail metric (plots written into ``folder``)."""
+    lines = [f"# {result.task}: {title}", "", intro, "", "## Metrics", ""]
+    lines += _table(*metrics_rows(result))
+    lines += ["", "## Data", ""] + data_lines
+    if getattr(data, "warnings", None):
+        lines += ["", "## Warnings", ""] + [f"- **{text}**" for text in data.warnings]
+    lines += ["", f"## {notes_title}", ""]
+    lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]
+    return lines + detail_sections(result.details, folder)
+
+
 def write_report(folder: Path, result, data, log_history: list[dict[str, Any]],
                  manifest: Mapping[str, Any]) -> None:
-    lines = [f"# {result.task}: run report", "",
-             f"Base model `{manifest['base_model']}`, created {manifest['created']}, "
-             f"primary metric **{result.primary_metric}**.", "", "## Metrics", ""]
-    lines += _table(*metrics_rows(result))
-    lines += ["", "## Data", ""]
-    lines += [f"- {key}: {value}" for key, value in data.summary.items()]
-    lines += [f"- data hash: `{manifest['data_hash']}`"]
-    if data.warnings:
-        lines += ["", "## Warnings", ""] + [f"- **{text}**" for text in data.warnings]
-    lines += ["", "## Training", ""]
-    lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]
-    lines += detail_sections(result.details, folder)
+    intro = (f"Base model `{manifest['base_model']}`, created {manifest['created']}, "
+             f"primary metric **{result.primary_metric}**.")
+    data_lines = [f"- {key}: {value}" for key, value in data.summary.items()]
+    data_lines += [f"- data hash: `{manifest['data_hash']}`"]
+    lines = render(folder, result, "run report", intro, data_lines, data, "Training")
     if _plot_loss(log_history, folder / "loss_curve.png"):
         lines += ["", "## Loss", "", "![loss curve](loss_curve.png)"]
     (folder / "report.md").write_text("\n".join(lines) + "\n")
