@@ -249,7 +249,7 @@ def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
         assert again.metrics[name] == pytest.approx(result.metrics[name], abs=1e-4)
 
     cli = CliRunner()
-    out = cli.invoke(main, ["predict", "recommendation-scoring", "--user", "u0", "--k", "3", "--json"])
+    out = cli.invoke(main, ["predict", "recommendation-scoring", "u0", "--set", "predict.k=3", "--json"])
     assert out.exit_code == 0, out.output
     answer = json.loads(out.stdout)[0]
     got = [r["item_id"] for r in answer["results"]]
@@ -261,16 +261,17 @@ def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
     scores = [r["score"] for r in answer["results"]]
     assert scores == sorted(scores, reverse=True)
 
-    out = cli.invoke(main, ["predict", "recommendation-scoring", "u0", "--items", "f,a", "--json"])
+    out = cli.invoke(main, ["predict", "recommendation-scoring", "u0", "--set", "predict.items=f,a",
+                            "--json"])
     assert out.exit_code == 0, out.output
     given = json.loads(out.stdout)[0]["results"]
     assert {r["item_id"] for r in given} == {"a", "f"}
     assert next(r for r in given if r["item_id"] == "a")["seen"] is True
 
-    out = cli.invoke(main, ["predict", "recommendation-scoring", "--user", "u0"])
-    assert out.exit_code == 0 and "title" in out.output
+    out = cli.invoke(main, ["predict", "recommendation-scoring", "--user", "u0"])  # old spelling
+    assert out.exit_code == 0 and "title" in out.output and "deprecated" in out.stderr
 
-    out = cli.invoke(main, ["predict", "recommendation-scoring", "--user", "nobody"])
+    out = cli.invoke(main, ["predict", "recommendation-scoring", "nobody"])
     assert out.exit_code == 2 and "unknown user 'nobody'" in out.output
-    out = cli.invoke(main, ["predict", "recommendation-scoring", "--user", "u0", "--items", "zz"])
+    out = cli.invoke(main, ["predict", "recommendation-scoring", "u0", "--set", "predict.items=zz"])
     assert out.exit_code == 2 and "unknown item id(s) zz" in out.output

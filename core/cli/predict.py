@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .output import emit_json, json_option, stdout_console, table
+from .output import deprecated_alias, emit_json, json_option, stdout_console, table
 
 
 @click.command("predict")
@@ -19,10 +19,15 @@ from .output import emit_json, json_option, stdout_console, table
 @click.option("--output", type=click.Path(dir_okay=False),
               help="Where to write predictions (.csv, .tsv or .jsonl); default JSONL to stdout.")
 @click.option("--column", help="The input column (default: the task's text/query column).")
-@click.option("--user", "users", multiple=True,
-              help="A user id to recommend for (repeatable; same as giving it as TEXT).")
-@click.option("--k", type=click.IntRange(min=1), help="How many items to return (sets predict.k).")
-@click.option("--items", help="Comma-separated candidate item ids to score (sets predict.items).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="A predict option the task declares, e.g. predict.k=5 (recommendation: "
+                   "items to return) or predict.items=i1,i2 (repeatable; `app show-task NAME`).")
+@click.option("--user", "users", multiple=True, hidden=True,
+              callback=deprecated_alias("predict --user", "the user id as TEXT"))
+@click.option("--k", type=click.IntRange(min=1), hidden=True,
+              callback=deprecated_alias("predict --k", "--set predict.k=N"))
+@click.option("--items", hidden=True,
+              callback=deprecated_alias("predict --items", "--set predict.items=ID,ID"))
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1),
               help="Rows per batch with --input.")
@@ -32,8 +37,8 @@ from .output import emit_json, json_option, stdout_console, table
 @click.pass_context
 def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | None,
             input_path: str | None, output: str | None, column: str | None, overwrite: bool,
-            batch_size: int, quantize: str, as_json: bool, users: tuple[str, ...] = (), k: int | None = None,
-            items: str | None = None) -> None:
+            batch_size: int, quantize: str, as_json: bool, overrides: tuple[str, ...] = (),
+            users: tuple[str, ...] = (), k: int | None = None, items: str | None = None) -> None:
     """Predict with task NAME's latest (or --model) fine-tuned version."""
     from ..errors import ConfigError
     from ..predict_io import predict_file
@@ -41,7 +46,8 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
     from ..runner import load
 
     texts = (*texts, *users)
-    overrides = [f"predict.k={k}"] * (k is not None) + [f"predict.items={items}"] * bool(items)
+    overrides = [*overrides, *[f"predict.k={k}"] * (k is not None),
+                 *[f"predict.items={items}"] * bool(items)]
     if bool(texts) == bool(input_path):
         raise ConfigError("give TEXT arguments or --input FILE (one of them), e.g. "
                           "app predict financial-sentiment \"Profit rose.\"")
