@@ -100,11 +100,15 @@ class LeanCheckpoints(TrainerCallback):
         return time.monotonic() - self.last >= self.seconds
 
     def on_step_end(self, args, state, control, **kwargs: Any):
-        if self.seconds > 0 and self._due():
+        if state.global_step >= state.max_steps:
+            # The Trainer saves at the last step; the run is about to finish and its
+            # artifact is what counts, so that checkpoint would only be written and deleted.
+            control.should_save = False
+        elif self.seconds > 0 and self._due():
             control.should_save = True
 
     def on_epoch_end(self, args, state, control, **kwargs: Any):
-        if self._due():
+        if self._due() and state.global_step < state.max_steps:
             control.should_save = True
 
     def on_save(self, args, state, control, **kwargs: Any):

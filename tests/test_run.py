@@ -135,3 +135,17 @@ def test_unknown_model_alias_suggests(labelled_csv):
     result = CliRunner().invoke(main, ["run-task", "financial-sentiment", "--data",
                                        str(labelled_csv), "--model", "minilmm"])
     assert result.exit_code == 2 and "Did you mean 'minilm'?" in result.stderr
+
+
+def test_a_finished_run_writes_no_checkpoint_it_does_not_need(tiny_model, labelled_csv):
+    """Resume checkpoints come at most every train.checkpoint_minutes, never at the last step."""
+    overrides = tiny_overrides(**{"train.epochs": "2", "train.save_checkpoints": "true"})
+    result = tunehub.run_task("financial-sentiment", data=labelled_csv, model=str(tiny_model),
+                              overrides=overrides)
+    assert result.notes["checkpoint bytes written"] == 0
+    assert result.notes["schedule"] == "2 epochs (train.epochs)"
+    every_epoch = tiny_overrides(**{"train.epochs": "2", "train.save_checkpoints": "true",
+                                    "train.checkpoint_minutes": "0"})
+    again = tunehub.run_task("financial-sentiment", data=labelled_csv, model=str(tiny_model),
+                             overrides=every_epoch)
+    assert again.notes["checkpoint bytes written"] > 0  # epoch 1's, for --resume
