@@ -116,6 +116,11 @@ class RegisteredHead:
         predictor = self._load(Path(model_dir), config) if self._load else None
         return PredictorAdapter(self, predictor, Path(model_dir), config)
 
+    @property
+    def own_evaluate(self) -> Callable[..., Mapping[str, Any]] | None:
+        """The head's own ``evaluate(model_dir, data, config)``, or None."""
+        return self._evaluate
+
     def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]) -> Mapping[str, Any]:
         if self._evaluate:
             return self._evaluate(Path(model_dir), data, config)

@@ -53,9 +53,8 @@ class PredictorAdapter:
         own = getattr(self.impl, "evaluate", None)
         if callable(own):
             return own(data)
-        head_evaluate = getattr(self.head.impl, "evaluate", None)
-        if callable(head_evaluate):
-            return head_evaluate(self.model_dir, data, self.config)
+        if self.head.own_evaluate is not None:  # probed once, at registration
+            return self.head.own_evaluate(self.model_dir, data, self.config)
         raise ConfigError(f"head '{self.head.name}' cannot evaluate: its predictor needs "
                           "evaluate(data), or the head evaluate(model_dir, data, config).")
 
@@ -72,8 +71,8 @@ class PredictorAdapter:
 
 def load_predictor(head: Any, model_dir: Path, config: Mapping[str, Any],
                    quantize: str = "none") -> PredictorAdapter:
-    """Load a registered head's model once; with ``quantize``, quantised in place or refused
-    (before the model loads when the head cannot quantise at all)."""
+    """Load a registered head's model once; with ``quantize``, quantised in place, or refused
+    with one line when the head's predictor has no ``quantize``."""
     if quantize not in QUANTIZE_CHOICES:
         raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got '{quantize}'.")
     if quantize == "int8":  # dynamic int8 runs fp32 activations: never bf16 autocast

@@ -1,6 +1,6 @@
 """Run folders under ``$TUNEHUB_HOME``: who owns them, resuming, and cleaning up after crashes.
 
-Every run gets a work folder of its own, ``work/<task>-<config hash>-<run id>/``, holding
+Every run gets a work folder of its own, ``work/<task>-<config hash>/<run id>/``, holding
 its checkpoints, so two runs of the same task and config never share (or delete) each
 other's. Work folders and artifact staging folders carry an owner file (pid and host);
 a folder whose owner is gone is a leftover of a killed run. The next run removes
