@@ -246,6 +246,14 @@ def load_artifact_config(artifact: hub.Artifact) -> dict[str, Any]:
     return read_toml(artifact.path / "config.toml", "artifact config")
 
 
+def check_inputs(inputs: Sequence[Any]) -> None:
+    """Every input is non-empty text: the rule of `Loaded.predict`, the CLI and the server."""
+    for number, text in enumerate(inputs, start=1):
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"input {number} is {'empty' if isinstance(text, str) else type(text).__name__}"
+                            "; every input must be non-empty text (the server refuses it too).")
+
+
 @dataclass
 class Loaded:
     """A fine-tuned version loaded once, ready for many predictions."""
@@ -258,10 +266,7 @@ class Loaded:
     quantize: str = "none"
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
-        for number, text in enumerate(inputs, start=1):
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"input {number} is {'empty' if isinstance(text, str) else type(text).__name__}"
-                                "; every input must be non-empty text.")
+        check_inputs(inputs)
         outputs = self.predictor.predict(list(inputs))
         if len(outputs) != len(inputs):
             raise ConfigError(f"head '{self.head.name}' returned "

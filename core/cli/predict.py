@@ -43,7 +43,7 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
     from ..errors import ConfigError
     from ..predict_io import predict_file
     from ..progress import console
-    from ..runner import load
+    from ..runner import check_inputs, load
 
     texts = (*texts, *users)
     overrides = [*overrides, *[f"predict.k={k}"] * (k is not None),
@@ -53,7 +53,7 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
                           "app predict financial-sentiment \"Profit rose.\"")
     if output and not input_path:
         raise ConfigError("--output needs --input FILE.")
-    _check_inputs(texts)
+    check_inputs(texts)  # before the model loads
     if output and Path(output).expanduser().exists() and not overwrite:
         raise ConfigError(f"--output {output} already exists; choose a new file or add --overwrite.")
     if input_path:  # the file, its rows and its column are checked before the model loads
@@ -88,16 +88,6 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
                                                      for r in o["results"]]))
     else:
         _print_records(texts, outputs)
-
-
-def _check_inputs(texts: tuple[str, ...]) -> None:
-    """The same rule as the server's: every input is non-empty text."""
-    from ..errors import ConfigError
-
-    for number, text in enumerate(texts, start=1):
-        if not text.strip():
-            raise ConfigError(f"input {number} is empty; give a text to predict "
-                              "(the server refuses empty inputs too).")
 
 
 def _print_records(texts, outputs) -> None:
