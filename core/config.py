@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from .engine import PRECISIONS, TrainSettings
+from .engine import ATTENTIONS, PRECISIONS, TrainSettings
 from .errors import ConfigError, did_you_mean
 
 OPEN_MAPS = ("dataset.columns",)
@@ -223,6 +223,7 @@ RULES: dict[str, tuple[Any, str]] = {
     "train.scheduler": _choice(SCHEDULERS),
     "train.optim": _choice(OPTIMIZERS),
     "train.precision": _choice(PRECISIONS),
+    "train.attention": _choice(ATTENTIONS),
     "dataset.eval_fraction": _range(0, 1, low_open=True, high_open=True),
     "dataset.validation_fraction": _range(0, 1, high_open=True),
     "head.dropout": _range(0, 1, high_open=True),

@@ -41,6 +41,7 @@ class TrainSettings:
     max_length: int = 128
     seed: int = 42
     precision: str = "auto"
+    attention: str = "auto"  # attention kernels while training: auto | eager | sdpa (see below)
     group_by_length: bool = True
     label_smoothing: float = 0.0
     max_grad_norm: float = 1.0
@@ -70,12 +71,14 @@ class FitResult:
     stopped: str = ""  # why training stopped (all epochs, early stopping)
     best_epoch: float | None = None
     checkpoint_bytes: int = 0  # bytes of resume checkpoints written
+    attention: str = ""  # the attention kernels trained with
 
     def notes(self) -> dict[str, Any]:
         """The engine's part of a run's notes (what the report shows under Training)."""
         return {"train seconds": round(self.train_seconds, 1),
                 "train samples/s": round(self.train_samples_per_second, 1),
-                "precision": self.precision, "schedule": self.schedule, "stopped": self.stopped,
+                "precision": self.precision, "attention": self.attention,
+                "schedule": self.schedule, "stopped": self.stopped,
                 "checkpoint bytes written": self.checkpoint_bytes,
                 "resumed from": self.resumed_from}
 
@@ -100,6 +103,7 @@ def bf16_is_fast() -> bool:
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
+ATTENTIONS = ("auto", "eager", "sdpa")
 
 
 def resolve_precision(precision: str) -> str:
@@ -119,6 +123,45 @@ def resolve_precision(precision: str) -> str:
             return forced
         return "bf16" if bf16_is_fast() else "fp32"
     return precision
+
+
+def resolve_attention(attention: str, precision: str) -> str | None:
+    """The attention kernels to train with; ``None`` keeps what the model loaded with.
+
+    ``auto`` picks by measured speed: on CPU in bf16, PyTorch's fused (flash) attention
+    backward is about six times its forward, so a MiniLM training step runs 1.26x (128
+    tokens) to 1.38x (64 tokens) faster with the plain matmul ("eager") attention. In fp32
+    and on CUDA both are within 2%, so the model's default stays.
+    """
+    if attention not in ATTENTIONS:
+        raise ConfigError(f"train.attention must be auto, eager or sdpa, got '{attention}'.")
+    if attention != "auto":
+        return attention
+    return "eager" if precision == "bf16" and not _cuda() else None
+
+
+def set_attention(model: Any, attention: str | None) -> dict[Any, str]:
+    """Switch every transformers model inside ``model`` to ``attention``; returns what each
+    used before, for `restore_attention`. Models that cannot switch keep theirs."""
+    from transformers import PreTrainedModel
+
+    before: dict[Any, str] = {}
+    if attention is None:
+        return before
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel) and module.config._attn_implementation != attention:
+            current = module.config._attn_implementation
+            try:
+                module.set_attn_implementation(attention)
+            except (ValueError, ImportError):
+                continue
+            before[module] = current
+    return before
+
+
+def restore_attention(before: Mapping[Any, str]) -> None:
+    for module, attention in before.items():
+        module.set_attn_implementation(attention)
 
 
 def quiet_transformers() -> None:
@@ -261,8 +304,13 @@ def run_trainer(
         trainer.add_callback(lean)
     for callback in callbacks:
         trainer.add_callback(callback)
+    kernels = resolve_attention(settings.attention, precision)
+    attention = set_attention(trainer.model, kernels)
     started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        output = trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        restore_attention(attention)  # what the model loaded with, for evaluation and predict
     seconds = time.perf_counter() - started
     stopped = f"all {trainer.args.num_train_epochs:g} epochs"
     if best is not None:
@@ -278,4 +326,5 @@ def run_trainer(
         stopped=stopped,
         best_epoch=best.best_epoch if best is not None else None,
         checkpoint_bytes=lean.bytes_written(),
+        attention=kernels or "model default",
     )

@@ -1,0 +1,45 @@
+"""The engine's automatic choices: attention kernels by precision, and their restoration."""
+from __future__ import annotations
+
+import pytest
+
+import tunehub
+from tunehub.core.engine import resolve_attention, restore_attention, set_attention
+from tunehub.core.errors import ConfigError
+
+from conftest import tiny_overrides
+
+
+def test_auto_attention_is_eager_only_for_bf16_on_cpu():
+    assert resolve_attention("auto", "bf16") == "eager"
+    assert resolve_attention("auto", "fp32") is None  # the model's own kernels
+    assert resolve_attention("sdpa", "bf16") == "sdpa"
+    with pytest.raises(ConfigError, match="train.attention must be auto, eager or sdpa"):
+        resolve_attention("flash", "bf16")
+
+
+def test_eager_and_fused_attention_agree_on_padded_batches(tiny_model):
+    """The switch is a kernel choice only: same outputs with padding masked either way."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(tiny_model, attn_implementation="sdpa").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    batch = tokenizer(["short", "a much longer sentence with padding for the short one"],
+                      padding=True, return_tensors="pt")
+    with torch.no_grad():
+        fused = model(**batch).last_hidden_state
+        before = set_attention(model, "eager")
+        assert model.config._attn_implementation == "eager" and before
+        eager = model(**batch).last_hidden_state
+        restore_attention(before)
+    assert model.config._attn_implementation == "sdpa"
+    mask = batch["attention_mask"].bool()
+    assert torch.allclose(fused[mask], eager[mask], atol=1e-5)
+
+
+@pytest.mark.parametrize("precision, expected", [("bf16", "eager"), ("fp32", "model default")])
+def test_training_notes_the_attention_it_used(tiny_model, labelled_csv, precision, expected):
+    result = tunehub.run_task("financial-sentiment", data=labelled_csv, model=str(tiny_model),
+                              overrides=tiny_overrides(**{"train.precision": precision}))
+    assert result.notes["attention"] == expected
