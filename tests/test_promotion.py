@@ -30,6 +30,10 @@ def test_serving_falls_back_to_latest_then_follows_promote(two_versions):  # noq
     assert done.exit_code == 0 and f"{TASK}@serving -> v1" in done.output
     assert hub.find_artifact(f"{TASK}@serving").version == "v1"
     assert hub.find_artifact(f"{TASK}@latest").version == "v2"  # latest is untouched
+    listed = json.loads(cli.invoke(main, ["models", "--json"]).stdout)["fine_tuned"]
+    assert {v["ref"]: v["serving"] for v in listed} == {f"{TASK}@v1": True, f"{TASK}@v2": False}
+    shown = cli.invoke(main, ["models"]).stdout
+    assert "@serving" in next(line for line in shown.splitlines() if f"{TASK}@v1" in line)
     pointer = json.loads(cli.invoke(main, ["models", "promote", f"{TASK}@v2", "--json"]).stdout)
     assert pointer["version"] == "v2" and pointer["previous"] == "v1"
     assert not list(promotion.pointer_path(TASK).parent.glob(".serving.json*"))  # no temp left

@@ -8,13 +8,28 @@ import click
 from .output import catalog_from, emit_json, json_option, stdout_console, table, warn_failed
 
 
-def _version_row(artifact) -> dict[str, Any]:
+def _serving_refs() -> set[str]:
+    """The version each task's ``@serving`` answers with (promoted, else latest)."""
+    from .. import hub
+    from ..errors import ModelError
+
+    refs = set()
+    for task in {a.task for a in hub.list_artifacts()}:
+        try:
+            refs.add(hub.find_artifact(f"{task}@serving").ref)
+        except ModelError:  # a broken pointer: `app models promote` says how to fix it
+            continue
+    return refs
+
+
+def _version_row(artifact, serving: set[str]) -> dict[str, Any]:
     from .. import hub
 
     manifest = artifact.manifest()
     size = hub.folder_size(artifact.path)
     return {
         "ref": artifact.ref, "task": artifact.task, "version": artifact.version,
+        "serving": artifact.ref in serving,
         "base_model": manifest.get("base_model"),
         "primary_metric": manifest.get("primary_metric"),
         "value": manifest.get("primary_value"), "created": manifest.get("created"),
@@ -52,7 +67,8 @@ def models(ctx: click.Context, all_metrics: bool, as_json: bool) -> None:
     catalog = catalog_from(ctx)
     warn_failed(catalog)
     aliases = sorted(catalog.models().values(), key=lambda m: m.name)
-    versions = [_version_row(a) for a in hub.list_artifacts()]
+    serving = _serving_refs()
+    versions = [_version_row(a, serving) for a in hub.list_artifacts()]
     if as_json:
         emit_json({"base_models": [{"alias": m.name, "source": m.source,
                                     "description": m.description} for m in aliases],
@@ -69,10 +85,13 @@ def models(ctx: click.Context, all_metrics: bool, as_json: bool) -> None:
                             [[v["ref"], *(m.get(n, "") for n in names), v["created"]]
                              for v, m in zip(versions, scores)]))
         return
-    console.print(table(f"Fine-tuned versions ({hub.artifacts_root()})",
-                        ["model", "task", "version", "base", "metric", "value", "created", "size"],
+    console.print(table(f"Fine-tuned versions ({hub.artifacts_root()}; @serving: what `app serve` "
+                        "answers with)",
+                        ["model", "task", "version", "base", "metric", "value", "created", "size",
+                         "serving"],
                         [[v["ref"], v["task"], v["version"], v["base_model"], v["primary_metric"],
-                          v["value"], v["created"], v["size"]] for v in versions]))
+                          v["value"], v["created"], v["size"], "@serving" if v["serving"] else ""]
+                         for v in versions]))
 
 
 @models.command("show")
@@ -81,7 +100,7 @@ def models(ctx: click.Context, all_metrics: bool, as_json: bool) -> None:
 def show(ref: str, as_json: bool) -> None:
     """Details of one fine-tuned version (TASK@vN, TASK@latest or TASK)."""
     artifact = _artifact(ref)
-    info = {**_version_row(artifact), "manifest": artifact.manifest(),
+    info = {**_version_row(artifact, _serving_refs()), "manifest": artifact.manifest(),
             "metrics": artifact.metrics().get("metrics", {}),
             "baselines": artifact.metrics().get("baselines", {}),
             "evaluations": sorted(p.name for p in (artifact.path / "evaluations").glob("[!.]*"))
