@@ -17,6 +17,18 @@ def read_column(path: Path, column: str) -> list[str]:
         return [row[column] for row in csv.DictReader(handle)]
 
 
+def cpu_class() -> str:
+    """What the figures were measured on: the CPU instruction set PyTorch uses and whether bf16
+    runs natively. ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+    MKL_ENABLE_INSTRUCTIONS=AVX2`` make an AVX-512 machine run as the AVX2-only class."""
+    import torch
+
+    from tunehub.core.engine import bf16_is_fast
+
+    return (f"CPU kernels {torch.backends.cpu.get_cpu_capability()}, native bf16 "
+            f"{'yes' if bf16_is_fast() else 'no'}, {torch.get_num_threads()} threads")
+
+
 def data_dir(name: str) -> Path:
     """The folder of a shared benchmark data set; exits with a message when absent."""
     folder = SHARED_DATA / name

@@ -23,7 +23,7 @@ import os
 import tempfile
 import time
 
-from _common import data_dir
+from _common import cpu_class, data_dir
 
 SETS = {
     "50agree": ("financial_phrasebank", "50agree_train.csv", "50agree_test.csv", []),
@@ -52,9 +52,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     os.environ.setdefault("TUNEHUB_HOME", tempfile.mkdtemp(prefix="tunehub-bench-"))
-    from tunehub.core.engine import bf16_is_fast
-
-    print(f"native bf16: {bf16_is_fast()}; threads: {os.environ.get('OMP_NUM_THREADS', 'all')}")
+    print(cpu_class(), flush=True)
     for name in args.sets:
         accuracy, trained, seconds = run(name, args.overrides)
         print(f"{name}: default  accuracy {accuracy:.4f} in {seconds / 60:.1f} min ({trained})",

@@ -13,6 +13,10 @@ It also measures the machine's GEMM bound (a 2048^3 matrix product in fp32, and 
 where the CPU runs it natively) and prints the fraction of it the engine reaches: training
 FLOPs per sample are 6 x (non-embedding parameters) x (tokens of the sample), the usual
 estimate of forward + backward work.
+
+On an AVX-512 machine, ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+MKL_ENABLE_INSTRUCTIONS=AVX2 python bench/finance_throughput.py`` measures the AVX2-only
+class (no native bf16, so `auto` trains in fp32); the first line printed says which class ran.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import os
 import statistics
 import tempfile
 
-from _common import data_dir
+from _common import cpu_class, data_dir
 
 
 def read(path):
@@ -105,6 +109,7 @@ def main() -> None:
     from tunehub.core.engine import quiet_transformers
 
     quiet_transformers()
+    print(cpu_class(), flush=True)
     train_rows, test_rows = read(folder / "allagree_train.csv"), read(folder / "allagree_test.csv")
     tmp = tempfile.mkdtemp()
     train_path = folder / "allagree_train.csv"

@@ -80,8 +80,23 @@ def phase(text: str) -> Iterator[None]:
                   soft_wrap=True)
 
 
+SHOWN_COUNTS = 8  # label counts listed in full; more are summed up in one phrase
+
+
+def _brief(value: Any) -> Any:
+    """A mapping of counts with many entries, in a phrase: a line stays readable with 77 labels
+    (the report keeps every count)."""
+    if not isinstance(value, Mapping) or len(value) <= SHOWN_COUNTS:
+        return value
+    counts = sorted(value.items(), key=lambda item: item[1])
+    if not all(isinstance(count, int) for _, count in counts):
+        return value
+    (low_name, low), (_, high) = counts[0], counts[-1]
+    return f"{len(counts)} labels, {low} to {high} rows each (fewest: {low_name})"
+
+
 def summary(title: str, values: Mapping[str, Any]) -> None:
     """The data summary a run prints before training (rows, labels, split)."""
     if quiet() or not values:
         return
-    say(title + ": " + "; ".join(f"{key} {value}" for key, value in values.items()))
+    say(title + ": " + "; ".join(f"{key} {_brief(value)}" for key, value in values.items()))

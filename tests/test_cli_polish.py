@@ -48,6 +48,17 @@ def test_a_phase_announces_itself_in_a_log_after_a_second(capsys, monkeypatch):
     assert lines[0].endswith("slow step ...") and "slow step: done in 0." in lines[1]
 
 
+def test_the_data_summary_sums_up_many_labels_in_a_phrase(capsys):
+    from tunehub.core import progress
+
+    many = {f"intent_{i:02d}": 10 + i for i in range(77)}
+    progress.summary("data", {"train rows": 1000, "train labels": many,
+                              "eval labels": {"negative": 3, "positive": 5}})
+    line = capsys.readouterr().err
+    assert "train labels 77 labels, 10 to 86 rows each (fewest: intent_00)" in line
+    assert "eval labels {'negative': 3, 'positive': 5}" in line and "intent_05" not in line
+
+
 def test_quiet_prints_no_progress(tiny_model, labelled_csv):
     result = run_task("--quiet", data=labelled_csv, model=tiny_model)
     assert result.exit_code == 0, result.output
