@@ -206,6 +206,7 @@ def _choice(choices: tuple[str, ...]) -> tuple[Any, str]:
 
 RULES: dict[str, tuple[Any, str]] = {
     "train.learning_rate": _range(0, None, low_open=True),
+    "train.head_lr_scale": _range(0, None, low_open=True),
     "train.weight_decay": _range(0, None),
     "train.warmup_ratio": _range(0, 1, high_open=True),
     "train.max_grad_norm": _range(0, None),

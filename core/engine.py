@@ -34,6 +34,7 @@ class TrainSettings:
     batch_size: int = 32
     eval_batch_size: int = 128
     learning_rate: float = 5e-5
+    head_lr_scale: float = 1.0  # the head's new layers learn at this multiple of learning_rate
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     scheduler: str = "linear"
@@ -245,6 +246,23 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def scale_head_learning_rate(trainer: Any, parameters: Sequence[Any], scale: float) -> None:
+    """Build the Trainer's optimizer with ``parameters`` in groups of their own at ``scale``
+    times the learning rate (the scheduler then decays every group alike)."""
+    optimizer = trainer.create_optimizer()
+    head = {id(p) for p in parameters}
+    groups = []
+    for group in optimizer.param_groups:
+        for mine in (False, True):
+            params = [p for p in group["params"] if (id(p) in head) == mine]
+            if params:
+                groups.append({**group, "params": params,
+                               "lr": group["lr"] * (scale if mine else 1.0)})
+    optimizer.param_groups.clear()
+    for group in groups:
+        optimizer.add_param_group(group)
+
+
 def run_trainer(
     make_trainer: Callable[[Any], Any],
     settings: TrainSettings,
@@ -255,6 +273,7 @@ def run_trainer(
     callbacks: Sequence[Any] = (),
     args_overrides: Mapping[str, Any] | None = None,
     args_class: Any = None,
+    head_parameters: Sequence[Any] = (),
 ) -> tuple[Any, FitResult]:
     """Train with a Trainer built by ``make_trainer(args)``; returns (trainer, result).
 
@@ -267,6 +286,8 @@ def run_trainer(
     - Resume checkpoints (``save_checkpoints``) go to ``work_dir/checkpoints``: at most one
       per ``checkpoint_minutes`` (at an epoch end, or mid-epoch for long epochs), only the
       latest kept. With ``resume`` the last checkpoint there is continued.
+    - ``head_parameters``: the layers the head adds on top of the pretrained model (a
+      classifier, say); they learn at ``head_lr_scale`` x ``learning_rate``.
     The core seeds before calling a head's ``fit``; this seeds again (``train.seed``) right
     before the Trainer is built, so a head's own setup does not shift the training RNG.
     """
@@ -293,6 +314,8 @@ def run_trainer(
         **dict(args_overrides or {}),
     )
     trainer = make_trainer(args)
+    if head_parameters and settings.head_lr_scale != 1:
+        scale_head_learning_rate(trainer, head_parameters, settings.head_lr_scale)
     schedule = auto_epochs(trainer, settings)
     trainer.remove_callback(PrinterCallback)  # it prints log dicts to stdout; we draw progress
     trainer.add_callback(RichProgressCallback())

@@ -131,6 +131,8 @@ CASES = {
     "lr-inf": (setting("train.learning_rate=inf"), "finite number > 0"),
     "lr-nan": (setting("train.learning_rate=nan"), "finite number > 0"),
     "lr-negative": (setting("train.learning_rate=-1e-5"), "finite number > 0"),
+    "head-lr-scale-zero": (setting("train.head_lr_scale=0"), "finite number > 0"),
+    "attention-typo": (setting("train.attention=eagr"), "Did you mean 'eager'"),
     "batch-size-zero": (setting("train.batch_size=0"), "train.batch_size"),
     "eval-batch-size-zero": (setting("train.eval_batch_size=0"), "train.eval_batch_size"),
     "max-length-zero": (setting("train.max_length=0"), ">= 8"),

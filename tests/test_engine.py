@@ -43,3 +43,39 @@ def test_training_notes_the_attention_it_used(tiny_model, labelled_csv, precisio
     result = tunehub.run_task("financial-sentiment", data=labelled_csv, model=str(tiny_model),
                               overrides=tiny_overrides(**{"train.precision": precision}))
     assert result.notes["attention"] == expected
+
+
+def test_head_parameters_learn_at_their_own_rate():
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    from tunehub.core.engine import scale_head_learning_rate
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
+    args = TrainingArguments("unused", learning_rate=1e-4, weight_decay=0.01, use_cpu=True,
+                             report_to="none")
+    trainer = Trainer(model=model, args=args)
+    scale_head_learning_rate(trainer, list(model[2].parameters()), 20)
+    head = {id(p) for p in model[2].parameters()}
+    for group in trainer.optimizer.param_groups:
+        in_head = {id(p) in head for p in group["params"]}
+        assert len(in_head) == 1  # a group is all head or all encoder
+        assert group["lr"] == pytest.approx(2e-3 if in_head.pop() else 1e-4)
+    assert sum(len(g["params"]) for g in trainer.optimizer.param_groups) == 6  # none lost
+    trainer.create_scheduler(10, trainer.optimizer)
+    assert sorted(set(trainer.lr_scheduler.base_lrs)) == pytest.approx([1e-4, 2e-3])
+
+
+def test_the_classifier_passes_its_new_layer_to_the_engine(tiny_model, labelled_csv):
+    """Scaling the head's rate changes training (runs are otherwise deterministic)."""
+    from tunehub.core import runner
+
+    def probabilities(scale: str) -> list[float]:
+        result = tunehub.run_task("financial-sentiment", data=labelled_csv, model=str(tiny_model),
+                                  overrides=tiny_overrides(**{"train.head_lr_scale": scale, "train.epochs": "3",
+                                                                "train.warmup_ratio": "0"}))
+        [answer] = runner.predict("financial-sentiment", ["Profit rose."], model=result.artifact)
+        return list(answer["probabilities"].values())
+
+    assert probabilities("1") == probabilities("1")
+    assert probabilities("1") != probabilities("50")

@@ -182,7 +182,7 @@ class SequenceClassificationHead:
 
         trainer, result = run_trainer(
             make_trainer, settings, run.work_dir, selecting, run.greater_is_better,
-            run.resume, run.callbacks,
+            run.resume, run.callbacks, head_parameters=list(model.classifier.parameters()),
         )
         model = trainer.model
         model.save(run.model_dir, tokenizer)
