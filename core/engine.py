@@ -34,7 +34,7 @@ class TrainSettings:
     batch_size: int = 32
     eval_batch_size: int = 128
     learning_rate: float = 5e-5
-    head_lr_scale: float = 1.0  # the head's new layers learn at this multiple of learning_rate
+    head_lr_scale: float = 20.0  # a head's new layers learn at this multiple of learning_rate
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     scheduler: str = "linear"
