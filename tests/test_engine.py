@@ -79,3 +79,20 @@ def test_the_classifier_passes_its_new_layer_to_the_engine(tiny_model, labelled_
 
     assert probabilities("1") == probabilities("1")
     assert probabilities("1") != probabilities("50")
+
+
+@pytest.mark.parametrize("rows, epochs", [(1626, 6), (3484, 3), (9000, 3), (40, 6)])
+def test_auto_epochs_fit_the_data_size(rows, epochs):
+    """About step_budget optimizer steps, within [min_epochs, max_epochs]."""
+    from types import SimpleNamespace
+
+    from tunehub.core.engine import TrainSettings
+    from tunehub.core.training import auto_epochs
+
+    args = SimpleNamespace(max_steps=-1, per_device_train_batch_size=32, world_size=1,
+                           gradient_accumulation_steps=1, num_train_epochs=None)
+    trainer = SimpleNamespace(args=args, train_dataset=range(rows))
+    settings = TrainSettings(step_budget=300, max_epochs=6)
+    said = auto_epochs(trainer, settings)
+    assert args.num_train_epochs == epochs and said.startswith(f"{epochs} epochs (auto: {rows} rows")
+    assert auto_epochs(trainer, TrainSettings(epochs=4)) == "4 epochs (train.epochs)"
