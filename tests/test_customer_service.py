@@ -274,3 +274,6 @@ def test_all_entries_objective_trains_end_to_end(tiny_model, faq_files, tunehub_
     with pytest.raises(ConfigError, match="head.loss must be one of"):
         tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
                          overrides=[*overrides, "head.loss=softmax"])
+    with pytest.raises(ConfigError, match="hard_negatives applies to head.loss=mnrl"):
+        tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
+                         overrides=[*overrides, "head.hard_negatives=1"])

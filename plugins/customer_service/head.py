@@ -151,16 +151,19 @@ class BiEncoderHead:
         config, faq, splits = run.config, run.data.info["faq"], run.data.train
         settings = TrainSettings.from_config(config["train"])
         head = config["head"]
-        model = load_encoder(run.base_model, settings.max_length)
-        pairs = qa.cap_per_entry(splits.train, head["max_queries_per_entry"], settings.seed)
-        targets = entry_texts(faq, head["document"])
-        position = faq.position()
-        anchors, positives = pairs.texts, [targets[position[f]] for f in pairs.faq_ids]
         if head["loss"] not in LOSSES:
             raise ConfigError(f"head.loss must be one of {', '.join(LOSSES)}, got '{head['loss']}'.")
         if head["hard_negatives"] < 0:
             raise ConfigError(f"head.hard_negatives must be 0 or more, got {head['hard_negatives']}; "
                               "0 trains with in-batch negatives only.")
+        if head["loss"] == "all-entries" and head["hard_negatives"]:
+            raise ConfigError("head.hard_negatives applies to head.loss=mnrl; all-entries already "
+                              "scores every entry. Set head.hard_negatives=0 or head.loss=mnrl.")
+        model = load_encoder(run.base_model, settings.max_length)
+        pairs = qa.cap_per_entry(splits.train, head["max_queries_per_entry"], settings.seed)
+        targets = entry_texts(faq, head["document"])
+        position = faq.position()
+        anchors, positives = pairs.texts, [targets[position[f]] for f in pairs.faq_ids]
         if head["loss"] == "all-entries":
             labels = [position[f] for f in pairs.faq_ids]
             model, result = train_all_entries(model, anchors, labels, targets, settings, run.work_dir,
