@@ -217,7 +217,8 @@ def test_hard_negatives_are_mined_with_the_base_model(tiny_model, faq_files):
         assert negative in corpus and negative != positive
 
     overrides = tiny_overrides(**{"dataset.faq": str(faq), "dataset.eval_fraction": "0.3",
-                                  "train.batch_size": "4", "head.hard_negatives": "1"})
+                                  "train.batch_size": "4", "head.hard_negatives": "1",
+                                  "head.loss": "mnrl"})
     result = tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
                               overrides=overrides)
     assert "hard negative" in result.notes["training pairs"]
