@@ -112,7 +112,7 @@ class BiEncoderHead:
         "head.loss": "mnrl",  # mnrl (in-batch negatives) | all-entries (softmax over every entry)
         "head.loss_scale": 20.0,  # similarity scale of the loss
         "head.hard_negatives": 0,  # per query, mined with the base model (0: in-batch only)
-        "head.symmetric_loss": True,  # also train each entry to pick its questions in the batch
+        "head.symmetric_loss": True,  # mnrl: also train each entry to pick its questions in the batch
         "head.top_k": 3,  # answers returned by predict
         "head.index": "auto",  # auto (exact up to head.exact_max vectors, HNSW above) | flat | hnsw
         "head.exact_max": 100_000,
