@@ -11,7 +11,8 @@ head works with predict, evaluate and serve.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +25,11 @@ QUANTIZE_CHOICES = ("none", "int8")
 # MiniLM encodes ~30% faster at 512 tokens a batch than at 128 sentences a batch
 # (bench/inference_throughput.py).
 MAX_TOKENS = 512
+# A call with fewer tokens than this (a single question, say) runs on one intra-op thread:
+# waking an OpenMP team costs more than it saves on a few tokens, and on a busy machine a
+# second spinning thread multiplies tail latency (a MiniLM question at 2 threads on a
+# shared 2-core machine: p99 756 ms against 37 ms on one; bench/qa_serving.py).
+SMALL_TOKENS = 256
 
 
 class Predictor(Protocol):
@@ -109,6 +115,22 @@ def configure_threads() -> int:
     return torch.get_num_threads()
 
 
+@contextmanager
+def one_thread(enabled: bool) -> Iterator[None]:
+    """Run the block on one intra-op thread when ``enabled``; restores the count after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if not enabled or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def length_order(lengths: Sequence[int]) -> list[int]:
     """Indices from longest to shortest (stable), so a batch holds similar lengths."""
     return sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -144,7 +166,8 @@ def run_batches(
 
     Texts are tokenized once without padding and sorted longest first; a batch holds up
     to ``batch_size`` texts and ``max_tokens`` padded tokens (at least one text), padded
-    only to its own longest member.
+    only to its own longest member. Calls of fewer than ``SMALL_TOKENS`` tokens run on
+    one thread (`one_thread`).
     """
     import torch
 
@@ -157,7 +180,9 @@ def run_batches(
     order = length_order(lengths)
     pad_id = tokenizer.pad_token_id or 0
     chunks: list[np.ndarray] = []
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    small = sum(lengths) < SMALL_TOKENS
+    with (one_thread(small), torch.inference_mode(),
+          torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)):
         for rows in token_batches(order, lengths, batch_size, max_tokens):
             width = len(ids[rows[0]])  # longest in this batch
             batch = {}

@@ -217,7 +217,8 @@ def test_hard_negatives_are_mined_with_the_base_model(tiny_model, faq_files):
         assert negative in corpus and negative != positive
 
     overrides = tiny_overrides(**{"dataset.faq": str(faq), "dataset.eval_fraction": "0.3",
-                                  "train.batch_size": "4", "head.hard_negatives": "1"})
+                                  "train.batch_size": "4", "head.hard_negatives": "1",
+                                  "head.loss": "mnrl"})
     result = tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
                               overrides=overrides)
     assert "hard negative" in result.notes["training pairs"]
@@ -229,3 +230,51 @@ def test_hard_negatives_are_mined_with_the_base_model(tiny_model, faq_files):
 
 def test_sample_data_is_packaged():
     assert (DATA / "faq.csv").is_file() and (DATA / "queries.csv").is_file()
+
+
+def test_all_entries_loss_is_the_softmax_over_every_entry(tiny_model):
+    import torch
+    import torch.nn.functional as F
+
+    from tunehub.core.biencoder import load_encoder
+    from tunehub.plugins.customer_service.objective import all_entries_loss
+
+    model = load_encoder(tiny_model, max_length=16)
+    entries = [row[1] for row in FAQ]
+    questions, labels = ["i lost my card", "monthly charge?"], torch.tensor([0, 2])
+    loss = all_entries_loss(model, entries, scale=20.0)
+    value = loss([model.preprocess(questions)], labels)
+    with torch.no_grad():
+        q = F.normalize(torch.tensor(model.encode(questions)), dim=-1)
+        e = F.normalize(torch.tensor(model.encode(entries)), dim=-1)
+    assert torch.allclose(value, F.cross_entropy(20.0 * q @ e.T, labels), atol=1e-4)
+    value.backward()  # entry texts are re-encoded with gradients: the entries move too
+    words = model[0].auto_model.get_input_embeddings().weight
+    only_in_entries = model.tokenizer.convert_tokens_to_ids("abroad")
+    assert words.grad[only_in_entries].abs().sum() > 0
+
+    sampled = all_entries_loss(model, entries, scale=20.0, max_entries=2)
+    picked, targets = sampled.chosen(torch.tensor([3, 3, 1]))
+    assert len(picked) == 2 and {1, 3} == set(picked)  # the batch's own entries always kept
+    assert [picked[t] for t in targets.tolist()] == [3, 3, 1]
+
+
+def test_all_entries_objective_trains_end_to_end(tiny_model, faq_files, tunehub_home):
+    from tunehub.core.biencoder import encode, load_encoder
+
+    faq, queries = faq_files
+    overrides = tiny_overrides(**{"dataset.faq": str(faq), "dataset.eval_fraction": "0.3",
+                                  "train.batch_size": "4", "head.loss": "all-entries"})
+    result = tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
+                              overrides=overrides)
+    assert "softmax over all 4 entries" in result.notes["training pairs"]
+    tuned = tunehub_home / "artifacts" / "customer-service-qa" / "v1" / "model"
+    texts = ["i lost my card", "monthly charge?"]
+    moved = encode(load_encoder(tuned), texts) - encode(load_encoder(tiny_model), texts)
+    assert np.isfinite(moved).all() and np.abs(moved).max() > 1e-3  # the encoder was trained
+    with pytest.raises(ConfigError, match="head.loss must be one of"):
+        tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
+                         overrides=[*overrides, "head.loss=softmax"])
+    with pytest.raises(ConfigError, match="hard_negatives applies to head.loss=mnrl"):
+        tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
+                         overrides=[*overrides, "head.hard_negatives=1"])

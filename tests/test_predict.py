@@ -112,6 +112,32 @@ def test_run_batches_keeps_input_order_and_matches_single_forwards(tiny_model):
     assert abs(run_batches(TEXTS, tokenizer, forward, batch_size=4) - together).max() < 1e-4
 
 
+def test_small_calls_run_on_one_thread_and_restore_the_count(tiny_model):
+    import torch
+    from transformers import AutoTokenizer
+
+    from tunehub.core.inference import SMALL_TOKENS
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    seen: list[int] = []
+
+    def forward(batch):
+        seen.append(torch.get_num_threads())
+        return batch["input_ids"].float()[:, :1]
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_batches(["a single short question"], tokenizer, forward)
+        assert seen == [1] and torch.get_num_threads() == 2
+        seen.clear()
+        many = ["a longer question about cards and fees"] * (SMALL_TOKENS // 4)
+        run_batches(many, tokenizer, forward)
+        assert set(seen) == {2}  # a large call keeps every thread
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_token_batches_respect_rows_and_padded_tokens():
     lengths = [30, 10, 12, 200, 11, 9, 8]  # text 3 alone exceeds the budget
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])

@@ -109,9 +109,10 @@ class BiEncoderHead:
         "head.document": "question",  # what stands for an entry: question | answer | question+answer
         "head.index_paraphrases": True,  # also index training queries as known paraphrases
         "head.max_queries_per_entry": 0,  # training queries per entry (seeded sample); 0 = all
-        "head.loss_scale": 20.0,  # MultipleNegativesRankingLoss similarity scale
+        "head.loss": "mnrl",  # mnrl (in-batch negatives) | all-entries (softmax over every entry)
+        "head.loss_scale": 20.0,  # similarity scale of the loss
         "head.hard_negatives": 0,  # per query, mined with the base model (0: in-batch only)
-        "head.symmetric_loss": True,  # also train each entry to pick its questions in the batch
+        "head.symmetric_loss": True,  # mnrl: also train each entry to pick its questions in the batch
         "head.top_k": 3,  # answers returned by predict
         "head.index": "auto",  # auto (exact up to head.exact_max vectors, HNSW above) | flat | hnsw
         "head.exact_max": 100_000,
@@ -142,31 +143,35 @@ class BiEncoderHead:
 
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
-        from tunehub.core.biencoder import load_encoder, mine_hard_negatives, train_pairs
+        from tunehub.core.biencoder import load_encoder
         from tunehub.core.engine import TrainSettings
+
+        from .objective import LOSSES, train_all_entries
 
         config, faq, splits = run.config, run.data.info["faq"], run.data.train
         settings = TrainSettings.from_config(config["train"])
         head = config["head"]
+        if head["loss"] not in LOSSES:
+            raise ConfigError(f"head.loss must be one of {', '.join(LOSSES)}, got '{head['loss']}'.")
+        if head["hard_negatives"] < 0:
+            raise ConfigError(f"head.hard_negatives must be 0 or more, got {head['hard_negatives']}; "
+                              "0 trains with in-batch negatives only.")
+        if head["loss"] == "all-entries" and head["hard_negatives"]:
+            raise ConfigError("head.hard_negatives applies to head.loss=mnrl; all-entries already "
+                              "scores every entry. Set head.hard_negatives=0 or head.loss=mnrl.")
         model = load_encoder(run.base_model, settings.max_length)
         pairs = qa.cap_per_entry(splits.train, head["max_queries_per_entry"], settings.seed)
         targets = entry_texts(faq, head["document"])
         position = faq.position()
         anchors, positives = pairs.texts, [targets[position[f]] for f in pairs.faq_ids]
-        negatives, described = None, "in-batch negatives"
-        if head["hard_negatives"] < 0:
-            raise ConfigError(f"head.hard_negatives must be 0 or more, got {head['hard_negatives']}; "
-                              "0 trains with in-batch negatives only.")
-        if head["hard_negatives"] > 0:  # mined with the untuned model, before training
-            mined = mine_hard_negatives(model, anchors, positives, targets, head["hard_negatives"])
-            anchors, positives = mined.pop("anchor"), mined.pop("positive")
-            negatives = mined
-            described = (f"in-batch + {head['hard_negatives']} hard negative(s) per query mined "
-                         "with the base model (TopK-PercPos, 5% margin)")
-        model, result = train_pairs(
-            model, anchors, positives, settings, run.work_dir, run.resume, run.callbacks,
-            scale=head["loss_scale"], negatives=negatives, symmetric=head["symmetric_loss"],
-        )
+        if head["loss"] == "all-entries":
+            labels = [position[f] for f in pairs.faq_ids]
+            model, result = train_all_entries(model, anchors, labels, targets, settings, run.work_dir,
+                                              run.resume, run.callbacks, scale=head["loss_scale"])
+            described = (f"(query, entry {head['document']}); softmax over all {len(targets)} "
+                         "entries, re-encoded each step")
+        else:
+            model, result, described = self.train_mnrl(run, model, anchors, positives, targets, settings)
         retriever = Retriever.build(model, faq, splits.train, config)
         choice = self.second_stage(run, retriever, settings)
         threshold, note = calibrate_search(retriever.search, faq, splits.calibration)  # final score
@@ -178,9 +183,7 @@ class BiEncoderHead:
             "train seconds": round(result.train_seconds, 1),
             "train samples/s": round(result.train_samples_per_second, 1),
             "precision": result.precision,
-            "training pairs": f"{len(anchors)} (query, entry {head['document']}); "
-                              f"MultipleNegativesRankingLoss{' (symmetric)' if head['symmetric_loss'] else ''} "
-                              f"with {described}, no-duplicates batches",
+            "training pairs": f"{len(anchors)} {described}",
             "index": f"{retriever.index.kind}, {len(retriever.index)} vectors "
                      f"({head['document']}{' + known paraphrases' if head['index_paraphrases'] else ''})",
             "re-ranker": rerank.describe(choice),
@@ -188,6 +191,29 @@ class BiEncoderHead:
             "resumed from": result.resumed_from,
         }
         return FitOutput(out, result.log_history, notes)
+
+    @staticmethod
+    def train_mnrl(run: Run, model: Any, anchors: list[str], positives: list[str],
+                   targets: list[str], settings: Any) -> tuple[Any, Any, str]:
+        """MultipleNegativesRankingLoss: in-batch negatives, plus hard negatives mined with
+        the base model when ``head.hard_negatives`` > 0. Returns (model, result, description)."""
+        from tunehub.core.biencoder import mine_hard_negatives, train_pairs
+
+        head, negatives, extra = run.config["head"], None, "in-batch negatives"
+        if head["hard_negatives"] > 0:  # mined with the untuned model, before training
+            mined = mine_hard_negatives(model, anchors, positives, targets, head["hard_negatives"])
+            anchors, positives = mined.pop("anchor"), mined.pop("positive")
+            negatives = mined
+            extra = (f"in-batch + {head['hard_negatives']} hard negative(s) per query mined "
+                     "with the base model (TopK-PercPos, 5% margin)")
+        model, result = train_pairs(
+            model, anchors, positives, settings, run.work_dir, run.resume, run.callbacks,
+            scale=head["loss_scale"], negatives=negatives, symmetric=head["symmetric_loss"],
+        )
+        described = (f"(query, entry {head['document']}); MultipleNegativesRankingLoss"
+                     f"{' (symmetric)' if head['symmetric_loss'] else ''} with {extra}, "
+                     "no-duplicates batches")
+        return model, result, described
 
     def second_stage(self, run: Run, retriever: Retriever, settings: Any) -> dict[str, Any]:
         """Train the cross-encoder on first-stage mistakes, then decide on validation
