@@ -87,7 +87,7 @@ def test_mining_and_training_rows():
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_reranker_is_trained_saved_and_used_by_predict(tiny_model, faq_files, tunehub_home,
+def test_reranker_is_trained_saved_and_used_by_predict(tiny_model, faq_files, tunehub_home,  # noqa: F811
                                                         monkeypatch, precision):
     faq, queries = faq_files
     overrides = tiny_overrides(**{"dataset.faq": str(faq), "dataset.eval_fraction": "0.3",
@@ -124,7 +124,7 @@ def test_reranker_is_trained_saved_and_used_by_predict(tiny_model, faq_files, tu
     assert settings["threshold"] == pytest.approx(expected, abs=1e-3)
 
 
-def test_reranker_off_leaves_the_first_stage_alone(tiny_model, faq_files, tunehub_home):
+def test_reranker_off_leaves_the_first_stage_alone(tiny_model, faq_files, tunehub_home):  # noqa: F811
     faq, queries = faq_files
     overrides = tiny_overrides(**{"dataset.faq": str(faq), "dataset.eval_fraction": "0.3",
                                   "train.batch_size": "4", "head.rerank": "false"})
