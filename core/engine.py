@@ -3,7 +3,8 @@
 The training loop, mixed precision, checkpoints, resume and distributed runs
 (``torchrun``/``accelerate launch``) are the Trainer's. What the engine adds: settings
 from the task config, dynamic padding and length-grouped batches, bf16 only where the
-hardware runs it fast, seeding, evaluation each epoch with best-model selection on the
+hardware runs it fast (and the attention kernels that are fast with it), a higher learning
+rate for a head's new layers, seeding, evaluation each epoch with best-model selection on the
 task's primary metric, and rich progress on stderr.
 """
 from __future__ import annotations
@@ -161,6 +162,7 @@ def set_attention(model: Any, attention: str | None) -> dict[Any, str]:
 
 
 def restore_attention(before: Mapping[Any, str]) -> None:
+    """Put back the kernels `set_attention` replaced."""
     for module, attention in before.items():
         module.set_attn_implementation(attention)
 
