@@ -107,7 +107,8 @@ def test_sigterm_stops_a_run_like_ctrl_c(tiny_model, labelled_csv, tunehub_home)
     time.sleep(2)  # inside the head's fit
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
+    # 130, or ended by SIGINT as Python may do after a KeyboardInterrupt: a shell reports 130
+    assert process.returncode in (130, -signal.SIGINT), stderr
     assert "Interrupted" in stderr and "Traceback" not in stderr
     assert not list(staging.glob(".staging-*")) and hub.list_artifacts() == []
     assert not any((tunehub_home / "work").rglob("checkpoint-*"))
