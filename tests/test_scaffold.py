@@ -169,13 +169,7 @@ def test_scaffolded_head_trains_predicts_and_quantises(head_registry, tiny_model
 def test_scaffolded_head_tests_pass(head_scaffold, head_registry, tmp_path):
     """The package's own pytest, out of the box, without its training tests: the test above
     runs them in-process (the slow test below runs the whole file after a pip install)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", TRAINING_FREE],
-        cwd=head_scaffold, capture_output=True, text=True, timeout=300,
-        env=_env(PYTHONPATH=str(head_scaffold), TUNEHUB_REGISTRY=str(head_registry),
-                 TUNEHUB_HOME=str(tmp_path / "home")))
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    assert "8 passed" in out.stdout
+    assert "8 passed" in _training_free_tests(head_scaffold, head_registry, tmp_path)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -183,16 +177,21 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "HF_HUB_OFFLINE": "1", **extra}
 
 
+def _training_free_tests(package: Path, registry: Path, tmp_path: Path) -> str:
+    """Run a scaffolded package's own pytest without its training tests; returns stdout."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", TRAINING_FREE],
+        cwd=package, capture_output=True, text=True, timeout=300,
+        env=_env(PYTHONPATH=str(package), TUNEHUB_REGISTRY=str(registry),
+                 TUNEHUB_HOME=str(tmp_path / "home")))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    return out.stdout
+
+
 def test_scaffolded_tests_pass(scaffold, registry, tmp_path):
     """The package's own pytest, without its training tests: the test above covers them for
     this head, and tests/test_contract.py runs determinism and --quantize for it."""
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", TRAINING_FREE],
-        cwd=scaffold, capture_output=True, text=True, timeout=300,
-        env=_env(PYTHONPATH=str(scaffold), TUNEHUB_REGISTRY=str(registry),
-                 TUNEHUB_HOME=str(tmp_path / "home")))
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    assert "7 passed" in out.stdout
+    assert "7 passed" in _training_free_tests(scaffold, registry, tmp_path)
 
 
 def _pip_install_and_test(package: Path, tmp_path: Path, passed: int) -> dict:
