@@ -180,15 +180,12 @@ class BiEncoderHead:
         # the `untuned` baseline: the base model, same documents, index and calibration
         run.data.info["untuned_outputs"] = untuned(run.data, config, run.base_model)
         notes = {
-            "train seconds": round(result.train_seconds, 1),
-            "train samples/s": round(result.train_samples_per_second, 1),
-            "precision": result.precision,
+            **result.notes(),
             "training pairs": f"{len(anchors)} {described}",
             "index": f"{retriever.index.kind}, {len(retriever.index)} vectors "
                      f"({head['document']}{' + known paraphrases' if head['index_paraphrases'] else ''})",
             "re-ranker": rerank.describe(choice),
             "hand-off threshold": note,
-            "resumed from": result.resumed_from,
         }
         return FitOutput(out, result.log_history, notes)
 

@@ -102,11 +102,8 @@ class TokenClassificationHead:
         predictor = EntityPredictor(trainer.model, tokenizer, types, settings, stride,
                                     cfg["head"]["decoding"])
         predictor.save(run.model_dir)
-        notes = {"train seconds": round(result.train_seconds, 1),
-                 "train samples/s": round(result.train_samples_per_second, 1),
-                 "precision": result.precision,
-                 "selection": f"best epoch on {selecting} over {source}" if selecting else "last epoch",
-                 "resumed from": result.resumed_from}
+        notes = {**result.notes(),
+                 "selection": f"best epoch on {selecting} over {source}" if selecting else "last epoch"}
         return FitOutput(predictor.outputs(run.data.eval), result.log_history, notes)
 
     @staticmethod
