@@ -18,6 +18,7 @@ from typing import Any
 
 from .engine import ATTENTIONS, PRECISIONS, TrainSettings
 from .errors import ConfigError, did_you_mean
+from .lora import LORA_DEFAULTS, PEFTS
 
 OPEN_MAPS = ("dataset.columns",)
 
@@ -38,7 +39,9 @@ CORE_SCHEMA: dict[str, Any] = {
     "dataset.split_seed": 13,
 }
 # The [train] keys and their defaults are TrainSettings' fields (declared once, in the engine).
-CORE_SCHEMA.update({f"train.{f.name}": f.default for f in fields(TrainSettings) if f.name != "extra"})
+CORE_SCHEMA.update({f"train.{f.name}": f.default for f in fields(TrainSettings)
+                    if f.name not in ("extra", "lora")})
+CORE_SCHEMA.update({f"train.lora.{key}": value for key, value in LORA_DEFAULTS.items()})
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -225,6 +228,11 @@ RULES: dict[str, tuple[Any, str]] = {
     "train.optim": _choice(OPTIMIZERS),
     "train.precision": _choice(PRECISIONS),
     "train.attention": _choice(ATTENTIONS),
+    "train.peft": _choice(PEFTS),
+    "train.lora.r": _range(1, None),
+    "train.lora.alpha": _range(0, None, low_open=True),
+    "train.lora.dropout": _range(0, 1, high_open=True),
+    "train.lora.learning_rate": _range(0, None, low_open=True),
     "dataset.eval_fraction": _range(0, 1, low_open=True, high_open=True),
     "dataset.validation_fraction": _range(0, 1, high_open=True),
     "head.dropout": _range(0, 1, high_open=True),

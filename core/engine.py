@@ -50,6 +50,9 @@ class TrainSettings:
     freeze_embeddings: bool = False
     max_steps: int = -1
     save_checkpoints: bool = True
+    peft: str = "auto"  # none | lora | auto: LoRA for decoder backbones (tunehub.core.lora)
+    lora: dict = field(default_factory=dict)  # train.lora.*: r, alpha, dropout, target_modules, learning_rate
+    gradient_checkpointing: bool = False  # recompute activations: less memory, more compute
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -171,8 +174,12 @@ def quiet_transformers() -> None:
     """Silence transformers' own progress bars and info logs; tunehub draws progress."""
     from transformers.utils import logging as hf_logging
 
+    import warnings
+
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # raised inside transformers when PEFT asks a model about checkpointing; nothing to act on
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*deprecated")
 
 
 def seed_everything(seed: int) -> None:

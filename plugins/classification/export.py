@@ -13,13 +13,22 @@ logit order::
 In plain transformers, ``AutoModel.from_pretrained(folder)`` loads the encoder, and
 ``2_Dense/model.safetensors`` holds the classifier (``linear.weight`` (C, H),
 ``linear.bias`` (C,)) to apply to the pooled vector.
+
+A classifier on a decoder LLM (last-token pooling) exports as transformers'
+``*ForSequenceClassification`` (``LlamaForSequenceClassification``...) with ``id2label``,
+which pools the same last token, so ``pipeline("text-classification", model=folder)``
+gives the labels and probabilities of ``app predict``. A LoRA version is exported with its
+adapter merged into the base weights: one plain folder.
 """
 from __future__ import annotations
 
 import json
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
+from tunehub.core import lora
 from tunehub.core.errors import ModelError
 
 
@@ -37,6 +46,19 @@ def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
     if not meta_path.is_file():
         raise ModelError(f"{model_dir} has no head.json; not a sequence-classification model.")
     meta = json.loads(meta_path.read_text())
+    if meta["pooling"] == "last" or lora.is_adapter(model_dir):
+        from .head import TextClassifier
+
+        model, tokenizer = TextClassifier.load(model_dir)  # LoRA adapters merged
+        if model.pooling == "last":
+            return _sequence_classification(model, tokenizer, dest, meta)
+        plain = dest.parent / f".{dest.name}.merged-{uuid.uuid4().hex[:8]}"
+        try:
+            model.base = None
+            model.save(plain, tokenizer)
+            return export_classifier(plain, dest)
+        finally:
+            shutil.rmtree(plain, ignore_errors=True)
     labels, pooling = meta["labels"], meta["pooling"]
     state = load_file(str(model_dir / "head.safetensors"))  # weight (C, H), bias (C,)
     from tunehub.core.safety import refuse_remote_code
@@ -57,3 +79,25 @@ def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
     return {"format": "sentence-transformers", "output": "logits",
             "outputs": "logits (softmax for probabilities)",
             "labels": labels, "pooling": pooling}
+
+
+def _sequence_classification(model: Any, tokenizer: Any, dest: Path, meta: dict) -> dict[str, Any]:
+    """A decoder classifier as transformers' ``AutoModelForSequenceClassification`` folder."""
+    from transformers import AutoModelForSequenceClassification
+
+    labels = meta["labels"]
+    config = model.encoder.config.__class__.from_dict(model.encoder.config.to_dict())
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    config.pad_token_id = tokenizer.pad_token_id
+    config.architectures = None
+    classifier = AutoModelForSequenceClassification.from_config(config)
+    getattr(classifier, classifier.base_model_prefix).load_state_dict(model.encoder.state_dict())
+    classifier.score.load_state_dict(model.classifier.state_dict())
+    classifier.save_pretrained(dest, safe_serialization=True)
+    tokenizer.save_pretrained(dest)
+    (dest / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
+    return {"format": f"transformers {type(classifier).__name__}", "output": "logits",
+            "outputs": "logits (softmax for probabilities); pipeline('text-classification')",
+            "labels": labels, "pooling": "last"}

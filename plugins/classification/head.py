@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ def _read_labelled(path: Path, columns: Mapping[str, str], declared: list[str]):
     return table, texts, _labels_of(table, label_col, declared)
 
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("auto", "mean", "cls", "last")
 
 
 def _check_split(train_file: Path, train_labels: list[str], eval_labels: list[str]) -> None:
@@ -93,7 +93,7 @@ class SequenceClassificationHead:
     name = "sequence-classification"
     description = "Text classification: encoder + mean pooling + linear layer (transformers)."
     schema = {
-        "head.pooling": "mean",  # mean | cls
+        "head.pooling": "auto",  # auto (mean for encoders, last token for decoders) | mean | cls | last
         "head.dropout": 0.1,
         "dataset.validation_fraction": 0.1,  # of the training rows, for best-epoch selection
         **MONITOR_SCHEMA,  # `app monitor`: sentiment over time per entity
@@ -150,19 +150,29 @@ class SequenceClassificationHead:
 
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
-        from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
+        from transformers import DataCollatorWithPadding, Trainer
 
         from tunehub.core.engine import TrainSettings, run_trainer
 
+        from tunehub.core import lora
+
         cfg, settings = run.config, TrainSettings.from_config(run.config["train"])
         names = run.data.info["labels"]
-        tokenizer = AutoTokenizer.from_pretrained(run.base_model, trust_remote_code=False)
+        tokenizer = load_tokenizer(run.base_model)
         model = TextClassifier.from_encoder(
             run.base_model, names, cfg["head"]["pooling"], cfg["head"]["dropout"],
             settings.label_smoothing,
         )
         if settings.freeze_embeddings:
             model.encoder.get_input_embeddings().weight.requires_grad_(False)
+        peft = lora.resolve_peft(settings.peft, model.encoder.config)
+        if settings.gradient_checkpointing:
+            lora.enable_checkpointing(model.encoder)
+        if peft == "lora":
+            model.encoder = lora.wrap(model.encoder, settings)
+            settings = replace(settings, learning_rate=lora.lora_settings(settings)["learning_rate"])
+            model.base = lora.base_record(run.base_model, cfg["model"])
+        trained = lora.trainable_summary(model)
         train, val = self._validation_split(run.data.train, cfg["dataset"], settings.seed)
         encode = lambda ex: _encode(tokenizer, ex, settings.max_length)  # noqa: E731
         selecting = run.primary_metric if val is not None else None
@@ -186,9 +196,13 @@ class SequenceClassificationHead:
         )
         model = trainer.model
         model.save(run.model_dir, tokenizer)
+        if peft == "lora":  # evaluate as served: the adapter merged into the weights
+            model.merge()
         outputs = evaluate_texts(model, tokenizer, run.data.eval, names, settings)
         notes = {
             **result.notes(),
+            "fine-tuning": f"{peft_note(peft, settings)}; trained {trained}"
+            f"; pooling {model.pooling}",
             "selection": f"best epoch on {selecting} over {len(val.texts)} held-out training rows"
             if selecting else "last epoch (no validation slice)",
         }
@@ -264,6 +278,28 @@ class ClassificationPredictor:
         return evaluate_texts(self.model, self.tokenizer, data.eval, names, self.settings)
 
 
+def peft_note(peft: str, settings) -> str:
+    if peft != "lora":
+        return "full fine-tuning (train.peft)"
+    from tunehub.core.lora import lora_settings
+
+    cfg = lora_settings(settings)
+    return (f"LoRA r={cfg['r']} alpha={cfg['alpha']} dropout={cfg['dropout']} on "
+            f"{cfg['target_modules']} modules, learning rate {settings.learning_rate:g} (train.peft)")
+
+
+def load_tokenizer(folder: Path):
+    """The model's tokenizer; decoders get a pad token (their end-of-text token) and
+    right padding, so the last real token of each row is where the mask ends."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
 def _encode(tokenizer, examples: Examples, max_length: int) -> list[dict[str, Any]]:
     encoded = tokenizer(examples.texts, truncation=True, max_length=max_length)
     return [
@@ -304,31 +340,35 @@ def _module():
     import torch
 
     class TextClassifier(torch.nn.Module):
-        """Encoder -> pooled sentence vector (B, H) -> dropout -> linear -> logits (B, C)."""
+        """Encoder -> pooled sentence vector (B, H) -> dropout -> linear -> logits (B, C).
 
-        def __init__(self, encoder, labels: list[str], pooling: str = "mean",
+        The backbone is any transformers model: an encoder (BERT, MiniLM: mean or [CLS]
+        pooling) or a decoder LLM (Llama, Gemma: the last real token's state, since in a
+        causal model only it has seen the whole text). With LoRA the backbone is a PEFT
+        model and only its adapters and the classifier train.
+        """
+
+        def __init__(self, encoder, labels: list[str], pooling: str = "auto",
                      dropout: float = 0.1, label_smoothing: float = 0.0) -> None:
             super().__init__()
-            if pooling not in ("mean", "cls"):
-                raise ModelError(f"head.pooling must be 'mean' or 'cls', got '{pooling}'.")
+            from tunehub.core.lora import is_decoder
+
+            if pooling not in POOLINGS:
+                raise ModelError(f"head.pooling must be one of {', '.join(POOLINGS)}, got '{pooling}'.")
+            decoder = is_decoder(encoder.config)
+            if pooling == "auto":
+                pooling = "last" if decoder else "mean"
             self.encoder, self.labels, self.pooling = encoder, list(labels), pooling
             self.label_smoothing = label_smoothing
+            self.base: dict[str, Any] | None = None  # set for LoRA: the base model's record
             self.dropout = torch.nn.Dropout(dropout)
-            self.classifier = torch.nn.Linear(encoder.config.hidden_size, len(labels))
+            # decoders: no bias, like transformers' *ForSequenceClassification ``score``
+            self.classifier = torch.nn.Linear(encoder.config.hidden_size, len(labels),
+                                              bias=not decoder)
 
         @classmethod
-        def from_encoder(cls, path: Path, labels, pooling="mean", dropout=0.1, label_smoothing=0.0):
-            from transformers import AutoModel
-
-            from tunehub.core.engine import quiet_transformers
-            from tunehub.core.safety import refuse_remote_code
-
-            quiet_transformers()
-            refuse_remote_code(Path(path))
-            encoder = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
-            if getattr(encoder, "pooler", None) is not None:
-                encoder.pooler = None  # unused: we pool ourselves (and DDP needs no dead params)
-            return cls(encoder, labels, pooling, dropout, label_smoothing)
+        def from_encoder(cls, path: Path, labels, pooling="auto", dropout=0.1, label_smoothing=0.0):
+            return cls(_backbone(Path(path)), labels, pooling, dropout, label_smoothing)
 
         def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
             kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
@@ -336,6 +376,9 @@ def _module():
                                   **kwargs).last_hidden_state  # (B, T, H)
             if self.pooling == "cls":
                 pooled = hidden[:, 0]
+            elif self.pooling == "last":  # the last position the mask keeps, left or right padding
+                last = attention_mask.shape[1] - 1 - attention_mask.flip(1).argmax(1)  # (B,)
+                pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
             else:
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, H)
@@ -346,7 +389,13 @@ def _module():
                     logits.float(), labels, label_smoothing=self.label_smoothing)
             return out
 
+        def merge(self) -> None:
+            """Fold LoRA adapters into the backbone's weights (a plain model again)."""
+            if hasattr(self.encoder, "merge_and_unload"):
+                self.encoder = self.encoder.merge_and_unload()
+
         def save(self, folder: Path, tokenizer) -> None:
+            """The backbone (or, with LoRA, only its adapter), tokenizer, classifier."""
             from safetensors.torch import save_file
 
             folder.mkdir(parents=True, exist_ok=True)
@@ -354,14 +403,16 @@ def _module():
             tokenizer.save_pretrained(folder)
             state = {k: v.detach().contiguous().cpu() for k, v in self.classifier.state_dict().items()}
             save_file(state, str(folder / "head.safetensors"))
-            (folder / "head.json").write_text(json.dumps(
-                {"head": "sequence-classification", "labels": self.labels,
-                 "pooling": self.pooling}, indent=2) + "\n")
+            meta = {"head": "sequence-classification", "labels": self.labels, "pooling": self.pooling}
+            if self.base is not None:
+                meta["base_model"] = self.base
+            (folder / "head.json").write_text(json.dumps(meta, indent=2) + "\n")
 
         @classmethod
         def load(cls, folder: Path):
             from safetensors.torch import load_file
-            from transformers import AutoTokenizer
+
+            from tunehub.core import lora
 
             meta_path = Path(folder) / "head.json"
             if not meta_path.is_file():
@@ -370,12 +421,32 @@ def _module():
                     "pass a fine-tuned version such as TASK@latest."
                 )
             meta = json.loads(meta_path.read_text())
-            model = cls.from_encoder(Path(folder), meta["labels"], meta["pooling"], 0.0)
+            if lora.is_adapter(folder):
+                base = lora.base_folder(meta.get("base_model", {}), Path(folder))
+                encoder = lora.load_adapter(_backbone(base), Path(folder))
+            else:
+                encoder = _backbone(Path(folder))
+            model = cls(encoder, meta["labels"], meta["pooling"], 0.0)
             model.classifier.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
             model.eval()
-            return model, AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+            return model, load_tokenizer(Path(folder))
 
     return TextClassifier
+
+
+def _backbone(path: Path):
+    """The transformer without an LM head (safetensors only, no remote code)."""
+    from transformers import AutoModel
+
+    from tunehub.core.engine import quiet_transformers
+    from tunehub.core.safety import refuse_remote_code
+
+    quiet_transformers()
+    refuse_remote_code(path)
+    encoder = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
+    if getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None  # unused: we pool ourselves (and DDP needs no dead params)
+    return encoder
 
 
 class _Lazy:
