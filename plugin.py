@@ -32,6 +32,7 @@ from .core.errors import ConfigError, DataError, ModelError, TunehubError, did_y
 from .core.heads import FitOutput, Head, Run, TaskData
 from .core.hookspecs import PLUGIN_API_VERSION, hookimpl
 from .core.progress import phase, say
+from .core import lora  # LoRA as a setting: resolve_peft, wrap, base_record, load_adapter
 
 __all__ = [
     "PLUGIN_API_VERSION", "hookimpl",
@@ -39,6 +40,6 @@ __all__ = [
     "TrainSettings", "FitResult", "run_trainer", "training_arguments", "resolve_precision",
     "seed_everything", "quiet_transformers", "is_main_process",
     "Table", "read_table", "column_for", "text_cell", "stratified_split", "label_counts",
-    "files_hash", "phase", "say",
+    "files_hash", "phase", "say", "lora",
     "TunehubError", "ConfigError", "DataError", "ModelError", "did_you_mean", "unknown",
 ]

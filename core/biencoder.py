@@ -8,13 +8,16 @@ engine's (`tunehub.core.engine.run_trainer` with ``SentenceTransformerTrainer``)
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
+
+BASE_RECORD = "tunehub-base.json"  # a LoRA bi-encoder's base model: name, path, SHA-256
 
 
 def load_encoder(path: str | Path, max_length: int | None = None):
@@ -31,9 +34,17 @@ def load_encoder(path: str | Path, max_length: int | None = None):
     folder = safe_model_folder(path)
     import torch
 
+    from . import lora
+
+    adapter = lora.is_adapter(folder)
+    if adapter:  # a LoRA fine-tune: the base it names, with the adapter merged in
+        record = json.loads((folder / BASE_RECORD).read_text()) if (folder / BASE_RECORD).is_file() else {}
+        base = lora.base_folder(record, folder)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = SentenceTransformer(str(folder), device=device, trust_remote_code=False,
-                                model_kwargs={"use_safetensors": True})
+    model = SentenceTransformer(str(base if adapter else folder), device=device,
+                                trust_remote_code=False, model_kwargs={"use_safetensors": True})
+    if adapter:
+        model[0].model = lora.load_adapter(model[0].model, folder)
     if max_length:
         model.max_seq_length = int(max_length)
     return model
@@ -152,8 +163,37 @@ def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], se
     return trainer.model, result
 
 
-def save_encoder(model: Any, folder: Path) -> Path:
-    """Write the model in sentence-transformers format (safetensors weights)."""
+def prepare_peft(model: Any, settings: Any, base: Path, name: str) -> tuple[Any, dict | None]:
+    """Apply ``train.peft`` to a bi-encoder before training: LoRA adapters on its
+    transformer (and the LoRA learning rate), or nothing for full fine-tuning. Returns
+    (settings to train with, the base model's record for `save_encoder` or None).
+
+    Decoder LLMs are refused: their causal states are not sentence vectors, and a
+    bi-encoder needs both sides of a text in every position."""
+    from dataclasses import replace
+
+    from . import lora
+
+    transformer = model[0].model  # (its auto_model property reads this attribute)
+    if lora.is_decoder(transformer.config):
+        raise ConfigError(
+            f"'{name}' is a decoder LLM ({transformer.config.model_type}); a bi-encoder needs "
+            "an encoder whose mean-pooled states are sentence vectors. Use an encoder such as "
+            "minilm as the base model.")
+    if settings.gradient_checkpointing:
+        lora.enable_checkpointing(transformer)
+    if lora.resolve_peft(settings.peft, transformer.config) != "lora":
+        return settings, None
+    model[0].model = lora.wrap(transformer, settings)
+    return (replace(settings, learning_rate=lora.lora_settings(settings)["learning_rate"]),
+            lora.base_record(base, name))
+
+
+def save_encoder(model: Any, folder: Path, base: Mapping[str, Any] | None = None) -> Path:
+    """Write the model in sentence-transformers format (safetensors weights); with LoRA
+    (``base``, from `prepare_peft`), the adapter and the base model's record."""
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder), create_model_card=False, safe_serialization=True)
+    if base is not None:
+        (folder / BASE_RECORD).write_text(json.dumps(dict(base), indent=2) + "\n")
     return folder

@@ -67,7 +67,18 @@ def lora_settings(settings: Any) -> dict[str, Any]:
     return {**LORA_DEFAULTS, **dict(getattr(settings, "lora", {}) or {})}
 
 
-def lora_config(settings: Any, task_type: str | None = None, modules_to_save=None):
+def _block_linears(model: Any) -> list[str]:
+    """Names of the linear layers inside the transformer itself (not a task head on top)."""
+    import torch
+
+    inner = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    inner = inner if isinstance(inner, torch.nn.Module) else model
+    return sorted({name.rsplit(".", 1)[-1] for name, module in inner.named_modules()
+                   if isinstance(module, torch.nn.Linear) and "lm_head" not in name})
+
+
+def lora_config(settings: Any, task_type: str | None = None, modules_to_save=None,
+                model: Any = None):
     """A `peft.LoraConfig` from ``train.lora``."""
     try:
         from peft import LoraConfig
@@ -76,8 +87,10 @@ def lora_config(settings: Any, task_type: str | None = None, modules_to_save=Non
     lora = lora_settings(settings)
     targets = lora["target_modules"]
     if isinstance(targets, str):
-        targets = "all-linear" if targets.strip() in ("auto", "all-linear") else \
-            [t.strip() for t in targets.split(",") if t.strip()]
+        auto = targets.strip() in ("auto", "all-linear")
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+        if auto:
+            targets = _block_linears(model) if model is not None else "all-linear"
     return LoraConfig(r=int(lora["r"]), lora_alpha=int(lora["alpha"]),
                       lora_dropout=float(lora["dropout"]), target_modules=targets,
                       task_type=task_type, modules_to_save=modules_to_save)
@@ -88,7 +101,7 @@ def wrap(backbone: Any, settings: Any, task_type: str | None = None, modules_to_
     from peft import get_peft_model
 
     try:
-        return get_peft_model(backbone, lora_config(settings, task_type, modules_to_save))
+        return get_peft_model(backbone, lora_config(settings, task_type, modules_to_save, backbone))
     except ValueError as exc:
         raise ConfigError(f"train.lora.target_modules: {exc}".splitlines()[0]) from None
 

@@ -162,3 +162,42 @@ def test_unknown_target_modules_are_one_clear_error(tiny_llama, labelled_csv):
                                        *sum((["--set", o] for o in tiny_overrides()), [])])
     assert result.exit_code == 2, result.output
     assert "train.lora.target_modules" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_entity_extraction_trains_lora_on_a_llama_decoder(tiny_llama):
+    result = tunehub.run_task("entity-extraction", model=str(tiny_llama),
+                              overrides=tiny_overrides(**{"train.peft": "lora",
+                                                          "train.max_length": "32",
+                                                          "train.max_steps": "3"}))
+    model_dir = hub.artifact_for(result.artifact).model_dir
+    assert (model_dir / "adapter_config.json").is_file() and not (model_dir / "model.safetensors").exists()
+    text = "Anna Berg joined Nordea in Helsinki."
+    [answer] = tunehub.predict("entity-extraction", [text])
+    for entity in answer["entities"]:
+        assert text[entity["start"]:entity["end"]] == entity["text"]
+
+
+def test_entity_extraction_refuses_a_decoder_without_a_token_classification_class(tiny_gemma):
+    result = CliRunner().invoke(main, ["run-task", "entity-extraction", "--base-model",
+                                       str(tiny_gemma), *sum((["--set", o] for o in tiny_overrides()), [])])
+    assert result.exit_code == 2
+    assert "gemma3_text" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_customer_service_bi_encoder_trains_lora_and_reloads(tiny_model):
+    result = tunehub.run_task("customer-service-qa", model=str(tiny_model),
+                              overrides=tiny_overrides(**{"train.peft": "lora", "train.max_steps": "3",
+                                                          "head.rerank": "false"}))
+    model_dir = hub.artifact_for(result.artifact).model_dir
+    assert (model_dir / "adapter_config.json").is_file() and not (model_dir / "model.safetensors").exists()
+    assert json.loads((model_dir / "tunehub-base.json").read_text())["sha256"] == lora.weights_sha256(tiny_model)
+    first = tunehub.predict("customer-service-qa", ["How do I reset my password?"])
+    again = tunehub.predict("customer-service-qa", ["How do I reset my password?"])
+    assert first == again and first[0]
+
+
+def test_customer_service_refuses_a_decoder_in_one_line(tiny_llama):
+    result = CliRunner().invoke(main, ["run-task", "customer-service-qa", "--base-model",
+                                       str(tiny_llama), *sum((["--set", o] for o in tiny_overrides()), [])])
+    assert result.exit_code == 2
+    assert "decoder LLM" in result.stderr and "Traceback" not in result.stderr

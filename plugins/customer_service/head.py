@@ -59,10 +59,10 @@ class Retriever:
         return self.reranker.search(self.first_stage)(texts, k)
 
     def save(self, folder: Path, threshold: float, note: str, config: Mapping[str, Any],
-             choice: Mapping[str, Any] | None = None) -> None:
+             choice: Mapping[str, Any] | None = None, base: Mapping[str, Any] | None = None) -> None:
         from tunehub.core.biencoder import save_encoder
 
-        save_encoder(self.model, folder)
+        save_encoder(self.model, folder, base)
         if self.reranker is not None:
             rerank.save_cross_encoder(self.reranker.model, folder / rerank.RERANK_DIR)
         self.index.save(folder / INDEX_DIR)
@@ -143,7 +143,7 @@ class BiEncoderHead:
 
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
-        from tunehub.core.biencoder import load_encoder
+        from tunehub.core.biencoder import load_encoder, prepare_peft
         from tunehub.core.engine import TrainSettings
 
         from .objective import LOSSES, train_all_entries
@@ -160,6 +160,7 @@ class BiEncoderHead:
             raise ConfigError("head.hard_negatives applies to head.loss=mnrl; all-entries already "
                               "scores every entry. Set head.hard_negatives=0 or head.loss=mnrl.")
         model = load_encoder(run.base_model, settings.max_length)
+        settings, base = prepare_peft(model, settings, run.base_model, config["model"])
         pairs = qa.cap_per_entry(splits.train, head["max_queries_per_entry"], settings.seed)
         targets = entry_texts(faq, head["document"])
         position = faq.position()
@@ -175,13 +176,14 @@ class BiEncoderHead:
         retriever = Retriever.build(model, faq, splits.train, config)
         choice = self.second_stage(run, retriever, settings)
         threshold, note = calibrate_search(retriever.search, faq, splits.calibration)  # final score
-        retriever.save(run.model_dir, threshold, note, config, choice)
+        retriever.save(run.model_dir, threshold, note, config, choice, base)
         out = outputs(retriever.search, faq, run.data.eval, threshold)
         # the `untuned` baseline: the base model, same documents, index and calibration
         run.data.info["untuned_outputs"] = untuned(run.data, config, run.base_model)
         notes = {
             **result.notes(),
             "training pairs": f"{len(anchors)} {described}",
+            "fine-tuning": "LoRA adapters (train.peft)" if base else "full fine-tuning (train.peft)",
             "index": f"{retriever.index.kind}, {len(retriever.index)} vectors "
                      f"({head['document']}{' + known paraphrases' if head['index_paraphrases'] else ''})",
             "re-ranker": rerank.describe(choice),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ class TokenClassificationHead:
     def fit(self, run: Run) -> FitOutput:
         from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer
 
+        from tunehub.plugin import lora
+
         cfg, settings = run.config, TrainSettings.from_config(run.config["train"])
         types = run.data.info["labels"]
         labels = tagging.tag_labels(types)
@@ -81,6 +84,15 @@ class TokenClassificationHead:
         model = _load_model(run.base_model, labels)
         if settings.freeze_embeddings:
             model.get_input_embeddings().weight.requires_grad_(False)
+        peft = lora.resolve_peft(settings.peft, model.config)
+        if settings.gradient_checkpointing:
+            lora.enable_checkpointing(model)
+        base = None
+        if peft == "lora":  # adapters on the backbone; the new classifier trains fully
+            model = lora.wrap(model, settings, task_type="TOKEN_CLS")
+            settings = replace(settings, learning_rate=lora.lora_settings(settings)["learning_rate"])
+            base = lora.base_record(run.base_model, cfg["model"])
+        trained = lora.trainable_summary(model)
         train, val, source = self._validation(run.data, cfg["dataset"], settings.seed)
         stride = window_stride(cfg["head"]["stride"], settings.max_length)
         features = lambda s: tagging.training_features(  # noqa: E731
@@ -101,8 +113,11 @@ class TokenClassificationHead:
                                       run.greater_is_better, run.resume, run.callbacks)
         predictor = EntityPredictor(trainer.model, tokenizer, types, settings, stride,
                                     cfg["head"]["decoding"])
-        predictor.save(run.model_dir)
+        predictor.save(run.model_dir, base)
+        if base is not None:  # evaluate as served: the adapter merged into the weights
+            predictor.model = predictor.model.merge_and_unload()
         notes = {**result.notes(),
+                 "fine-tuning": ("LoRA" if base else "full fine-tuning") + f" (train.peft); trained {trained}",
                  "selection": f"best epoch on {selecting} over {source}" if selecting else "last epoch"}
         return FitOutput(predictor.outputs(run.data.eval), result.log_history, notes)
 
@@ -176,13 +191,16 @@ class EntityPredictor:
                             f"(it tags {', '.join(self.types)}).")
         return self.outputs(data.eval)
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path, base: Mapping[str, Any] | None = None) -> None:
+        """The model (with LoRA: the adapter and classifier, and ``base`` names the base)."""
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
-        (folder / META).write_text(json.dumps(
-            {"head": "token-classification", "types": self.types, "scheme": "IOB2",
-             "stride": self.stride, "decoding": self.decoding}, indent=2) + "\n")
+        meta = {"head": "token-classification", "types": self.types, "scheme": "IOB2",
+                "stride": self.stride, "decoding": self.decoding}
+        if base is not None:
+            meta["base_model"] = dict(base)
+        (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
 
     @classmethod
     def load(cls, folder: Path, settings: TrainSettings, stride: int | None = None,
@@ -193,8 +211,14 @@ class EntityPredictor:
         if not (folder / META).is_file():
             raise ModelError(f"{folder} is not a token-classification model (no {META}); "
                              "pass a fine-tuned version such as entity-extraction@latest.")
+        from tunehub.plugin import lora
+
         meta = json.loads((folder / META).read_text())
-        model = _load_model(folder, tagging.tag_labels(meta["types"]))
+        if lora.is_adapter(folder):
+            base = lora.base_folder(meta.get("base_model", {}), folder)
+            model = lora.load_adapter(_load_model(base, tagging.tag_labels(meta["types"])), folder)
+        else:
+            model = _load_model(folder, tagging.tag_labels(meta["types"]))
         tokenizer = _fast_tokenizer(AutoTokenizer.from_pretrained(folder))
         stride = window_stride(meta["stride"] if stride is None else stride, settings.max_length)
         return cls(model, tokenizer, meta["types"], settings, stride, decoding or meta["decoding"])
@@ -209,11 +233,18 @@ def _text_of(value: Any) -> str:
 
 
 def _load_model(path: Path, labels: Sequence[str]):
-    from transformers import AutoModelForTokenClassification
+    from transformers import (AutoConfig, AutoModelForTokenClassification,
+                              MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING)
 
     from tunehub.plugin import quiet_transformers
 
     quiet_transformers()
+    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    if type(config) not in MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING:
+        raise ModelError(
+            f"entity extraction needs a token-classification model, and transformers has none "
+            f"for '{config.model_type}' ({path}); use an encoder (minilm, a BERT) or a decoder "
+            "that has one (Llama, SmolLM2).")
     return AutoModelForTokenClassification.from_pretrained(
         path, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
@@ -224,6 +255,8 @@ def _fast_tokenizer(tokenizer):
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError("entity extraction needs a fast tokenizer (word offsets); "
                          f"{type(tokenizer).__name__} is not one.")
+    if tokenizer.pad_token is None:  # decoder LLMs ship without one
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return tokenizer
 
 
