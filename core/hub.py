@@ -35,6 +35,11 @@ def artifacts_root() -> Path:
     return home() / "artifacts"
 
 
+def models_root() -> Path:
+    """Base models converted from packaged GGUF files (see `tunehub.core.packaged`)."""
+    return home() / "models"
+
+
 def work_root() -> Path:
     """Work folders of runs in progress (see `tunehub.core.runs`)."""
     return home() / "work"
@@ -204,7 +209,7 @@ def resolve_model(name: str, aliases: Mapping[str, Any]) -> Path:
     if path.is_file() and path.suffix == ".gguf":
         from .packaged import converted_file
 
-        return _check_folder(converted_file(path), name)
+        return _check_folder(converted_file(path, models_root()), name)
     if path.exists():
         return _check_folder(path, name)
     if HF_ID.match(name) and not name.startswith((".", "/", "~")):
@@ -228,7 +233,7 @@ def _alias_path(alias: Any) -> Path:
     if source.startswith("gguf:"):
         from .packaged import converted
 
-        return converted(alias)
+        return converted(alias, models_root())
     if source.startswith("package:"):
         module, _, folder = source[len("package:"):].partition("/")
         spec = importlib.util.find_spec(module)

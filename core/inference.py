@@ -153,6 +153,19 @@ def token_batches(order: Sequence[int], lengths: Sequence[int], batch_size: int,
     return batches
 
 
+def inference_device() -> str:
+    """``cuda`` when a GPU is present, else ``cpu``: where predictors run."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def place(model: Any) -> Any:
+    """``model`` on the inference device (a no-op on CPU-only machines)."""
+    device = inference_device()
+    return model if device == "cpu" else model.to(device)
+
+
 def run_batches(
     texts: Sequence[str],
     tokenizer: Any,
@@ -181,8 +194,9 @@ def run_batches(
     pad_id = tokenizer.pad_token_id or 0
     chunks: list[np.ndarray] = []
     small = sum(lengths) < SMALL_TOKENS
+    device = inference_device()  # models are placed there when loaded (`place`)
     with (one_thread(small), torch.inference_mode(),
-          torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)):
+          torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)):
         for rows in token_batches(order, lengths, batch_size, max_tokens):
             width = len(ids[rows[0]])  # longest in this batch
             batch = {}
@@ -191,7 +205,7 @@ def run_batches(
                 # right padding: encoders' absolute positions stay those of an unpadded text
                 batch[key] = torch.tensor(
                     [encoded[key][i] + [fill] * (width - len(encoded[key][i])) for i in rows],
-                    dtype=torch.long)  # (B, T)
+                    dtype=torch.long).to(device)  # (B, T)
             chunks.append(forward(batch).float().cpu().numpy())
     sorted_rows = np.concatenate(chunks)
     out = np.empty_like(sorted_rows)

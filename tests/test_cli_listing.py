@@ -53,10 +53,10 @@ def test_plugins_json_shows_builtins_and_hooks():
     assert plugins["tunehub.plugins.financial_sentiment"]["source"] == "built-in"
 
 
-def test_models_json_lists_minilm_alias():
+def test_models_json_lists_the_packaged_aliases():
     result = CliRunner().invoke(main, ["models", "--json"])
     data = json.loads(result.stdout)
-    assert [m["alias"] for m in data["base_models"]] == ["minilm"]
+    assert [m["alias"] for m in data["base_models"]] == ["gemma3-270m", "minilm", "smollm2"]
     assert data["fine_tuned"] == []
 
 

@@ -429,7 +429,9 @@ def _module():
             model = cls(encoder, meta["labels"], meta["pooling"], 0.0)
             model.classifier.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
             model.eval()
-            return model, load_tokenizer(Path(folder))
+            from tunehub.core.inference import place
+
+            return place(model), load_tokenizer(Path(folder))
 
     return TextClassifier
 

@@ -219,6 +219,9 @@ class EntityPredictor:
             model = lora.load_adapter(_load_model(base, tagging.tag_labels(meta["types"])), folder)
         else:
             model = _load_model(folder, tagging.tag_labels(meta["types"]))
+        from tunehub.core.inference import place
+
+        model = place(model)
         tokenizer = _fast_tokenizer(AutoTokenizer.from_pretrained(folder))
         stride = window_stride(meta["stride"] if stride is None else stride, settings.max_length)
         return cls(model, tokenizer, meta["types"], settings, stride, decoding or meta["decoding"])

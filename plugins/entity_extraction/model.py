@@ -90,13 +90,15 @@ def word_probabilities(model: Any, tokenizer: Any, sentences: Sequence[Sequence[
     order = sorted(range(len(parts)), key=lambda i: -len(parts[i].features["input_ids"]))
     pad = tokenizer.pad_token_id or 0
     model.eval()
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    device = next(model.parameters()).device
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         for batch in _batches(order, parts, batch_size, max_tokens):
             width = len(parts[batch[0]].features["input_ids"])
             inputs = {key: torch.tensor([parts[i].features[key] + [pad if key == "input_ids" else 0]
                                          * (width - len(parts[i].features[key])) for i in batch])
                       for key in parts[batch[0]].features}
-            out = torch.softmax(model(**inputs).logits.float(), -1).numpy()  # (B, T, L)
+            inputs = {key: value.to(device) for key, value in inputs.items()}
+            out = torch.softmax(model(**inputs).logits.float(), -1).cpu().numpy()  # (B, T, L)
             for row, i in enumerate(batch):
                 window = parts[i]
                 for position, word in window.starts:
