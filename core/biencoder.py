@@ -170,8 +170,6 @@ def prepare_peft(model: Any, settings: Any, base: Path, name: str) -> tuple[Any,
 
     Decoder LLMs are refused: their causal states are not sentence vectors, and a
     bi-encoder needs both sides of a text in every position."""
-    from dataclasses import replace
-
     from . import lora
 
     transformer = model[0].model  # (its auto_model property reads this attribute)
@@ -185,8 +183,7 @@ def prepare_peft(model: Any, settings: Any, base: Path, name: str) -> tuple[Any,
     if lora.resolve_peft(settings.peft, transformer.config) != "lora":
         return settings, None
     model[0].model = lora.wrap(transformer, settings)
-    return (replace(settings, learning_rate=lora.lora_settings(settings)["learning_rate"]),
-            lora.base_record(base, name))
+    return lora.train_settings(settings), lora.base_record(base, name)
 
 
 def save_encoder(model: Any, folder: Path, base: Mapping[str, Any] | None = None) -> Path:

@@ -233,6 +233,7 @@ RULES: dict[str, tuple[Any, str]] = {
     "train.lora.alpha": _range(0, None, low_open=True),
     "train.lora.dropout": _range(0, 1, high_open=True),
     "train.lora.learning_rate": _range(0, None, low_open=True),
+    "train.lora.max_epochs": _range(1, None),
     "dataset.eval_fraction": _range(0, 1, low_open=True, high_open=True),
     "dataset.validation_fraction": _range(0, 1, high_open=True),
     "head.dropout": _range(0, 1, high_open=True),

@@ -201,3 +201,16 @@ def test_customer_service_refuses_a_decoder_in_one_line(tiny_llama):
                                        str(tiny_llama), *sum((["--set", o] for o in tiny_overrides()), [])])
     assert result.exit_code == 2
     assert "decoder LLM" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_lora_runs_use_the_lora_learning_rate_and_epoch_cap():
+    from tunehub.plugin import TrainSettings
+
+    settings = TrainSettings(max_epochs=6, min_epochs=3, learning_rate=8e-5,
+                             lora={"max_epochs": 2, "learning_rate": 1e-3})
+    lora_run_settings = lora.train_settings(settings)
+    assert (lora_run_settings.max_epochs, lora_run_settings.min_epochs) == (2, 2)
+    assert lora_run_settings.learning_rate == 1e-3
+    defaults = lora.train_settings(TrainSettings())
+    assert defaults.max_epochs == lora.LORA_DEFAULTS["max_epochs"]
+    assert defaults.learning_rate == lora.LORA_DEFAULTS["learning_rate"]

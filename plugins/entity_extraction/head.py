@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,7 +89,7 @@ class TokenClassificationHead:
         base = None
         if peft == "lora":  # adapters on the backbone; the new classifier trains fully
             model = lora.wrap(model, settings, task_type="TOKEN_CLS")
-            settings = replace(settings, learning_rate=lora.lora_settings(settings)["learning_rate"])
+            settings = lora.train_settings(settings)
             base = lora.base_record(run.base_model, cfg["model"])
         trained = lora.trainable_summary(model)
         train, val, source = self._validation(run.data, cfg["dataset"], settings.seed)
