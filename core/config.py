@@ -102,7 +102,7 @@ def coerce(key: str, value: Any, default: Any, where: str) -> Any:
         if isinstance(value, (dict, list)):
             raise ValueError
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         expected = {bool: "true or false", int: "an integer", float: "a number",
                     list: "a list (comma-separated on the command line)", dict: "a table",
                     str: "a string"}[kind]

@@ -237,4 +237,8 @@ def parse_since(text: str | None) -> str | None:
         except ConfigError:
             raise ConfigError(f"--since '{text}': give an ISO 8601 time (2024-05-01 or "
                               "2024-05-01T12:00:00Z) or a duration such as 7d or 12h.") from None
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="microseconds")
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="microseconds")
+    except (OverflowError, OSError, ValueError):
+        raise ConfigError(f"--since '{text}' reaches outside the calendar; give a time after "
+                          "1970 or a shorter duration such as 30d.") from None

@@ -20,15 +20,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError, did_you_mean
+from .errors import ConfigError, ModelError, did_you_mean
 from .safety import PICKLE_WEIGHTS, refuse_remote_code
+from .tasks import TASK_NAME
 
 SERVING_POINTER = "serving.json"  # written by tunehub.core.promotion
 VERSION_RE = re.compile(r"^v(\d+)$")
 
 
 def home() -> Path:
-    return Path(os.environ.get("TUNEHUB_HOME", "~/.tunehub")).expanduser()
+    """``$TUNEHUB_HOME`` (default ``~/.tunehub``): an absolute folder, or one clear error.
+
+    An empty value (an unset shell variable in ``TUNEHUB_HOME=$X``) or a relative path
+    would silently mean the current folder, where `app clean` and `models rm` act."""
+    value = os.environ.get("TUNEHUB_HOME")
+    if value is None:
+        return Path("~/.tunehub").expanduser()
+    if not value.strip():
+        raise ConfigError("TUNEHUB_HOME is set but empty; unset it (the default is ~/.tunehub) "
+                          "or set it to an absolute folder.")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(f"TUNEHUB_HOME must be an absolute path, got '{value}'; use "
+                          f"{Path.cwd() / value} if that is the folder you mean.")
+    return path
 
 
 def artifacts_root() -> Path:
@@ -67,7 +82,10 @@ class Artifact:
 
 
 def list_artifacts(task: str | None = None) -> list[Artifact]:
-    """Complete artifacts, oldest first per task (staging folders are skipped)."""
+    """Complete artifacts, oldest first per task (staging folders are skipped); all tasks'
+    when ``task`` is None."""
+    if task is not None and not task.strip():
+        raise ModelError("an empty task name names no task; give TASK (`app models` lists them).")
     root = artifacts_root()
     if not root.is_dir():
         return []
@@ -89,6 +107,9 @@ def parse_ref(ref: str) -> tuple[str, str] | None:
     if "@" not in ref or Path(ref).expanduser().exists():
         return None
     task, _, version = ref.partition("@")
+    if not task.strip():
+        raise ModelError(f"'{ref}' names no task: write TASK@{version or 'latest'} (an empty "
+                         "shell variable?); `app models` lists versions.")
     if version.isdigit():
         version = f"v{version}"
     return task, version or "latest"
@@ -100,10 +121,25 @@ def artifact_for(ref: str) -> Artifact:
         return find_artifact(ref)
     folder = Path(ref).expanduser().resolve()
     if (folder / "manifest.json").is_file():
-        task = json.loads((folder / "manifest.json").read_text()).get("task", folder.parent.name)
+        if in_hub(folder):  # the hub's own layout names the task, whatever a manifest says
+            return Artifact(folder.parent.name, folder.name, folder)
+        try:
+            task = json.loads((folder / "manifest.json").read_text()).get("task")
+        except (OSError, ValueError, AttributeError):
+            task = None
+        if not isinstance(task, str) or not TASK_NAME.match(task) or ".." in task:
+            raise ModelError(f"{folder}/manifest.json names no valid task ({task!r}); give a "
+                             "version of the hub (TASK@vN) instead.")
         return Artifact(task, folder.name, folder)
     raise ModelError(f"'{ref}' is not a fine-tuned version (TASK@vN, TASK@latest) or an "
                      "artifact folder; `app models` lists versions.")
+
+
+def in_hub(folder: Path) -> bool:
+    """True for a version folder of the hub: ``$TUNEHUB_HOME/artifacts/<task>/v<N>``."""
+    folder = Path(folder).resolve()
+    return (folder.parent.parent == artifacts_root().resolve()
+            and bool(VERSION_RE.match(folder.name)))
 
 
 def serving_version(task: str) -> str | None:

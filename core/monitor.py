@@ -59,15 +59,22 @@ def parse_duration(text: str, key: str = "monitor.window") -> float:
 
 
 def parse_time(value: Any) -> float:
-    """An ISO 8601 string or a Unix time (seconds, or milliseconds above 1e11) -> epoch
-    seconds. A time without a zone is taken as UTC. Raises ValueError when unparsable."""
+    """An ISO 8601 string or a Unix time (seconds; milliseconds above 1e11, microseconds above
+    1e14, nanoseconds above 1e17) -> epoch seconds. A time without a zone is taken as UTC. Raises ValueError when unparsable."""
     if isinstance(value, bool) or value is None:
         raise ValueError("no time")
     if isinstance(value, (int, float)) or re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", str(value)):
         number = float(value)
         if not math.isfinite(number):
             raise ValueError("not a finite number")
-        return number / 1000 if abs(number) > 1e11 else number
+        # seconds, milliseconds, microseconds or nanoseconds since 1970, by magnitude
+        for scale, above in ((1e9, 1e17), (1e6, 1e14), (1e3, 1e11)):
+            if abs(number) > above:
+                number /= scale
+                break
+        if not -62135596800 <= number <= 253402300799:  # years 1 to 9999
+            raise ValueError("outside the calendar")
+        return number
     text = str(value).strip()
     moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     if moment.tzinfo is None:

@@ -91,7 +91,7 @@ def _names(value: object, path: Path, key: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"registry file {path}: [plugins] {key} must be a list of strings.")
+        raise ConfigError(f"registry file {path}: {key} must be a list of strings.")
     return value
 
 
@@ -106,6 +106,10 @@ def _merge_file(registry: Registry, path: Path) -> None:
         )
     base = path.parent
     plugins = data.get("plugins", {})
+    if not isinstance(plugins, dict):
+        raise ConfigError(f"registry file {path}: [plugins] must be a table.")
+    if not isinstance(data.get("models", {}), dict):
+        raise ConfigError(f"registry file {path}: [models] must be a table of aliases.")
     unknown_keys = set(plugins) - PLUGIN_KEYS
     if unknown_keys:
         raise ConfigError(
@@ -123,7 +127,10 @@ def _merge_file(registry: Registry, path: Path) -> None:
             registry.origins[str(target)] = path
     registry.allow += [(p, str(path)) for p in _names(plugins.get("allow", []), path, "allow")]
     registry.deny += [(p, str(path)) for p in _names(plugins.get("deny", []), path, "deny")]
-    for entry in data.get("tasks", {}).get("paths", []):
+    tasks = data.get("tasks", {})
+    if not isinstance(tasks, dict):
+        raise ConfigError(f"registry file {path}: [tasks] must be a table with 'paths'.")
+    for entry in _names(tasks.get("paths", []), path, "paths"):
         target = (base / entry).expanduser().resolve()
         for task_file in sorted(target.glob("*.toml")) if target.is_dir() else [target]:
             if task_file not in registry.task_files:

@@ -196,7 +196,8 @@ def leftovers(include_resumable: bool = True) -> list[Leftover]:
         found += [Leftover(p, "empty work", folder_size(p)) for p in root.iterdir()
                   if p.is_dir() and not any(p.iterdir()) and not owner_alive(p)]
     for folder in work_folders():
-        if owner_alive(folder.path):
+        # only folders a run of ours claimed: anything else under work/ is not ours to delete
+        if not (folder.path / OWNER_FILE).is_file() or owner_alive(folder.path):
             continue
         if has_checkpoint(folder.path):
             if include_resumable:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, StrictStr
@@ -236,6 +237,14 @@ def _error_text(errors: Sequence[dict[str, Any]]) -> str:
     return "; ".join(parts) + '. Send {"inputs": ["text", ...], "task": "NAME"}.'
 
 
+def _public_name(base: Any) -> Any:
+    """A base model as clients may see it: an alias or hub id, never a local path."""
+    if isinstance(base, str) and (base.startswith(("/", ".", "~")) or "\\" in base
+                                  or base.count("/") > 1):
+        return Path(base).name
+    return base
+
+
 def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
                store: Any = None, watch: Callable[[str, str], Any] | None = None):
     """The FastAPI app serving already-loaded models (`runner.Loaded` objects).
@@ -316,7 +325,7 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
             manifest = loaded.artifact.manifest()
             out.append({"task": name, "model": loaded.artifact.ref,
                         "head": getattr(loaded.head, "name", None),
-                        "base_model": manifest.get("base_model"),
+                        "base_model": _public_name(manifest.get("base_model")),
                         "primary_metric": manifest.get("primary_metric"),
                         "value": manifest.get("primary_value"), "created": manifest.get("created"),
                         "batches": batchers[name].batches if name in batchers else 0})

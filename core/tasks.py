@@ -1,6 +1,7 @@
 """Task specs: a task is data (its TOML file), its components referenced by registered name."""
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,27 @@ def read_toml(path: Path, what: str = "task file") -> dict[str, Any]:
         raise ConfigError(f"{what} {path} does not exist.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{what} {path} is not valid TOML: {exc}. Fix the syntax there.") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {path} nests tables or arrays too deeply to read; flatten "
+                          "it.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a folder; give a .toml file.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not valid UTF-8 text; save it as UTF-8.") from None
+
+
+# A task name: letters, digits, '.', '_' and '-', starting with a letter or digit. It names a
+# folder under $TUNEHUB_HOME/artifacts/, so nothing that could climb out of it.
+TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_task_name(name: Any, where: str) -> str:
+    """``name`` when it is a valid task name, else one `ConfigError` naming the rule."""
+    if not isinstance(name, str) or not TASK_NAME.match(name) or ".." in name:
+        raise ConfigError(f"{where}: task name {name!r} is not allowed: use letters, digits, "
+                          "'.', '_' and '-', starting with a letter or digit (at most 100 "
+                          "characters, no '..').")
+    return name
 
 
 def task_from(entry: Any, plugin: str) -> TaskSpec:
@@ -60,7 +82,7 @@ def task_from(entry: Any, plugin: str) -> TaskSpec:
             "e.g. [head] name = \"sequence-classification\"."
         )
     return TaskSpec(
-        name=str(values["name"]),
+        name=check_task_name(values["name"], f"task {source}"),
         head=str(head),
         description=str(values.get("description", "")),
         values=values,

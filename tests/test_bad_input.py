@@ -123,6 +123,20 @@ def predict_output_exists(tmp: Path, ctx) -> list[str]:
             "--output", existing]
 
 
+def env(**values: str):
+    """A case that runs `app models` with environment variables set."""
+    def build(tmp: Path, ctx) -> list[str]:
+        ctx["env"] = values
+        return ["models"]
+    return build
+
+
+def registry(content: str, *command: str):
+    def build(tmp: Path, ctx) -> list[str]:
+        return ["--registry", text_file(tmp, "registry.toml", content), *(command or ("models",))]
+    return build
+
+
 CASES = {
     # settings: ranges, finiteness, known names
     "epochs-zero": (setting("train.epochs=0"), "never be trained"),
@@ -219,6 +233,23 @@ CASES = {
                               "--quantize"),
     "serve-port-too-big": (lambda tmp, ctx: ["serve", "financial-sentiment", "--port", "99999"], "--port"),
     "serve-port-negative": (lambda tmp, ctx: ["serve", "financial-sentiment", "--port", "-1"], "--port"),
+    # names, paths and numbers that used to escape or crash
+    "home-empty": (env(TUNEHUB_HOME=""), "TUNEHUB_HOME is set but empty"),
+    "home-relative": (env(TUNEHUB_HOME="relative/home"), "must be an absolute path"),
+    "rm-empty-task-name": (lambda tmp, ctx: ["models", "rm", "@v1", "--yes"], "names no task"),
+    "show-empty-task-name": (lambda tmp, ctx: ["models", "show", "@latest"], "names no task"),
+    "int-setting-overflow": (setting("train.batch_size=1e999"), "'train.batch_size' must be an integer"),
+    "int-setting-infinite": (setting("train.seed=inf"), "'train.seed' must be an integer"),
+    "registry-nested-too-deep": (registry("x = " + "[" * 5000 + "]" * 5000 + "\n"), "nests"),
+    "registry-task-paths-number": (registry("[tasks]\npaths = 3\n"), "paths must be a list"),
+    "registry-model-number": (registry("[models]\nx = 3\n"), "needs a 'source'"),
+    "registry-models-not-table": (registry("models = 3\n"), "[models] must be a table"),
+    "since-beyond-calendar": (lambda tmp, ctx: ["feedback", "list", "financial-sentiment",
+                                                "--since", "99999999999w"], "outside the calendar"),
+    "compare-bootstrap-negative": (lambda tmp, ctx: ["models", "compare", "a@v1", "a@v2",
+                                                     "--bootstrap", "-5"], "--bootstrap"),
+    "compare-bootstrap-zero": (lambda tmp, ctx: ["models", "compare", "a@v1", "a@v2",
+                                                 "--bootstrap", "0", "--json"], "--bootstrap"),
 }
 NEEDS_ARTIFACT = {name for name in CASES if name.startswith(("predict", "evaluate"))}
 

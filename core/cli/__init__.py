@@ -5,6 +5,7 @@ one message and exit with code 2, never a traceback.
 """
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 import click
@@ -40,12 +41,70 @@ class App(click.Group):
         except OSError as exc:
             from ..runs import HOME_ERRORS, home_error
 
-            if exc.errno not in HOME_ERRORS:
+            home = _home_or_none()
+            if exc.errno in HOME_ERRORS and home is not None and _under(exc.filename, home):
+                _fail(str(home_error(exc)), 2)
+            _fail(_os_message(exc), 2)
+        except sqlite3.Error as exc:
+            _fail(f"a database could not be read or written ({type(exc).__name__}: {exc}); if it "
+                  "is a feedback store, restore it from a backup or move it aside (`app feedback "
+                  "--help`).", 2)
+        except RecursionError:
+            _fail("the input nests too deeply to read (a file or value with thousands of levels "
+                  "of brackets or tables); flatten it.", 2)
+        except Exception as exc:  # noqa: BLE001 - library errors, without importing the libraries
+            module = type(exc).__module__
+            if module.startswith("safetensors"):
+                _fail(f"weights could not be written or read ({' '.join(str(exc).split())[:300]}); "
+                      "check free space and the file-size limit (`ulimit -f`), then run again.", 2)
+            if not module.startswith("pyarrow"):
                 raise
-            _fail(str(home_error(exc)), 2)
+            _fail(f"a Parquet or Arrow file could not be read ({type(exc).__name__}: "
+                  f"{' '.join(str(exc).split())[:300]}); check that the file is complete and "
+                  "really Parquet.", 2)
         except KeyboardInterrupt:
             click.secho("Interrupted.", fg="yellow", err=True)
             sys.exit(130)
+
+
+def _home_or_none():
+    from ..errors import TunehubError
+    from ..hub import home
+
+    try:
+        return home()
+    except TunehubError:
+        return None
+
+
+def _under(filename, folder) -> bool:
+    from pathlib import Path
+
+    if not filename:
+        return True  # no path given: the home was being written
+    try:
+        Path(str(filename)).resolve().relative_to(Path(folder).resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def _os_message(exc: OSError) -> str:
+    """One line for an OS error: the path, what went wrong, and the usual fix."""
+    import errno
+    import os
+
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+    path = exc.filename or "a file"
+    fixes = {errno.ENOENT: "check the path (a parent folder must exist)",
+             errno.EISDIR: "give a file, not a folder",
+             errno.ENOTDIR: "a part of the path is a file, not a folder",
+             errno.EACCES: "check its permissions", errno.EPERM: "check its permissions",
+             errno.ENOSPC: "free some space", errno.EFBIG: "the file is over the size limit "
+             "(`ulimit -f`); raise the limit or write elsewhere",
+             errno.EEXIST: "choose a new name"}
+    fix = fixes.get(exc.errno, "check the path and try again")
+    return f"{path}: {reason}; {fix}."
 
 
 def _fail(message: str, code: int) -> None:

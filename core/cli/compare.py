@@ -23,11 +23,13 @@ def _task_of(ref_a: str, ref_b: str) -> str:
 @click.argument("ref_b")
 @click.option("--data", type=click.Path(dir_okay=False),
               help="Labelled data to score both on (default: B's own evaluation data).")
-@click.option("--changed", default=10, show_default=True,
+@click.option("--changed", default=10, show_default=True, type=click.IntRange(0, None),
               help="How many inputs whose answer changed to list.")
 @click.option("--bootstrap", "rounds", default=1000, show_default=True,
-              help="Paired bootstrap resamples for the 95% intervals.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the resampling.")
+              type=click.IntRange(1, 1_000_000),
+              help="Paired bootstrap resamples for the 95% intervals (1 to 1,000,000).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Seed of the resampling.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout.")
 @click.pass_context
 def compare(ctx: click.Context, ref_a: str, ref_b: str, data: str | None, changed: int,

@@ -87,13 +87,25 @@ def export(task: str, since: str | None, output: str | None, as_json: bool) -> N
             writer = csv.DictWriter(handle, fieldnames=keys or ["text", "label"])
             writer.writeheader()
             for record in records:
-                writer.writerow({k: v if isinstance(v, (str, int, float)) or v is None
-                                 else json.dumps(v) for k, v in record.items()})
+                writer.writerow({k: spreadsheet_safe(v if isinstance(v, (str, int, float)) or v is None
+                                                     else json.dumps(v)) for k, v in record.items()})
     finally:
         if output:
             handle.close()
     if output:
         click.echo(f"{len(records)} feedback rows -> {output}", err=True)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet shows as text: one starting with ``= + - @`` (or a tab or
+    carriage return) gets a leading ``'``, so it is never run as a formula (OWASP's advice
+    on CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 COMMANDS = [feedback]

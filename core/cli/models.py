@@ -135,13 +135,21 @@ def show(ref: str, as_json: bool) -> None:
 @models.command("rm")
 @click.argument("refs", nargs=-1, required=True)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True,
+              help="Also delete the promoted (@serving) version, which is refused otherwise.")
 @json_option
-def rm(refs: tuple[str, ...], yes: bool, as_json: bool) -> None:
+def rm(refs: tuple[str, ...], yes: bool, force: bool, as_json: bool) -> None:
     """Delete fine-tuned versions (TASK@vN ...). Asks first unless --yes."""
     from .. import hub
     from ..errors import ConfigError
 
     artifacts = [_artifact(ref) for ref in refs]
+    serving = {task: hub.serving_version(task) for task in {a.task for a in artifacts}}
+    for artifact in artifacts:
+        if serving.get(artifact.task) == artifact.version and not force:
+            raise ConfigError(f"{artifact.ref} is the promoted version (@serving): `app serve` "
+                              "answers with it. Promote another version first, or add --force "
+                              "to delete it anyway.")
     for artifact in artifacts:
         if not yes:
             if not click.get_text_stream("stdin").isatty():

@@ -18,7 +18,15 @@ def promote(ref: str, as_json: bool) -> None:
     from ..promotion import promote as move
     from .models import _artifact
 
-    pointer = move(_artifact(ref), reason="app models promote")
+    from .. import hub
+    from ..errors import ConfigError
+
+    artifact = _artifact(ref)
+    if not hub.in_hub(artifact.path):
+        raise ConfigError(f"{artifact.path} is not a version of the hub ({hub.artifacts_root()}); "
+                          "`app models promote` takes TASK@vN. Publish the model with "
+                          "`app run-task` first.")
+    pointer = move(artifact, reason="app models promote")
     if as_json:
         emit_json(pointer)
     else:

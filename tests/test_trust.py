@@ -1,0 +1,121 @@
+"""Names, paths and outputs that must never reach outside what they name: task names,
+version references, promote and rm, `app clean`, CSV exports, what the server shows."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tunehub.core import hub, monitor
+from tunehub.core.cli import main
+from tunehub.core.cli.feedback import spreadsheet_safe
+from tunehub.core.errors import ConfigError, ModelError
+from tunehub.core.tasks import check_task_name
+
+from test_hub import fake_artifact
+
+
+def test_an_empty_task_name_never_matches_every_task(tunehub_home):
+    fake_artifact("alpha")
+    fake_artifact("beta")
+    result = CliRunner().invoke(main, ["models", "rm", "@v1", "--yes"])
+    assert result.exit_code == 2 and "names no task" in result.stderr
+    assert [a.ref for a in hub.list_artifacts()] == ["alpha@v1", "beta@v1"]
+    with pytest.raises(ModelError):
+        hub.list_artifacts("")
+
+
+@pytest.mark.parametrize("name", ["../../x", "..", "a/b", "", " x", "x\\y", "a..b", 3, "x" * 101])
+def test_task_names_that_could_escape_the_home_are_refused(name):
+    with pytest.raises(ConfigError, match="is not allowed"):
+        check_task_name(name, "task file t.toml")
+
+
+@pytest.mark.parametrize("name", ["financial-sentiment", "acme.tickets_v2", "NER2"])
+def test_ordinary_task_names_pass(name):
+    assert check_task_name(name, "t") == name
+
+
+def test_a_task_file_naming_a_path_publishes_nothing_outside_the_home(tmp_path, tunehub_home):
+    task = tmp_path / "tasks" / "evil.toml"
+    task.parent.mkdir()
+    task.write_text('name = "../../escaped"\n[head]\nname = "sequence-classification"\n')
+    registry = tmp_path / "registry.toml"
+    registry.write_text(f'[tasks]\npaths = ["{task.parent}"]\n')
+    listed = CliRunner().invoke(main, ["--registry", str(registry), "plugins", "--json"])
+    assert "is not allowed" in listed.output
+    result = CliRunner().invoke(main, ["--registry", str(registry), "run-task", "../../escaped"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert not (tmp_path / "escaped").exists() and not (tunehub_home.parent / "escaped").exists()
+
+
+def test_promote_takes_versions_of_the_hub_only(tmp_path, tunehub_home):
+    outside = tmp_path / "elsewhere" / "v1"
+    outside.mkdir(parents=True)
+    (outside / "manifest.json").write_text(json.dumps({"task": "../../pwned"}))
+    result = CliRunner().invoke(main, ["models", "promote", str(outside)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert not list(tmp_path.rglob("serving.json"))
+    inside = fake_artifact("demo")
+    (inside.path / "manifest.json").write_text(json.dumps({"task": "other"}))
+    assert hub.artifact_for(str(inside.path)).task == "demo"  # the hub's layout names the task
+    done = CliRunner().invoke(main, ["models", "promote", str(inside.path)])
+    assert done.exit_code == 0, done.output
+    assert hub.serving_version("demo") == "v1"
+    assert not (tunehub_home / "artifacts" / "other").exists()
+
+
+def test_removing_the_serving_version_needs_force(tunehub_home):
+    fake_artifact("demo")
+    fake_artifact("demo")
+    assert CliRunner().invoke(main, ["models", "promote", "demo@v1"]).exit_code == 0
+    refused = CliRunner().invoke(main, ["models", "rm", "demo@v1", "--yes"])
+    assert refused.exit_code == 2 and "--force" in refused.stderr
+    assert [a.version for a in hub.list_artifacts("demo")] == ["v1", "v2"]
+    assert CliRunner().invoke(main, ["models", "rm", "demo@v2", "--yes"]).exit_code == 0
+    forced = CliRunner().invoke(main, ["models", "rm", "demo@v1", "--yes", "--force"])
+    assert forced.exit_code == 0 and hub.list_artifacts("demo") == []
+
+
+def test_clean_never_removes_a_folder_it_did_not_create(tunehub_home):
+    mine = tunehub_home / "work" / "notes" / "drafts"
+    mine.mkdir(parents=True)
+    (mine / "important.txt").write_text("keep me")
+    import os
+    import time
+
+    old = time.time() - 3600
+    os.utime(mine, (old, old))
+    result = CliRunner().invoke(main, ["clean"])
+    assert result.exit_code == 0, result.output
+    assert (mine / "important.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("cell, shown", [("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+                                         ("+1", "'+1"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
+                                         ("\tx", "'\tx"), ("Profit rose.", "Profit rose."), (3, 3)])
+def test_csv_cells_never_start_a_spreadsheet_formula(cell, shown):
+    assert spreadsheet_safe(cell) == shown
+
+
+@pytest.mark.parametrize("value, seconds", [(1_700_000_000, 1_700_000_000),
+                                            (1_700_000_000_000, 1_700_000_000),
+                                            (1_700_000_000_000_000, 1_700_000_000),
+                                            (1_700_000_000_000_000_000, 1_700_000_000)])
+def test_unix_times_in_any_unit_read_as_seconds(value, seconds):
+    assert monitor.parse_time(value) == pytest.approx(seconds)
+
+
+def test_times_outside_the_calendar_are_refused():
+    with pytest.raises(ValueError):
+        monitor.parse_time(1e30)
+
+
+def test_the_server_shows_no_local_paths():
+    from tunehub.core.serve import _public_name
+
+    assert _public_name("/home/me/models/bert") == "bert"
+    assert _public_name("./models/bert") == "bert"
+    assert _public_name("minilm") == "minilm"
+    assert _public_name("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB/SmolLM2-135M"
