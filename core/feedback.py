@@ -27,6 +27,7 @@ from .errors import ConfigError, DataError
 
 KINDS = ("label", "faq_id", "item")  # what a feedback item can correct
 FIELDS = {"task", "prediction_id", "input", *KINDS}
+RESERVED = {"id", "kind", "model", "predicted", "created"}  # what the store itself records
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     id TEXT PRIMARY KEY, task TEXT NOT NULL, model TEXT NOT NULL, input TEXT NOT NULL,
@@ -52,7 +53,8 @@ def now() -> str:
 
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    # autocommit mode: the writer opens and commits its transactions itself
+    db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(SCHEMA)
@@ -112,10 +114,23 @@ class FeedbackStore:
                 jobs = [j for j in jobs if j is not None]
             results = []
             try:
-                with db:  # one transaction, committed (and synced) before anyone hears back
-                    for kind, payload, done in jobs:
-                        results.append((done, self._write(db, kind, payload)))
+                # one transaction, committed (and synced) before anyone hears back; each job
+                # in a savepoint of its own, so one bad item fails alone
+                db.execute("BEGIN")
+                for kind, payload, done in jobs:
+                    db.execute("SAVEPOINT job")
+                    try:
+                        outcome = self._write(db, kind, payload)
+                    except Exception as exc:  # noqa: BLE001 - reported to that job's waiter
+                        db.execute("ROLLBACK TO job")
+                        outcome = DataError(f"this item could not be stored ({type(exc).__name__}); "
+                                            "check its values.")
+                    db.execute("RELEASE job")
+                    results.append((done, outcome))
+                db.execute("COMMIT")
             except Exception as exc:  # the whole batch failed: tell every waiter
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 for _, _, done in jobs:
                     if done is not None and not done.done():
                         done.set_exception(exc)
@@ -166,6 +181,26 @@ def labels_of(loaded: Any) -> list[str] | None:
     return None
 
 
+def _check_text(value: Any, where: str, depth: int = 0) -> None:
+    """Every string in a feedback item must be storable as UTF-8 (a lone surrogate such as
+    ``"\\ud800"`` is not), and nesting stays shallow."""
+    if depth > 20:
+        raise DataError(f"{where}: nested too deeply.")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(f"{where}: not valid Unicode text (a lone surrogate such as \\ud800); "
+                            "send UTF-8 text.") from None
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            _check_text(key, where, depth + 1)
+            _check_text(inner, f"{where}.{key}", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for inner in value:
+            _check_text(inner, where, depth + 1)
+
+
 def check_item(item: Any, labels: Sequence[str] | None = None) -> dict[str, Any]:
     """A feedback body -> the item to store; `DataError` with a one-line reason otherwise."""
     if not isinstance(item, Mapping):
@@ -173,6 +208,12 @@ def check_item(item: Any, labels: Sequence[str] | None = None) -> dict[str, Any]
                         '"label": "..."}.')
     if not isinstance(item.get("task"), str) or not item["task"]:
         raise DataError("task: missing; name the task the feedback is about.")
+    reserved = sorted(set(item) & RESERVED)
+    if reserved:
+        raise DataError(f"{', '.join(reserved)}: set by the store, not by a client; leave "
+                        f"{'it' if len(reserved) == 1 else 'them'} out.")
+    for key, value in item.items():
+        _check_text(value, key)
     has_id, has_input = item.get("prediction_id") is not None, item.get("input") is not None
     if has_id == has_input:
         raise DataError("give exactly one of prediction_id (from /v1/predict) or input.")
@@ -220,7 +261,7 @@ def _row(r: Iterable[Any]) -> dict[str, Any]:
     out = {"id": fid, "task": task, "prediction_id": pid, "input": json.loads(raw_input),
            kind: json.loads(value), "kind": kind, "model": model,
            "predicted": json.loads(predicted) if predicted else None, "created": created}
-    return {**out, **json.loads(extra)}
+    return {**json.loads(extra), **out}  # extra keys never hide a stored field
 
 
 def parse_since(text: str | None) -> str | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from .errors import TunehubError
 
@@ -36,6 +36,32 @@ class PredictRequest(BaseModel):
         description="Texts (or records, for tasks that take them); one output each, in order.",
         examples=[["Operating profit rose 20%."]])
     task: str | None = Field(None, description="Task name; optional when one task is served.")
+
+
+class FeedbackRequest(BaseModel):
+    """The right answer for one prediction (by ``prediction_id``) or one input. Exactly one
+    of ``prediction_id`` / ``input``, and exactly one of ``label`` / ``faq_id`` / ``item``.
+    Other keys are kept with the feedback (``extra``); ``id``, ``kind``, ``model``,
+    ``predicted`` and ``created`` are the store's own and refused."""
+
+    model_config = ConfigDict(extra="allow")
+    task: StrictStr = Field(description="The task the feedback is about.")
+    prediction_id: StrictStr | None = Field(None, description="From a /v1/predict output.")
+    input: StrictStr | dict[str, Any] | None = Field(
+        None, description="The input, when no prediction_id is given.")
+    label: StrictStr | StrictInt | None = Field(None, description="Classification: the right label.")
+    faq_id: StrictStr | StrictInt | None = Field(None, description="FAQ answers: the right entry.")
+    item: StrictStr | StrictInt | None = Field(None, description="Recommendation: the chosen item.")
+
+
+class FeedbackResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    stored: bool
+    id: int
+    task: str
+    prediction_id: str | None
+    model: str | None
+    created: str
 
 
 class PredictResponse(BaseModel):
@@ -217,7 +243,11 @@ async def _send_json(send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _error_text(errors: Sequence[dict[str, Any]]) -> str:
+PREDICT_SHAPE = '{"inputs": ["text", ...], "task": "NAME"}'
+FEEDBACK_SHAPE = '{"task": "NAME", "prediction_id": "...", "label": "..."}'
+
+
+def _error_text(errors: Sequence[dict[str, Any]], shape: str = PREDICT_SHAPE) -> str:
     """Pydantic errors -> one line: 'inputs.2: expected a string ...; task: ...'."""
     by_place: dict[str, list[str]] = {}
     for error in errors:
@@ -225,16 +255,19 @@ def _error_text(errors: Sequence[dict[str, Any]]) -> str:
             where = error.get("loc", ("", "?"))[-1]
             return f"the body is not valid JSON (near character {where})."
         if tuple(error.get("loc", ())) == ("body",) and error.get("type") != "missing":
-            return ('the body must be a JSON object such as {"inputs": ["text"]}, sent with '
+            return (f"the body must be a JSON object such as {shape}, sent with "
                     "Content-Type: application/json.")
         # drop 'body' and union branch names such as 'str' / 'dict[str,any]'
         loc = [str(p) for p in error.get("loc", ())
                if p != "body" and not str(p).startswith("dict[") and p != "str"]
-        by_place.setdefault(".".join(loc) or "body", []).append(error.get("msg", "invalid"))
+        msg = error.get("msg", "invalid")
+        if error.get("type") == "missing":
+            msg = "missing"
+        by_place.setdefault(".".join(loc) or "body", []).append(msg)
     parts = [f"{place}: " + ("expected a string (or a JSON object for tasks that take records)"
                              if len(msgs) > 1 else msgs[0])
              for place, msgs in list(by_place.items())[:5]]
-    return "; ".join(parts) + '. Send {"inputs": ["text", ...], "task": "NAME"}.'
+    return "; ".join(parts) + f". Send {shape}."
 
 
 def _public_name(base: Any) -> Any:
@@ -312,7 +345,8 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        return JSONResponse({"detail": _error_text(exc.errors())}, status_code=422)
+        shape = FEEDBACK_SHAPE if request.url.path.endswith("/feedback") else PREDICT_SHAPE
+        return JSONResponse({"detail": _error_text(exc.errors(), shape)}, status_code=422)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -366,13 +400,15 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
         outputs = [{**out, "prediction_id": pid} for out, pid in zip(outputs, ids)]
         return JSONResponse({"task": name, "model": ref, "outputs": outputs})
 
-    @app.post("/v1/feedback", status_code=201)
-    async def feedback(item: dict[str, Any] = Body(
+    @app.post("/v1/feedback", status_code=201, response_model=FeedbackResponse)
+    async def feedback(body: FeedbackRequest = Body(
             ..., examples=[{"task": "financial-sentiment", "prediction_id": "3f2c...",
                             "label": "negative"}])) -> dict[str, Any]:
         """Store the right answer for a prediction (by prediction_id) or an input."""
         from .feedback import UnknownPrediction, check_item, labels_of
 
+        item = {k: v for k, v in body.model_dump().items()
+                if v is not None or k not in FeedbackRequest.model_fields}
         name = item.get("task")
         if isinstance(name, str) and name not in by_task:
             raise HTTPException(404, f"task '{name}' is not served here; served: "

@@ -193,3 +193,59 @@ def test_killed_server_loses_no_acknowledged_feedback(tiny_model, tmp_path_facto
     stored = {row[0] for row in db.execute("SELECT id FROM feedback")}
     db.close()
     assert set(acked) <= stored
+
+
+def raw(url: str, text: str) -> httpx.Response:
+    """A body sent as written (JSON escapes such as \\ud800 reach the server unchanged)."""
+    return httpx.post(f"{url}/v1/feedback", content=text.encode("ascii"), timeout=60,
+                      headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"task": "%s", "prediction_id": "\\ud800", "label": "negative"}' % TASK, "lone surrogate"),
+    ('{"task": "%s", "input": "x\\udfff", "label": "negative"}' % TASK, "lone surrogate"),
+    ('{"task": "%s", "input": "x", "label": "negative", "note": "\\ud800"}' % TASK, "note"),
+    ('{"task": ["%s"], "input": "x", "label": "negative"}' % TASK, "task"),
+    ('{"task": {"a": 1}, "input": "x", "label": "negative"}', "task"),
+    ('{"task": "%s", "input": "x", "label": "negative", "kind": "faq_id"}' % TASK, "kind"),
+    ('{"task": "%s", "input": "x", "label": "negative", "created": "1970"}' % TASK, "created"),
+])
+def test_poisoned_feedback_is_refused_alone(served, text, words):
+    answer = raw(served[0].url, text)
+    assert answer.status_code == 422 and words in answer.json()["detail"], answer.text
+
+
+def test_one_poisoned_item_never_takes_valid_ones_with_it(tmp_path):
+    """The writer itself: a bad item in a batch among many valid ones, from many threads."""
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    try:
+        ids = store.record_predictions(TASK, "m@v1", ["Profit fell."] * 200, [{"label": "x"}] * 200)
+        poisoned = {"task": TASK, "prediction_id": "\ud800", "label": "negative"}  # past the checks
+
+        def add(n: int):
+            item = poisoned if n % 25 == 0 else {"task": TASK, "prediction_id": ids[n], "label": "negative"}
+            return store.add(item, "m@v1")
+
+        with ThreadPoolExecutor(16) as pool:
+            futures = list(pool.map(add, range(200)))
+        outcomes = [f.exception(timeout=60) for f in futures]
+        assert sum(e is not None for e in outcomes) == 8  # the poisoned ones, alone
+        assert all(outcomes[n] is None for n in range(200) if n % 25)
+        more = store.record_predictions(TASK, "m@v1", ["Sales rose."], [{"label": "y"}])
+        store.add({"task": TASK, "prediction_id": more[0], "label": "positive"}).result(timeout=60)
+    finally:
+        store.close()
+    rows = list_feedback(TASK, path=tmp_path / "feedback.sqlite3")
+    assert len(rows) == 193
+    db = sqlite3.connect(tmp_path / "feedback.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 201
+    db.close()
+
+
+def test_extra_keys_never_hide_stored_fields(served):
+    server, home = served
+    stored = send(server.url, {"task": TASK, "input": "Orders grew.", "label": "positive",
+                               "source": "crm"})
+    assert stored.status_code == 201
+    row = [r for r in list_feedback(TASK, path=home / "feedback.sqlite3") if r["id"] == stored.json()["id"]][0]
+    assert row["kind"] == "label" and row["source"] == "crm"
