@@ -83,6 +83,45 @@ class ServeSettings:
     graceful_timeout_s: int = 30  # finish in-flight requests on shutdown
     log_predictions: bool = True  # store predictions so feedback can name a prediction_id
     reload_interval_s: float = 2.0  # how often a watched task's serving pointer is checked
+    api_key: str = ""  # when set: needed for /v1/feedback; beyond loopback: for every route but /health
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK
+
+
+class ApiKey:
+    """ASGI middleware: a request to a guarded path needs the key, as ``Authorization:
+    Bearer KEY`` or ``X-API-Key: KEY``, compared in constant time; 401 otherwise.
+
+    Guarded: ``/v1/feedback`` (it writes), and every path but ``/health`` when the server
+    binds beyond loopback (where `app serve` refuses to start without a key)."""
+
+    def __init__(self, app, key: str, everywhere: bool) -> None:
+        self.app, self.key, self.everywhere = app, key.encode(), everywhere
+
+    def guarded(self, path: str) -> bool:
+        return path != "/health" if self.everywhere else path.startswith("/v1/feedback")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not self.guarded(scope.get("path", "")):
+            return await self.app(scope, receive, send)
+        import hmac
+
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-api-key", b"")
+        bearer = headers.get(b"authorization", b"")
+        if bearer[:7].lower() == b"bearer ":
+            given = bearer[7:].strip()
+        if self.key and hmac.compare_digest(given, self.key):
+            return await self.app(scope, receive, send)
+        body = (b'{"detail": "this route needs the API key: send Authorization: Bearer KEY '
+                b'(or X-API-Key: KEY), the key the server was started with."}')
+        await send({"type": "http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"www-authenticate", b"Bearer"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 @dataclass
@@ -342,6 +381,8 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     add_offline_docs(app)  # /docs and /redoc without a CDN
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.api_key or not settings.loopback:
+        app.add_middleware(ApiKey, key=settings.api_key, everywhere=not settings.loopback)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):

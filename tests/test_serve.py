@@ -200,3 +200,67 @@ def test_urllib_gets_the_413_and_its_message(server):
         urllib.request.urlopen(request, timeout=30)
     assert caught.value.code == 413
     assert "larger than" in json.loads(caught.value.read())["detail"]
+
+
+KEY = "k3y-" + "x" * 20
+
+
+def test_api_key_guards_feedback_on_loopback(loaded, tmp_path):
+    from tunehub.core.feedback import FeedbackStore
+
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    body = {"task": "financial-sentiment", "input": "Sales rose.", "label": "positive"}
+    try:
+        with BackgroundServer([loaded], ServeSettings(port=0, api_key=KEY), store=store) as running:
+            assert post(running.url, {"inputs": ["Up."]}).status_code == 200
+
+            def feedback(**headers):
+                return httpx.post(f"{running.url}/v1/feedback", json=body, timeout=60, headers=headers)
+
+            refused = feedback()
+            assert refused.status_code == 401 and "API key" in refused.json()["detail"]
+            assert feedback(Authorization="Bearer nope").status_code == 401
+            ok = feedback(Authorization=f"Bearer {KEY}")
+            assert ok.status_code == 201, ok.text
+            assert feedback(**{"X-API-Key": KEY}).status_code == 201
+    finally:
+        store.close()
+
+
+def test_beyond_loopback_every_route_but_health_needs_the_key(loaded, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from tunehub.core.feedback import FeedbackStore
+    from tunehub.core.serve import create_app
+
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    try:
+        app = create_app([loaded], ServeSettings(host="0.0.0.0", api_key=KEY), store=store)
+        with TestClient(app) as client:
+            assert client.get("/health").status_code == 200
+            for path in ("/v1/tasks", "/docs", "/openapi.json"):
+                assert client.get(path).status_code == 401, path
+            assert client.post("/v1/predict", json={"inputs": ["Up."]}).status_code == 401
+            answer = client.post("/v1/predict", json={"inputs": ["Up."]},
+                                 headers={"Authorization": f"Bearer {KEY}"})
+            assert answer.status_code == 200
+            tasks = client.get("/v1/tasks", headers={"X-API-Key": KEY}).json()["tasks"]
+            assert all("/" not in str(t["base_model"]) for t in tasks)  # no local paths
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--host", "0.0.0.0"], "--api-key"),
+    (["--host", "0.0.0.0", "--api-key", "short"], "at least 16"),
+    (["--max-inputs", "-1"], "--max-inputs"),
+    (["--max-batch", "0"], "--max-batch"),
+])
+def test_serve_refuses_unsafe_or_useless_settings_before_loading(args, words, monkeypatch):
+    from click.testing import CliRunner
+
+    from tunehub.core.cli import main
+
+    monkeypatch.delenv("TUNEHUB_API_KEY", raising=False)
+    result = CliRunner().invoke(main, ["serve", "financial-sentiment", *args])
+    assert result.exit_code == 2 and words in result.stderr and "Traceback" not in result.output

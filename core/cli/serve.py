@@ -32,14 +32,16 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
               help="Interface to bind; the default answers this machine only.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="TCP port (0: any free port).")
-@click.option("--max-batch", default=64, show_default=True, help="Inputs per forward pass.")
-@click.option("--max-wait-ms", default=5.0, show_default=True,
+@click.option("--max-batch", default=64, show_default=True, type=click.IntRange(1, None),
+              help="Inputs per forward pass.")
+@click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(0, 60_000),
               help="How long a forward pass waits to gather concurrent requests.")
 @click.option("--no-batching", is_flag=True, help="One request per forward pass.")
-@click.option("--max-inputs", default=256, show_default=True, help="Inputs per request (413 above).")
-@click.option("--max-text-chars", default=10_000, show_default=True,
+@click.option("--max-inputs", default=256, show_default=True, type=click.IntRange(1, None),
+              help="Inputs per request (413 above).")
+@click.option("--max-text-chars", default=10_000, show_default=True, type=click.IntRange(1, None),
               help="Characters per input text (422 above).")
-@click.option("--max-body-bytes", default=1_000_000, show_default=True,
+@click.option("--max-body-bytes", default=1_000_000, show_default=True, type=click.IntRange(1, None),
               help="Request body size (413 above).")
 @click.option("--quantize", type=click.Choice(["none", "int8"]), default="none", show_default=True,
               help="Dynamic int8 quantisation (measure it first with `app evaluate --quantize`).")
@@ -47,10 +49,15 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
               help="Do not store predictions (feedback must then send the input, not a "
                    "prediction_id).")
 @click.option("--access-log", is_flag=True, help="Log every request.")
+@click.option("--api-key", envvar="TUNEHUB_API_KEY", default="", show_default=False,
+              help="Key clients send as 'Authorization: Bearer KEY' (or X-API-Key). Needed for "
+                   "/v1/feedback; beyond loopback, for every route but /health, and required "
+                   "to start. Also read from TUNEHUB_API_KEY.")
 @click.pass_context
 def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], host: str,
           port: int, max_batch: int, max_wait_ms: float, no_batching: bool, max_inputs: int,
-          max_text_chars: int, max_body_bytes: int, quantize: str, no_log_predictions: bool, access_log: bool) -> None:
+          max_text_chars: int, max_body_bytes: int, quantize: str, no_log_predictions: bool,
+          access_log: bool, api_key: str) -> None:
     """Serve tasks NAME... over HTTP: GET /health, GET /v1/tasks, POST /v1/predict, docs at /docs."""
     from ..plugins import load_catalog
     from ..progress import console
@@ -58,6 +65,15 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
     from ..runner import load
     from ..serve import LOOPBACK, ServeSettings, serve as run_server
 
+    from ..errors import ConfigError
+
+    if host not in LOOPBACK and not api_key:
+        raise ConfigError(f"--host {host} lets other machines reach this server: give it a key "
+                          "with --api-key KEY or TUNEHUB_API_KEY (clients send "
+                          "'Authorization: Bearer KEY'), or keep --host 127.0.0.1.")
+    if api_key and len(api_key) < 16:
+        raise ConfigError("--api-key must be at least 16 characters; generate one with "
+                          "`python -c \"import secrets; print(secrets.token_urlsafe(24))\"`.")
     catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
     chosen = _assign_models(names, models)
     following = {name for name, ref in chosen.items() if ref is None}  # TASK@serving
@@ -66,11 +82,11 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
     settings = ServeSettings(host=host, port=port, batching=not no_batching, max_batch=max_batch,
                              max_wait_ms=max_wait_ms, max_inputs=max_inputs,
                              max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
-                             log_predictions=not no_log_predictions)
+                             log_predictions=not no_log_predictions, api_key=api_key)
     out = console()
     if host not in LOOPBACK:
-        out.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server "
-                  "(no authentication). Use --host 127.0.0.1 to keep it local.")
+        out.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server; "
+                  "every route but /health needs the API key.")
     for item in loaded:
         follows = " (follows @serving)" if item.task in following else ""
         out.print(f"serving [bold]{item.task}[/] with {item.artifact.ref}{follows}")
