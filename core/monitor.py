@@ -49,6 +49,38 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 ALL = "(all)"  # the entity of every row when the input has no entity column
 
 
+METHODS = ("zscore", "ratio")
+# (low, high) of each numeric setting; None: unbounded. Checked before any model loads.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "threshold": (None, None), "min_increase": (-1, 1), "min_volume": (1, None),
+    "min_baseline_volume": (1, None), "baseline_windows": (1, 10_000), "examples": (0, 1000),
+    "batch_size": (1, 100_000), "idle_flush_s": (0, 3600), "webhook_timeout_s": (0.001, 600),
+    "webhook_retries": (0, 100), "webhook_backoff_s": (0, 600),
+}
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Every ``[monitor]`` setting in range (one `ConfigError` naming the key and the fix)."""
+    for key, (low, high) in RANGES.items():
+        value = settings.get(key)
+        if value is None:
+            continue
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = ok and (low is None or value >= low) and (high is None or value <= high)
+        if not ok:
+            bounds = " and ".join(b for b in (f">= {low:g}" if low is not None else "",
+                                              f"<= {high:g}" if high is not None else "") if b)
+            raise ConfigError(f"monitor.{key} must be a finite number {bounds}, got {value!r}; "
+                              f"fix it with --set monitor.{key}=...")
+    if settings.get("method") not in METHODS:
+        from .errors import did_you_mean
+
+        raise ConfigError(f"monitor.method must be one of {', '.join(METHODS)}, got "
+                          f"'{settings.get('method')}'.{did_you_mean(str(settings.get('method')), METHODS)}")
+    for key in ("window", "lateness"):
+        parse_duration(settings[key], f"monitor.{key}")
+
+
 def parse_duration(text: str, key: str = "monitor.window") -> float:
     """'90s', '15m', '1h', '1d', '2w' -> seconds; a clear error otherwise."""
     found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", str(text).lower())

@@ -48,6 +48,9 @@ def monitor_settings(catalog: Any, task: str, overrides: Iterable[str]) -> dict[
         raise ConfigError(f"task '{task}' cannot be monitored: `app monitor` needs a "
                           "classification task (head sequence-classification), such as "
                           "financial-sentiment.")
+    from .monitor import check_settings
+
+    check_settings(config["monitor"])
     return config["monitor"]
 
 

@@ -131,6 +131,13 @@ def env(**values: str):
     return build
 
 
+def monitor_with(setting: str):
+    def build(tmp: Path, ctx) -> list[str]:
+        stream = text_file(tmp, "posts.jsonl", '{"time": 1700000000, "text": "Profit rose."}\n')
+        return ["monitor", "financial-sentiment", "--input", stream, "--set", setting]
+    return build
+
+
 def registry(content: str, *command: str):
     def build(tmp: Path, ctx) -> list[str]:
         return ["--registry", text_file(tmp, "registry.toml", content), *(command or ("models",))]
@@ -248,6 +255,11 @@ CASES = {
                                                 "--since", "99999999999w"], "outside the calendar"),
     "compare-bootstrap-negative": (lambda tmp, ctx: ["models", "compare", "a@v1", "a@v2",
                                                      "--bootstrap", "-5"], "--bootstrap"),
+    "monitor-examples-negative": (monitor_with("monitor.examples=-1"), "monitor.examples"),
+    "monitor-min-baseline-zero": (monitor_with("monitor.min_baseline_volume=0"),
+                                  "monitor.min_baseline_volume"),
+    "monitor-method-typo": (monitor_with("monitor.method=zscor"), "Did you mean 'zscore'?"),
+    "monitor-threshold-nan": (monitor_with("monitor.threshold=nan"), "monitor.threshold"),
     "compare-bootstrap-zero": (lambda tmp, ctx: ["models", "compare", "a@v1", "a@v2",
                                                  "--bootstrap", "0", "--json"], "--bootstrap"),
 }

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from .. import registry as registry_module
+
 from .output import catalog_from, emit_json, json_option, stdout_console, table, warn_failed
 
 STATUS_STYLE = {"ok": "ok", "failed": "[red]failed[/]", "disabled": "[yellow]disabled[/]"}
@@ -55,6 +57,13 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     catalog = catalog_from(ctx)
     missing = missing_files(catalog)
     warn_failed(catalog)
+    project = registry_module.project_registry().resolve()
+    if project in catalog.registry.files and project != registry_module.builtin_registry().resolve():
+        from ..progress import console
+
+        console().print(f"[bold yellow]warning:[/] read {project} from the current folder; a "
+                        "registry file can load plugin code, so run `app` only in folders you "
+                        "trust.", highlight=False)
     if as_json:
         emit_json([{**p.to_json(), "missing_files": missing.get(p.name, [])} for p in catalog.plugins])
         return
@@ -69,6 +78,19 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
                      "-" if p.api is None else str(p.api), notes or "-"])
     stdout_console().print(table(None, ["plugin", "status", "version", "source", "hooks", "api",
                                         "notes"], rows, keep=2))
+    stdout_console().print(table("Registry files read (later ones win)", ["file", "from"],
+                                 [[str(path), _layer(path)] for path in catalog.registry.files]))
+
+
+def _layer(path) -> str:
+    """Which layer a registry file came from (docs/plugins.md, "Registries layer")."""
+    if path == registry_module.builtin_registry().resolve():
+        return "built in"
+    if path == registry_module.user_registry().resolve():
+        return "your config"
+    if path == registry_module.project_registry().resolve():
+        return "current folder"
+    return "TUNEHUB_REGISTRY or --registry"
 
 
 COMMANDS = [plugins]
