@@ -52,12 +52,14 @@ class PluginInfo:
     api: int | None = None  # the plugin API version it declares (TUNEHUB_PLUGIN_API)
     registry: str = ""  # the registry file that named it ("" for entry points)
     provides: dict[str, list[str]] = field(default_factory=dict)  # kind -> names registered
+    warnings: list[str] = field(default_factory=list)  # e.g. a name another plugin registered too
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "version": self.version,
                 "status": self.status, "error": self.error, "hooks": self.hooks,
                 "api": self.api, "registry": self.registry,
-                "tasks": self.provides.get("tasks", []), "provides": self.provides}
+                "tasks": self.provides.get("tasks", []), "provides": self.provides,
+                "warnings": self.warnings}
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,9 @@ class Catalog:
         self.plugins: list[PluginInfo] = []
         self.items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
         self.owners: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}  # kind -> name -> plugin
+        # every entry also under its plugin-qualified name, "<plugin>:<name>": a name that two
+        # plugins register stays reachable from both (the plain name is the first one's)
+        self.qualified: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if os.environ.get("TUNEHUB_TRACE_PLUGINS", "") not in ("", "0"):
@@ -183,17 +188,27 @@ class Catalog:
             self._trace = None
 
     # -- lookups -------------------------------------------------------------------
-    def _get(self, kind: str, name: str, label: str) -> Any:
-        try:
+    def _get(self, kind: str, name: str, label: str, plugin: str = "") -> Any:
+        """``name`` (or ``plugin:name``); with ``plugin``, that plugin's own entry first."""
+        if plugin and f"{plugin}:{name}" in self.qualified[kind]:
+            return self.qualified[kind][f"{plugin}:{name}"]
+        if name in self.items[kind]:
             return self.items[kind][name]
-        except KeyError:
-            raise ConfigError(unknown(label, name, self.items[kind])) from None
+        if name in self.qualified[kind]:
+            return self.qualified[kind][name]
+        raise ConfigError(unknown(label, name, self.items[kind])) from None
 
     def task(self, name: str) -> TaskSpec:
         return self._get("tasks", name, "task")
 
-    def head(self, name: str) -> Any:
-        return self._get("heads", name, "head")
+    def head(self, name: str, plugin: str = "") -> Any:
+        """A head by name (or ``plugin:name``); with ``plugin``, that plugin's own first."""
+        return self._get("heads", name, "head", plugin)
+
+    def head_of(self, task: TaskSpec) -> Any:
+        """The head a task names, resolved in the task's own plugin first: a head of the same
+        name from another plugin (a newer built-in, say) never takes it over."""
+        return self.head(task.head, task.plugin)
 
     def metric(self, name: str) -> Metric:
         return self._get("metrics", name, "metric")
@@ -260,7 +275,7 @@ class Catalog:
                 ) from None
             info.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or [])
             staged = {kind: self._call(kind, info.name) for kind in KINDS}
-            self._merge(staged, info.name)
+            self._merge(staged, info.name, info)
             info.provides = {kind: [e.name for e in entries] for kind, entries in staged.items()
                              if entries and kind != "run_listeners"}
             if staged["run_listeners"]:
@@ -292,22 +307,29 @@ class Catalog:
             caller(register=_recorder(kind, plugin, out))
         return out
 
-    def _merge(self, staged: dict[str, list], plugin: str) -> None:
+    def _merge(self, staged: dict[str, list], plugin: str, info: PluginInfo | None = None) -> None:
+        """Add one plugin's entries. A name another plugin already registered is a warning,
+        never a failure: the plain name stays the first plugin's, this plugin's entry is
+        ``plugin:name``, and this plugin's own tasks still find their head first."""
         for kind, entries in staged.items():
             seen: set[str] = set()
             for entry in entries:
-                first = self.owners[kind].get(entry.name)
-                if first is not None or entry.name in seen:
-                    first = first or plugin
-                    raise PluginError(
-                        f"{kind[:-1]} '{entry.name}' is registered by both '{first}' and "
-                        f"'{plugin}'; rename one or disable one of the plugins."
-                    )
+                if entry.name in seen:
+                    raise PluginError(f"{kind[:-1]} '{entry.name}' is registered twice by "
+                                      f"'{plugin}'; rename one.")
                 seen.add(entry.name)
         for kind, entries in staged.items():
             for entry in entries:
-                self.items[kind][entry.name] = entry
-                self.owners[kind][entry.name] = plugin
+                self.qualified[kind][f"{plugin}:{entry.name}"] = entry
+                first = self.owners[kind].get(entry.name)
+                if first is None:
+                    self.items[kind][entry.name] = entry
+                    self.owners[kind][entry.name] = plugin
+                elif info is not None and kind != "run_listeners":
+                    info.warnings.append(
+                        f"{kind[:-1].replace('_', ' ')} '{entry.name}' is also registered by "
+                        f"'{first}', which keeps the plain name; this plugin's is "
+                        f"'{plugin}:{entry.name}' (its own tasks use it).")
 
 
 def _one_line(exc: BaseException) -> str:

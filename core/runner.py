@@ -35,7 +35,7 @@ def resolve_config(catalog: Catalog, task: TaskSpec, overrides: Iterable[str] = 
                    data: str | Path | None = None, eval_data: str | Path | None = None,
                    model: str | None = None, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Task file (or a saved ``base`` config) < overrides < --data/--eval-data/--model."""
-    head = catalog.head(task.head)
+    head = catalog.head_of(task)
     schema = {**CORE_SCHEMA, **head.schema}
     config = resolve(schema, base if base is not None else task.values, overrides,
                      where=task.source)
@@ -91,7 +91,7 @@ def prepare(task: str, *, data=None, eval_data=None, model=None, overrides: Iter
     catalog = catalog or load_catalog(strict, registries)
     spec = catalog.task(task)
     config = resolve_config(catalog, spec, overrides, data, eval_data, model)
-    return Prepared(catalog, spec, catalog.head(spec.head), config,
+    return Prepared(catalog, spec, catalog.head_of(spec), config,
                     data_files(config, catalog, need_train))
 
 
@@ -296,7 +296,7 @@ def load(task: str, *, model: str | None = None, quantize: str = "none",
 
     catalog = catalog or load_catalog(strict, registries)
     artifact, config = version_config(task, model=model, overrides=overrides, catalog=catalog)
-    head = catalog.head(catalog.task(task).head)
+    head = catalog.head_of(catalog.task(task))
     quiet_transformers()
     configure_threads()
     with phase(f"loading {artifact.ref}" + (f" ({quantize})" if quantize != "none" else "")):
@@ -317,7 +317,7 @@ def evaluate(task: str, *, model: str | None = None, data=None, overrides: Itera
     catalog = catalog or load_catalog(strict, registries)
     config = version_config(task, model=model, overrides=overrides, catalog=catalog)[1]
     files = {"eval": Path(data).expanduser()} if data else data_files(config, catalog)
-    task_data = catalog.head(catalog.task(task).head).load_data(config, files)  # before the model
+    task_data = catalog.head_of(catalog.task(task)).load_data(config, files)  # before the model
     loaded = load(task, model=model, quantize=quantize, overrides=overrides, catalog=catalog)
     return evaluate_loaded(loaded, catalog, files, write=write, overrides=overrides, data=task_data)
 

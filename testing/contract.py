@@ -66,7 +66,7 @@ def check_data(task: str, catalog: Any, config: Mapping[str, Any]):
         if not Path(path).is_file():
             raise _fail(task, f"data set '{config['dataset']['name']}' file '{role}' "
                               f"({path}) does not exist; ship it as package data.")
-    data = catalog.head(catalog.task(task).head).load_data(config, files)
+    data = catalog.head_of(catalog.task(task)).load_data(config, files)
     for part in ("train", "eval"):
         size = _size(getattr(data, part))
         if size == 0:
@@ -80,7 +80,7 @@ def check_head(task: str, catalog: Any, model: str | Path) -> Any:
     """The head follows the Head protocol, and the tiny model resolves as a base model."""
     from tunehub.core import hub
 
-    head = catalog.head(catalog.task(task).head)
+    head = catalog.head_of(catalog.task(task))
     for attr in ("name", "description"):
         if not isinstance(getattr(head, attr, None), str) or not getattr(head, attr):
             raise _fail(task, f"head {head!r} needs a non-empty string '{attr}'.")

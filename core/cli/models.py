@@ -192,7 +192,7 @@ def export(ctx: click.Context, ref: str, dest: str, onnx: bool, merged: bool, as
     from ..progress import phase
 
     with phase(f"exporting {artifact.ref}" + (" with ONNX (checked against torch)" if onnx else "")):
-        info = hub.export_artifact(artifact, dest, catalog.head(spec.head), config, onnx=onnx,
+        info = hub.export_artifact(artifact, dest, catalog.head_of(spec), config, onnx=onnx,
                                    merged=merged)
     if as_json:
         emit_json(info)

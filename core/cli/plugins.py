@@ -69,7 +69,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         return
     rows = []
     for p in catalog.plugins:
-        notes = p.error
+        notes = "\n".join(x for x in (p.error, *p.warnings) if x)
         if missing.get(p.name):
             notes = (notes + "\n" if notes else "") + "missing files: " + ", ".join(missing[p.name])
         where = p.source + (f"\n{p.registry}" if p.registry else "")
