@@ -127,10 +127,16 @@ def resolve(
     """Defaults < task file < overrides, each key checked against the schema and typed."""
     flat = {key: copy.deepcopy(value) for key, value in schema.items()}
 
-    def put(key: str, value: Any, origin: str) -> None:
+    def put(key: str, value: Any, origin: str, declared: Mapping[str, Any] | None = None) -> None:
         for open_map in OPEN_MAPS:
             if key.startswith(open_map + "."):
                 role = key[len(open_map) + 1:]
+                known = sorted((declared or {}).get(open_map, {}))
+                if declared is not None and known and role not in known:
+                    raise ConfigError(
+                        f"{origin}: '{role}' is not a column role of this task."
+                        f"{did_you_mean(role, known)} Roles: {', '.join(known)}; map one to your "
+                        f"column with --set {open_map}.ROLE=COLUMN.")
                 flat[open_map] = {**flat[open_map], role: str(value)}
                 return
         if key not in schema:
@@ -142,9 +148,10 @@ def resolve(
 
     for key, value in flatten(task_values).items():
         put(key, value, where)
+    declared = {m: dict(flat[m]) for m in OPEN_MAPS if m in flat}  # the task's own roles
     for text in overrides:
         key, value = parse_override(text)
-        put(key, value, f"--set {text}")
+        put(key, value, f"--set {text}", declared)
     return unflatten(flat)
 
 

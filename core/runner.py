@@ -97,8 +97,27 @@ def prepare(task: str, *, data=None, eval_data=None, model=None, overrides: Iter
 
 def validate_data(task: str, **kwargs: Any) -> TaskData:
     """Load and check a task's data without loading any model."""
-    p = prepare(task, **kwargs)
-    return p.head.load_data(p.config, p.files)
+    return load_data(prepare(task, **kwargs))
+
+
+def load_data(p: Prepared) -> TaskData:
+    """The head's validated data, with the warnings every task gets (evaluation on the
+    training file)."""
+    task_data = p.head.load_data(p.config, p.files)
+    train, held = p.files.get("train"), p.files.get("eval")
+    if train is not None and held is not None and _same_file(train, held):
+        task_data.warnings.append(
+            f"--eval-data {held} is the training file: the model is scored on rows it trained "
+            "on, so the metrics overstate it. Give a held-out file, or leave --eval-data out "
+            "for a held-out split.")
+    return task_data
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve() or Path(a).samefile(b)
+    except OSError:
+        return False
 
 
 def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Iterable[str] = (),
@@ -147,7 +166,7 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
     from .report import write_report
 
     with phase("reading and checking the data"):
-        task_data = p.head.load_data(p.config, p.files)  # validation before any model loads
+        task_data = load_data(p)  # validation before any model loads
     base_model = hub.resolve_model(p.config["model"], p.catalog.models())
     data_hash = files_hash(sorted(set(task_data.files.values())))
     main = is_main_process()

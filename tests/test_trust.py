@@ -119,3 +119,11 @@ def test_the_server_shows_no_local_paths():
     assert _public_name("./models/bert") == "bert"
     assert _public_name("minilm") == "minilm"
     assert _public_name("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB/SmolLM2-135M"
+
+
+def test_evaluating_on_the_training_file_is_warned_about_by_validate_and_run(labelled_csv):
+    result = CliRunner().invoke(main, ["validate-data", "financial-sentiment", "--data",
+                                       str(labelled_csv), "--eval-data", str(labelled_csv), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "is the training file" in " ".join(result.stderr.split())
+    assert any("training file" in w for w in json.loads(result.stdout)["warnings"])

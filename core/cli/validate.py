@@ -19,10 +19,16 @@ def validate_data(ctx: click.Context, name: str, data: str | None, eval_data: st
     task_data = validate(name, data=data, eval_data=eval_data, overrides=overrides,
                          strict=ctx.obj["strict"], registries=ctx.obj["registries"])
     summary = {"task": name, "valid": True,
-               "files": {k: str(v) for k, v in task_data.files.items()}, **task_data.summary}
+               "files": {k: str(v) for k, v in task_data.files.items()}, **task_data.summary,
+               "warnings": list(task_data.warnings)}
+    from ..progress import console
+
+    for text in task_data.warnings:  # the same warnings `app run-task` prints
+        console().print(f"[bold yellow]warning:[/] {text}", highlight=False)
     if as_json:
         emit_json(summary)
         return
+    summary.pop("warnings")
     stdout_console().print(table(f"{name}: data is valid", ["what", "value"],
                                  [[k, v] for k, v in summary.items() if k != "valid"]))
 

@@ -106,6 +106,10 @@ class SequenceClassificationHead:
                               f"'{config['head']['pooling']}'.{did_you_mean(config['head']['pooling'], POOLINGS)}")
         ds = config["dataset"]
         declared = list(ds["labels"])
+        twice = sorted({label for label in declared if declared.count(label) > 1})
+        if twice:
+            raise ConfigError(f"dataset.labels lists {', '.join(twice)} more than once; list each "
+                              "label once.")
         columns = ds["columns"]
         if "train" not in files:  # evaluation only: every row of the eval file
             _, texts, labels = _read_labelled(files["eval"], columns, declared)
