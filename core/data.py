@@ -54,7 +54,16 @@ def file_kind(path: Path, flag: str = "--data/--eval-data") -> str:
             f"Use one of {', '.join(sorted(FORMATS))}."
         )
     if not path.is_file():
-        raise DataError(f"{path}: no such file. Check the path given to {flag}.")
+        import stat
+
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            raise DataError(f"{path}: no such file. Check the path given to {flag}.") from None
+        what = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise DataError(f"{path}: {what}, not a data file; give a regular {path.suffix} file "
+                        f"to {flag}.")
     return kind
 
 

@@ -127,3 +127,29 @@ def test_evaluating_on_the_training_file_is_warned_about_by_validate_and_run(lab
     assert result.exit_code == 0, result.output
     assert "is the training file" in " ".join(result.stderr.split())
     assert any("training file" in w for w in json.loads(result.stdout)["warnings"])
+
+
+def test_a_pipe_or_a_link_to_a_device_is_named_for_what_it_is(tmp_path):
+    import os
+
+    fifo = tmp_path / "stream.csv"
+    os.mkfifo(fifo)
+    device = tmp_path / "zero.csv"
+    device.symlink_to("/dev/zero")
+    for path, words in ((fifo, "named pipe"), (device, "a device")):
+        result = CliRunner().invoke(main, ["validate-data", "financial-sentiment", "--data", str(path)])
+        assert result.exit_code == 2 and words in result.stderr, result.output
+
+
+@pytest.mark.parametrize("line, words", [
+    ({"text": "Anna Berg", "spans": [{"start": True, "end": 4, "label": "PER"}]}, "integer 'start'"),
+    ({"tokens": ["Anna", None], "tags": ["B-PER", "I-PER"]}, "item 2 is None"),
+    ({"tokens": ["Anna", 7], "tags": ["B-PER", "O"]}, "item 2 is 7"),
+])
+def test_entity_rows_that_would_turn_into_garbage_are_refused(line, words, tmp_path):
+    good = ({"text": "Nordea rose", "spans": [{"start": 0, "end": 6, "label": "ORG"}]}
+            if "spans" in line else {"tokens": ["Nordea", "rose"], "tags": ["B-ORG", "O"]})
+    path = tmp_path / "ner.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in [good] * 30 + [line]) + "\n")
+    result = CliRunner().invoke(main, ["validate-data", "entity-extraction", "--data", str(path)])
+    assert result.exit_code == 2 and words in result.stderr, result.output

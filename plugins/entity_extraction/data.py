@@ -166,7 +166,12 @@ def _cell_list(table: Table, index: int, column: str) -> list[str]:
     if not isinstance(value, (list, tuple)) or not value:
         raise DataError(f"{table.where(index)}: '{column}' must be a non-empty list of strings "
                         f"(got {str(value)[:40]!r}).")
-    return [str(v) for v in value]
+    odd = next((i for i, v in enumerate(value) if not isinstance(v, str) or not v), None)
+    if odd is not None:
+        raise DataError(f"{table.where(index)}: '{column}' item {odd + 1} is "
+                        f"{'empty' if value[odd] == '' else repr(value[odd])}, not a word or tag; "
+                        "every item must be a non-empty string.")
+    return list(value)
 
 
 def _read_table(table: Table, columns: Mapping[str, str]) -> list:
@@ -228,8 +233,9 @@ def _spans_cell(value: Any, text: str, where: str, column: str) -> list[tuple[in
         raise DataError(f"{where}: '{column}' must be a list of {{start, end, label}} objects.")
     out = []
     for span in value:
-        if not (isinstance(span, dict) and isinstance(span.get("start"), int)
-                and isinstance(span.get("end"), int) and isinstance(span.get("label"), str)):
+        whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731 - true is no offset
+        if not (isinstance(span, dict) and whole(span.get("start")) and whole(span.get("end"))
+                and isinstance(span.get("label"), str)):
             raise DataError(f"{where}: span {span!r} needs integer 'start', 'end' and a "
                             "string 'label'.")
         start, end, label = span["start"], span["end"], span["label"]
