@@ -242,6 +242,16 @@ def text_cell(table: Table, index: int, column: str) -> str:
     return text
 
 
+def id_text(value: Any) -> str:
+    """A user or item id as text: ``0`` is an id like any other (only None or blank is
+    missing), and a whole float from Parquet (``12.0``) is ``"12"``."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
 def key_cell(table: Table, index: int, column: str) -> str:
     """A label or id: a non-empty string or a whole number (JSONL ``"label": 1``), as text."""
     value = table.rows[index].get(column)

@@ -153,3 +153,18 @@ def test_entity_rows_that_would_turn_into_garbage_are_refused(line, words, tmp_p
     path.write_text("\n".join(json.dumps(x) for x in [good] * 30 + [line]) + "\n")
     result = CliRunner().invoke(main, ["validate-data", "entity-extraction", "--data", str(path)])
     assert result.exit_code == 2 and words in result.stderr, result.output
+
+
+def test_an_id_of_zero_is_an_id_and_nan_ratings_are_refused(tmp_path):
+    from tunehub.core.data import id_text
+
+    assert [id_text(v) for v in (0, 0.0, 12.0, " 7 ", None, float("nan"))] == ["0", "0", "12", "7", "", ""]
+    rows = ["user_id,item_id,rating,timestamp"] + [f"{u},{i},4,{1000 + u * 10 + i}"
+                                                   for u in range(0, 6) for i in range(0, 6)]
+    path = tmp_path / "ratings.csv"
+    path.write_text("\n".join(rows + ["3,2,nan,5000"]) + "\n")
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title\n" + "".join(f"{i},Item {i}\n" for i in range(6)))
+    result = CliRunner().invoke(main, ["validate-data", "recommendation-scoring", "--data", str(path),
+                                       "--set", f"dataset.items={items}", "--set", "dataset.item_text=title"])
+    assert result.exit_code == 2 and "not a finite number" in result.stderr, result.output

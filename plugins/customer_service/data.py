@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.data import Table, column_for, key_cell, read_table, stratified_split, text_cell
+from tunehub.core.data import (Table, column_for, id_text, key_cell, read_table, stratified_split,
+                               text_cell)
 from tunehub.core.errors import DataError
 
 
@@ -116,7 +117,7 @@ def read_queries(path: Path, columns: Mapping[str, str], known: set[str] | None)
     queries = Queries()
     for i, row in enumerate(table.rows):
         text = text_cell(table, i, q_col)
-        entry = str(row.get(f_col) or "").strip()
+        entry = id_text(row.get(f_col))  # 0 is an id; only empty means out of scope
         if known is not None and entry and entry not in known:
             sample = ", ".join(sorted(known)[:5])
             raise DataError(

@@ -13,6 +13,7 @@ Protocol (stated in every run's report):
 """
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.data import Table, column_for, read_table
+from tunehub.core.data import Table, column_for, id_text, read_table
 from tunehub.core.errors import DataError
 from tunehub.core.heads import TaskData
 
@@ -80,9 +81,14 @@ def _number(table: Table, index: int, column: str, what: str) -> float:
     value = table.rows[index].get(column)
     text = "" if value is None else str(value).strip()
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
-        pass
+        number = None
+    if number is not None:
+        if math.isfinite(number):
+            return number
+        raise DataError(f"{table.where(index)}: {what} '{text}' in column '{column}' is not a "
+                        "finite number. Fix the row or delete it.")
     if what == "timestamp":
         try:
             return datetime.fromisoformat(text).timestamp()
@@ -107,7 +113,7 @@ def read_interactions(path: Path, columns: Mapping[str, str]) -> tuple[list[Row]
     time_col = _optional_column(table, "timestamp", columns)
     rows = []
     for i, record in enumerate(table.rows):
-        user, item = (str(record.get(c) or "").strip() for c in (user_col, item_col))
+        user, item = (id_text(record.get(c)) for c in (user_col, item_col))
         if not user or not item:
             missing = user_col if not user else item_col
             raise DataError(f"{table.where(i)}: empty '{missing}'. Fill it in or delete the row.")
@@ -140,7 +146,7 @@ def read_items(path: Path, columns: Mapping[str, str], text_columns: list[str]) 
         else text_columns[0]
     ids, titles, texts, where = [], [], [], {}
     for i, record in enumerate(table.rows):
-        item = str(record.get(key) or "").strip()
+        item = id_text(record.get(key))
         if not item:
             raise DataError(f"{table.where(i)}: empty item id '{key}'. Fill it in or delete the row.")
         if item in where:
