@@ -61,8 +61,16 @@ def records(path: str, kind: str, handle: IO[str] | None = None) -> Iterator[Ite
     if kind == "parquet":
         import pyarrow.parquet as pq
 
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise DataError(f"{path}: no such file. Check the path given to --input.")
+        try:
+            parquet = pq.ParquetFile(file)
+        except Exception as exc:  # noqa: BLE001 - pyarrow's errors for a damaged file
+            raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:200]}).") from None
         number = 0
-        for batch in pq.ParquetFile(Path(path).expanduser()).iter_batches(batch_size=4096):
+        for batch in parquet.iter_batches(batch_size=4096):
             for record in batch.to_pylist():
                 number += 1
                 yield f"{name}, record {number}", record
@@ -74,8 +82,29 @@ def records(path: str, kind: str, handle: IO[str] | None = None) -> Iterator[Ite
         yield from _csv(name, handle, "\t" if kind == "tsv" else ",")
 
 
+MAX_LINE_CHARS = 10_000_000  # a longer line is skipped as malformed, never held whole
+
+
+def _lines(handle: IO[str], limit: int | None = None) -> Iterator[str | None]:
+    """The stream's lines; None in place of one over ``limit`` characters, read in pieces."""
+    limit = limit or MAX_LINE_CHARS
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith("\n"):
+            while (rest := handle.readline(limit)) and not rest.endswith("\n"):
+                pass
+            yield None
+            continue
+        yield line
+
+
 def _jsonl(name: str, handle: IO[str]) -> Iterator[Item]:
-    for number, line in enumerate(handle, 1):
+    for number, line in enumerate(_lines(handle), 1):
+        if line is None:
+            yield Malformed(f"{name}, line {number}", f"over {MAX_LINE_CHARS:,} characters")
+            continue
         if not line.strip():
             continue
         try:
@@ -95,7 +124,14 @@ def _csv(name: str, handle: IO[str], delimiter: str) -> Iterator[Item]:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         return
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over the csv module's limit, a stray NUL byte
+            yield Malformed(f"{name}, row {reader.line_num}", f"unreadable CSV ({exc})")
+            continue
         where = f"{name}, row {reader.line_num}"
         if not any(cell.strip() for cell in row):
             continue

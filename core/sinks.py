@@ -45,6 +45,9 @@ class FileSink:
         if not target:
             raise ConfigError("the file sink needs a path: --sink file:alerts.jsonl.")
         self.path = Path(target).expanduser()
+        if self.path.is_dir():
+            raise ConfigError(f"--sink file:{target} is a folder; give a file path such as "
+                              f"file:{Path(target) / 'alerts.jsonl'}.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.handle = open(self.path, "a", encoding="utf-8")
 
@@ -121,5 +124,14 @@ def make_sinks(specs: list[str], catalog: Any, settings: Mapping[str, Any]) -> l
             factory = catalog.alert_sink(name).factory
         except ConfigError as exc:
             raise ConfigError(f"--sink {spec}: {exc}") from None
-        made.append((spec, factory(target, settings)))
+        try:
+            made.append((spec, factory(target, settings)))
+        except ConfigError:
+            raise
+        except OSError as exc:
+            raise ConfigError(f"--sink {spec}: cannot open {exc.filename or target} "
+                              f"({exc.strerror or exc}); give a writable file path.") from None
+        except Exception as exc:  # noqa: BLE001 - a plugin's factory: one line, not a traceback
+            raise ConfigError(f"--sink {spec}: the '{name}' sink could not be set up "
+                              f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}).") from None
     return made

@@ -168,3 +168,62 @@ def test_an_id_of_zero_is_an_id_and_nan_ratings_are_refused(tmp_path):
     result = CliRunner().invoke(main, ["validate-data", "recommendation-scoring", "--data", str(path),
                                        "--set", f"dataset.items={items}", "--set", "dataset.item_text=title"])
     assert result.exit_code == 2 and "not a finite number" in result.stderr, result.output
+
+
+def test_a_huge_line_is_skipped_in_pieces_and_the_stream_goes_on():
+    import io
+
+    from tunehub.core import monitor_io
+
+    text = '{"a": 1}\n' + "x" * 50 + "\n" + '{"a": 2}\n'
+    assert list(monitor_io._lines(io.StringIO(text), limit=20)) == ['{"a": 1}\n', None, '{"a": 2}\n']
+    old = monitor_io.MAX_LINE_CHARS
+    monitor_io.MAX_LINE_CHARS = 20
+    try:
+        items = list(monitor_io._jsonl("s", io.StringIO('{"a": 1}\n{"a": "' + "z" * 40 + '"}\n{"a": 3}\n')))
+    finally:
+        monitor_io.MAX_LINE_CHARS = old
+    assert isinstance(items[1], monitor_io.Malformed) and "over 20 characters" in items[1].why
+    assert [items[0][1]["a"], items[2][1]["a"]] == [1, 3]
+
+
+def test_a_csv_row_over_the_field_limit_is_one_bad_row():
+    import csv
+    import io
+
+    from tunehub.core import monitor_io
+
+    old = csv.field_size_limit(100)
+    try:
+        rows = list(monitor_io._csv("s", io.StringIO("time,text\n1,ok\n2," + "y" * 500 + "\n3,fine\n"), ","))
+    finally:
+        csv.field_size_limit(old)
+    assert isinstance(rows[1], monitor_io.Malformed) and rows[2][1]["text"] == "fine"
+
+
+def test_a_damaged_parquet_input_is_one_clear_line(tmp_path):
+    from tunehub.core import monitor_io
+    from tunehub.core.errors import DataError
+
+    broken = tmp_path / "posts.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        list(monitor_io.records(str(broken), "parquet"))
+    with pytest.raises(DataError, match="no such file"):
+        list(monitor_io.records(str(tmp_path / "gone.parquet"), "parquet"))
+
+
+def test_a_sink_that_is_a_folder_or_a_factory_that_raises_is_one_line(tmp_path):
+    from types import SimpleNamespace
+
+    from tunehub.core.sinks import FileSink, make_sinks
+
+    with pytest.raises(ConfigError, match="is a folder"):
+        FileSink(str(tmp_path))
+
+    def broken(target, settings):
+        raise RuntimeError("no credentials")
+
+    catalog = SimpleNamespace(alert_sink=lambda name: SimpleNamespace(factory=broken))
+    with pytest.raises(ConfigError, match="could not be set up.*no credentials"):
+        make_sinks(["pager:x"], catalog, {})
