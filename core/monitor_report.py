@@ -44,7 +44,9 @@ def write_report(folder: Path, result: Any, task: str, source: str) -> Path:
         lines += ["None."]
     lines += ["", "Every (entity, window) aggregate: `windows.csv`."]
     path = folder / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    partial = folder / ".report.md.partial"
+    partial.write_text("\n".join(lines) + "\n")
+    partial.replace(path)  # complete or absent
     return path
 
 

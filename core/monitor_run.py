@@ -103,16 +103,18 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
     stream: Iterable[Any] = _chain(first, items)
     if source == "-":
         stream = with_idle(stream, float(settings["idle_flush_s"]))
+    finished = False
     try:
         _consume(stream, loaded, windows, settings, has_entity, counts)
         windows.finish()
+        finished = True
     finally:
         for _, sink in made:
             close = getattr(sink, "close", None)
             if callable(close):
                 close()
         if report:
-            report.close()
+            report.close(finished)  # windows.csv only for a stream read to its end
     if report:
         from .monitor_report import write_report
 
@@ -206,7 +208,8 @@ class _ReportWriter:
 
         self.folder = Path(folder).expanduser()
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.folder / "windows.csv", "w", newline="", encoding="utf-8")
+        self.partial = self.folder / ".windows.csv.partial"  # renamed when the stream ends
+        self.handle = open(self.partial, "w", newline="", encoding="utf-8")
         self.writer = csv.writer(self.handle)
         self.header = ["entity", "window_start", "window_end", "volume", "negative", "positive",
                        "negative_share", "positive_share", "net_sentiment", "alert"]
@@ -216,5 +219,12 @@ class _ReportWriter:
         row = stats.to_json()
         self.writer.writerow([row[k] for k in self.header[:-1]] + [int(alert is not None)])
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
+        """Publish ``windows.csv`` when the stream was read to its end; else leave none."""
+        import os
+
         self.handle.close()
+        if complete:
+            os.replace(self.partial, self.folder / "windows.csv")
+        else:
+            self.partial.unlink(missing_ok=True)

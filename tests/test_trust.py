@@ -227,3 +227,30 @@ def test_a_sink_that_is_a_folder_or_a_factory_that_raises_is_one_line(tmp_path):
     catalog = SimpleNamespace(alert_sink=lambda name: SimpleNamespace(factory=broken))
     with pytest.raises(ConfigError, match="could not be set up.*no credentials"):
         make_sinks(["pager:x"], catalog, {})
+
+
+def test_a_monitor_that_fails_mid_stream_leaves_no_half_report(tmp_path):
+    from types import SimpleNamespace
+
+    from tunehub.core.monitor_run import run_monitor
+
+    stream = tmp_path / "posts.jsonl"
+    stream.write_text("".join(json.dumps({"time": 1_700_000_000 + 60 * i, "text": f"post {i}"}) + "\n"
+                              for i in range(300)))
+    calls = []
+
+    def predict(texts):
+        calls.append(len(texts))
+        if len(calls) > 2:
+            raise RuntimeError("model went away")
+        return [{"label": "neutral", "probabilities": {"negative": 0.1, "neutral": 0.8,
+                                                       "positive": 0.1}} for _ in texts]
+
+    loaded = SimpleNamespace(predict=predict, artifact=SimpleNamespace(ref="financial-sentiment@v1"))
+    report = tmp_path / "report"
+    with pytest.raises(RuntimeError):
+        run_monitor("financial-sentiment", str(stream), loaded=loaded, report_dir=report,
+                    overrides=["monitor.window=1h", "monitor.batch_size=16"],
+                    sinks=[f"file:{tmp_path / 'alerts.jsonl'}"])
+    assert not (report / "windows.csv").exists() and not (report / "report.md").exists()
+    assert not list(report.glob(".*partial"))
