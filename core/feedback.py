@@ -61,6 +61,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def check_store(path: Path | None = None) -> None:
+    """Open (or create) the feedback store once: a damaged file is one `DataError` naming it."""
+    path = path or db_path()
+    try:
+        db = _connect(path)
+        try:
+            db.execute("SELECT COUNT(*) FROM feedback").fetchone()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"{path}: the feedback store cannot be read ({exc}); move it aside "
+                        "(feedback in it is kept there) and start again, or serve with "
+                        "--no-log-predictions.") from None
+
+
 class UnknownPrediction(DataError):
     """Feedback named a prediction_id this store never recorded."""
 

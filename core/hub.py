@@ -198,6 +198,8 @@ def staging(task: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # a task folder this run made and left empty
+            parent.rmdir()
 
 
 def publish(folder: Path, task: str) -> Artifact:

@@ -138,6 +138,17 @@ def monitor_with(setting: str):
     return build
 
 
+def corrupt_store(*command: str):
+    def build(tmp: Path, ctx) -> list[str]:
+        import os
+
+        home = Path(os.environ["TUNEHUB_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "feedback.sqlite3").write_bytes(b"this is not a database" * 100)
+        return list(command)
+    return build
+
+
 def registry(content: str, *command: str):
     def build(tmp: Path, ctx) -> list[str]:
         return ["--registry", text_file(tmp, "registry.toml", content), *(command or ("models",))]
@@ -258,6 +269,16 @@ CASES = {
     "unknown-column-role": (setting("dataset.columns.txt=sentence"), "Did you mean 'text'?"),
     "duplicate-declared-labels": (setting("dataset.labels=negative,neutral,negative"),
                                   "dataset.labels"),
+    "feedback-list-corrupt-store": (corrupt_store("feedback", "list", "financial-sentiment"),
+                                    "database"),
+    "serve-corrupt-store": (corrupt_store("serve", "financial-sentiment"), "feedback store"),
+    "feedback-export-missing-folder": (lambda tmp, ctx: ["feedback", "export", "financial-sentiment",
+                                                         "--output", str(tmp / "no" / "f.csv")],
+                                       "check the path"),
+    "predict-output-missing-folder": (lambda tmp, ctx: [
+        "predict", "financial-sentiment", "--model", ctx["artifact"], "--input",
+        csv_file(tmp, header=("text",), body=[["Profit rose."]], name="in.csv"),
+        "--output", str(tmp / "no" / "out.csv")], "no"),
     "monitor-examples-negative": (monitor_with("monitor.examples=-1"), "monitor.examples"),
     "monitor-min-baseline-zero": (monitor_with("monitor.min_baseline_volume=0"),
                                   "monitor.min_baseline_volume"),

@@ -74,6 +74,10 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
     if api_key and len(api_key) < 16:
         raise ConfigError("--api-key must be at least 16 characters; generate one with "
                           "`python -c \"import secrets; print(secrets.token_urlsafe(24))\"`.")
+    if not no_log_predictions:  # a damaged feedback store fails now, not after the models load
+        from ..feedback import check_store
+
+        check_store()
     catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
     chosen = _assign_models(names, models)
     following = {name for name, ref in chosen.items() if ref is None}  # TASK@serving
