@@ -39,11 +39,27 @@ def home() -> Path:
     if not value.strip():
         raise ConfigError("TUNEHUB_HOME is set but empty; unset it (the default is ~/.tunehub) "
                           "or set it to an absolute folder.")
-    path = Path(value).expanduser()
+    path = user_path(value)
     if not path.is_absolute():
         raise ConfigError(f"TUNEHUB_HOME must be an absolute path, got '{value}'; use "
                           f"{Path.cwd() / value} if that is the folder you mean.")
     return path
+
+
+def user_path(text: str | Path) -> Path:
+    """``Path(text).expanduser()``, except that a ``~name`` of no known user stays as written
+    (pathlib raises RuntimeError for it)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        return Path(text)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte
+        return False
 
 
 def artifacts_root() -> Path:
@@ -104,7 +120,7 @@ def list_artifacts(task: str | None = None) -> list[Artifact]:
 def parse_ref(ref: str) -> tuple[str, str] | None:
     """``TASK@vN``, ``TASK@N`` or ``TASK@latest`` -> (task, ``vN``/``latest``); None for
     anything else (a folder that exists is a folder, even with an ``@`` in its name)."""
-    if "@" not in ref or Path(ref).expanduser().exists():
+    if "@" not in ref or _exists(user_path(ref)):
         return None
     task, _, version = ref.partition("@")
     if not task.strip():
@@ -119,7 +135,7 @@ def artifact_for(ref: str) -> Artifact:
     """A fine-tuned version: ``TASK@vN``, ``TASK@N``, ``TASK@latest`` or an artifact folder."""
     if parse_ref(ref):
         return find_artifact(ref)
-    folder = Path(ref).expanduser().resolve()
+    folder = user_path(ref).resolve()
     if (folder / "manifest.json").is_file():
         if in_hub(folder):  # the hub's own layout names the task, whatever a manifest says
             return Artifact(folder.parent.name, folder.name, folder)
@@ -243,7 +259,7 @@ def resolve_model(name: str, aliases: Mapping[str, Any]) -> Path:
         return _check_folder(_alias_path(aliases[name]), name)
     if parse_ref(name):
         return _check_folder(find_artifact(name).model_dir, name)
-    path = Path(name).expanduser()
+    path = user_path(name)
     if path.is_file() and path.suffix == ".gguf":
         from .packaged import converted_file
 
@@ -366,7 +382,7 @@ def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[s
     folder, adapter and head naming their base model, unless ``merged`` (or ``onnx``) asks
     for the head's export, which folds the adapter into the weights: one plain folder.
     """
-    dest = Path(dest).expanduser().resolve()
+    dest = user_path(dest).resolve()
     if dest.exists():
         raise ModelError(f"{dest} already exists; choose a new folder for the export.")
     dest.parent.mkdir(parents=True, exist_ok=True)
