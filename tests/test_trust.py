@@ -254,3 +254,22 @@ def test_a_monitor_that_fails_mid_stream_leaves_no_half_report(tmp_path):
                     sinks=[f"file:{tmp_path / 'alerts.jsonl'}"])
     assert not (report / "windows.csv").exists() and not (report / "report.md").exists()
     assert not list(report.glob(".*partial"))
+
+
+def test_a_file_size_limit_while_saving_is_one_error_and_leaves_nothing(tiny_model, labelled_csv,
+                                                                        tunehub_home, monkeypatch):
+    """`ulimit -f` hit while the weights are written: safetensors raises its own error."""
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    def too_large(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(File too large (os error 27))")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", too_large)
+    result = CliRunner().invoke(main, ["--quiet", "run-task", "financial-sentiment", "--data",
+                                       str(labelled_csv), "--base-model", str(tiny_model),
+                                       "--set", "train.max_steps=1", "--set", "train.save_checkpoints=false"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "ulimit -f" in errors[0]
+    assert not (tunehub_home / "artifacts" / "financial-sentiment").exists()

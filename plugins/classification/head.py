@@ -288,8 +288,11 @@ def peft_note(peft: str, settings) -> str:
     from tunehub.core.lora import lora_settings
 
     cfg = lora_settings(settings)
-    return (f"LoRA r={cfg['r']} alpha={cfg['alpha']} dropout={cfg['dropout']} on "
-            f"{cfg['target_modules']} modules, learning rate {settings.learning_rate:g} (train.peft)")
+    targets = cfg["target_modules"]
+    where = "every linear layer of the blocks" if targets in ("auto", "all-linear") else targets
+    return (f"LoRA r={cfg['r']} alpha={cfg['alpha']} dropout={cfg['dropout']} on {where}, "
+            f"learning rate {settings.learning_rate:g}, at most {cfg['max_epochs']} epochs "
+            "(train.peft, train.lora)")
 
 
 def load_tokenizer(folder: Path):
