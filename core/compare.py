@@ -89,11 +89,9 @@ def _inputs(data: Any, head: Any, config: Mapping[str, Any], n: int) -> list[Any
     texts = getattr(data.eval, "texts", None)
     if isinstance(texts, list) and len(texts) == n:
         return texts
-    example_inputs = getattr(head, "example_inputs", None)
-    if callable(example_inputs):
-        found = list(example_inputs(data, config))
-        if len(found) == n:
-            return found
+    found = head.example_inputs(data, config)  # RegisteredHead: None when the head gives none
+    if found is not None and len(found) == n:
+        return list(found)
     return None
 
 
