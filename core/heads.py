@@ -71,7 +71,8 @@ class Head(Protocol):
 
 
 # Optional members of a head and what stands in for them.
-OPTIONAL = ("description", "schema", "baselines", "load", "evaluate", "export", "example_inputs")
+OPTIONAL = ("description", "schema", "baselines", "load", "evaluate", "export", "example_inputs",
+            "training_texts")
 
 
 class RegisteredHead:
@@ -99,6 +100,8 @@ class RegisteredHead:
         self._export = getattr(impl, "export", None) if callable(getattr(impl, "export", None)) else None
         self._examples = (getattr(impl, "example_inputs", None)
                           if callable(getattr(impl, "example_inputs", None)) else None)
+        self._texts = (getattr(impl, "training_texts", None)
+                       if callable(getattr(impl, "training_texts", None)) else None)
 
     def __repr__(self) -> str:
         return f"<head {self.name} ({self.plugin or 'unregistered'})>"
@@ -147,3 +150,8 @@ class RegisteredHead:
     def example_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[Any] | None:
         """Inputs for a smoke prediction, or None when the head does not say."""
         return list(self._examples(data, config)) if self._examples else None
+
+    def training_texts(self, data: TaskData, config: Mapping[str, Any]) -> list[str] | None:
+        """The texts the model will read in training (for the tokenizer coverage check), or
+        None when the head does not say."""
+        return [str(t) for t in self._texts(data, config)] if self._texts else None

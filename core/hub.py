@@ -278,6 +278,21 @@ def resolve_model(name: str, aliases: Mapping[str, Any]) -> Path:
     )
 
 
+def available_model(name: str, aliases: Mapping[str, Any]) -> Path | None:
+    """`resolve_model` when the folder is at hand, else None: never converts a GGUF, never
+    downloads (for checks that must not load or fetch a model, such as `app validate-data`)."""
+    alias = aliases.get(name)
+    if alias is not None and alias.source.startswith("gguf:"):
+        folder = models_root() / alias.name
+        return folder if (folder / "tunehub-model.json").is_file() else None
+    if alias is None and not parse_ref(name) and not _exists(user_path(name)):
+        return None  # a hub id: not fetched here
+    try:
+        return resolve_model(name, aliases)
+    except ModelError:
+        return None
+
+
 # A Hugging Face model id: ``name`` or ``org/name`` (letters, digits, ``-_.``).
 HF_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 

@@ -29,6 +29,7 @@ class Prepared:
     head: Any
     config: dict[str, Any]
     files: dict[str, Path]
+    strict: bool = False
 
 
 def resolve_config(catalog: Catalog, task: TaskSpec, overrides: Iterable[str] = (),
@@ -92,12 +93,18 @@ def prepare(task: str, *, data=None, eval_data=None, model=None, overrides: Iter
     spec = catalog.task(task)
     config = resolve_config(catalog, spec, overrides, data, eval_data, model)
     return Prepared(catalog, spec, catalog.head_of(spec), config,
-                    data_files(config, catalog, need_train))
+                    data_files(config, catalog, need_train), strict)
 
 
 def validate_data(task: str, **kwargs: Any) -> TaskData:
-    """Load and check a task's data without loading any model."""
-    return load_data(prepare(task, **kwargs))
+    """Load and check a task's data without loading any model (the tokenizer coverage
+    check reads the base model's tokenizer when its folder is at hand)."""
+    p = prepare(task, **kwargs)
+    task_data = load_data(p)
+    note = _coverage(p, task_data, hub.available_model(p.config["model"], p.catalog.models()))
+    if note:
+        task_data.summary["tokenizer coverage"] = note
+    return task_data
 
 
 def load_data(p: Prepared) -> TaskData:
@@ -111,6 +118,22 @@ def load_data(p: Prepared) -> TaskData:
             "on, so the metrics overstate it. Give a held-out file, or leave --eval-data out "
             "for a held-out split.")
     return task_data
+
+
+def _coverage(p: Prepared, task_data: TaskData, base_model: Path | None) -> str:
+    """Check that the base model's tokenizer reads the training texts (before any training):
+    a warning in the data warnings, an error under ``--strict``; returns the report's note."""
+    from . import coverage
+
+    texts = p.head.training_texts(task_data, p.config)
+    if not texts or base_model is None:
+        return ""
+    found, warning = coverage.check(base_model, texts, p.config["model"])
+    if warning and p.strict:
+        raise ConfigError(f"--strict: {warning}")
+    if warning:
+        task_data.warnings.append(warning)
+    return found.note()
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -168,6 +191,9 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
     with phase("reading and checking the data"):
         task_data = load_data(p)  # validation before any model loads
     base_model = hub.resolve_model(p.config["model"], p.catalog.models())
+    coverage_note = _coverage(p, task_data, base_model)
+    if coverage_note:
+        task_data.summary["tokenizer coverage"] = coverage_note
     data_hash = files_hash(sorted(set(task_data.files.values())))
     main = is_main_process()
     key = f"{task}-{config_hash({'config': p.config, 'data': data_hash})}"

@@ -152,6 +152,10 @@ class SequenceClassificationHead:
         return TaskData(train, evaluation, dict(files), summary, {"labels": names},
                         _few_rows(names, train.labels, len(evaluation.texts)))
 
+    def training_texts(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
+        """What the model reads (the core checks the tokenizer covers it)."""
+        return list(data.train.texts) or list(data.eval.texts)
+
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
         from transformers import DataCollatorWithPadding, Trainer

@@ -141,6 +141,11 @@ class BiEncoderHead:
             used["faq"] = Path(config["dataset"]["faq"]).expanduser()
         return TaskData(splits, evaluation, used, summary, {"faq": faq})
 
+    def training_texts(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
+        """The questions and FAQ entries the encoder reads (the core checks its tokenizer)."""
+        faq = data.info["faq"]
+        return list(data.train.train.texts) + list(faq.questions) + list(faq.answers)
+
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
         from tunehub.core.biencoder import load_encoder, prepare_peft

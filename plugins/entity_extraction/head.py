@@ -67,6 +67,10 @@ class TokenClassificationHead:
         return TaskData(train, evaluation, files, summary,
                         {"labels": types, "validation": validation})
 
+    def training_texts(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
+        """The sentences the tagger reads (the core checks the tokenizer covers them)."""
+        return list(data.train.texts) or list(data.eval.texts)
+
     def example_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
         return list(dict.fromkeys(data.eval.texts))
 
