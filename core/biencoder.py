@@ -178,12 +178,8 @@ def prepare_peft(model: Any, settings: Any, base: Path, name: str) -> tuple[Any,
             f"'{name}' is a decoder LLM ({transformer.config.model_type}); a bi-encoder needs "
             "an encoder whose mean-pooled states are sentence vectors. Use an encoder such as "
             "minilm as the base model.")
-    if settings.gradient_checkpointing:
-        lora.enable_checkpointing(transformer)
-    if lora.resolve_peft(settings.peft, transformer.config) != "lora":
-        return settings, None
-    model[0].model = lora.wrap(transformer, settings)
-    return lora.train_settings(settings), lora.base_record(base, name)
+    model[0].model, settings, record = lora.apply(transformer, settings, base, name)
+    return settings, record
 
 
 def save_encoder(model: Any, folder: Path, base: Mapping[str, Any] | None = None) -> Path:

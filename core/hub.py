@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import ConfigError, ModelError, did_you_mean
 from .safety import PICKLE_WEIGHTS, refuse_remote_code
-from .tasks import TASK_NAME
+from .tasks import valid_task_name
 
 SERVING_POINTER = "serving.json"  # written by tunehub.core.promotion
 VERSION_RE = re.compile(r"^v(\d+)$")
@@ -143,7 +143,7 @@ def artifact_for(ref: str) -> Artifact:
             task = json.loads((folder / "manifest.json").read_text()).get("task")
         except (OSError, ValueError, AttributeError):
             task = None
-        if not isinstance(task, str) or not TASK_NAME.match(task) or ".." in task:
+        if not valid_task_name(task):
             raise ModelError(f"{folder}/manifest.json names no valid task ({task!r}); give a "
                              "version of the hub (TASK@vN) instead.")
         return Artifact(task, folder.name, folder)
@@ -207,6 +207,7 @@ def staging(task: str) -> Iterator[Path]:
     On any error the staging folder is removed: nothing half-written is left behind.
     """
     parent = artifacts_root() / task
+    made_parent = not parent.exists()
     parent.mkdir(parents=True, exist_ok=True)
     folder = parent / f".staging-{uuid.uuid4().hex[:12]}"
     folder.mkdir()
@@ -214,8 +215,9 @@ def staging(task: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):  # a task folder this run made and left empty
-            parent.rmdir()
+        if made_parent:  # the task folder this call made, when nothing was published in it
+            with contextlib.suppress(OSError):
+                parent.rmdir()
 
 
 def publish(folder: Path, task: str) -> Artifact:
@@ -283,8 +285,9 @@ def available_model(name: str, aliases: Mapping[str, Any]) -> Path | None:
     downloads (for checks that must not load or fetch a model, such as `app validate-data`)."""
     alias = aliases.get(name)
     if alias is not None and alias.source.startswith("gguf:"):
-        folder = models_root() / alias.name
-        return folder if (folder / "tunehub-model.json").is_file() else None
+        from .packaged import converted_before
+
+        return converted_before(alias, models_root())
     if alias is None and not parse_ref(name) and not _exists(user_path(name)):
         return None  # a hub id: not fetched here
     try:

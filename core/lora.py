@@ -111,6 +111,19 @@ def train_settings(settings: Any) -> Any:
                    min_epochs=min(settings.min_epochs, cap))
 
 
+def apply(backbone: Any, settings: Any, base: Path, name: str, task_type: str | None = None):
+    """``train.peft`` and ``train.gradient_checkpointing`` on a backbone before training.
+
+    Returns (backbone to train, settings to train with, the base model's record): with LoRA
+    a PEFT model, `train_settings` and `base_record` (store it beside the adapter); for
+    full fine-tuning the backbone and settings as given, and None."""
+    if settings.gradient_checkpointing:
+        enable_checkpointing(backbone)
+    if resolve_peft(settings.peft, backbone.config) != "lora":
+        return backbone, settings, None
+    return wrap(backbone, settings, task_type), train_settings(settings), base_record(base, name)
+
+
 def wrap(backbone: Any, settings: Any, task_type: str | None = None, modules_to_save=None):
     """``backbone`` with LoRA adapters (only the adapters, and ``modules_to_save``, train)."""
     from peft import get_peft_model

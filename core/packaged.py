@@ -100,6 +100,12 @@ def converted(alias: Any, root: Path) -> Path:
     return target
 
 
+def converted_before(alias: Any, root: Path) -> Path | None:
+    """The alias's converted folder when an earlier run made it, else None (converts nothing)."""
+    folder = root / alias.name
+    return folder if (folder / MANIFEST).is_file() else None
+
+
 def _manifest(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads((folder / MANIFEST).read_text())

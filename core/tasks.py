@@ -54,9 +54,13 @@ def read_toml(path: Path, what: str = "task file") -> dict[str, Any]:
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
+def valid_task_name(name: Any) -> bool:
+    return isinstance(name, str) and bool(TASK_NAME.match(name)) and ".." not in name
+
+
 def check_task_name(name: Any, where: str) -> str:
     """``name`` when it is a valid task name, else one `ConfigError` naming the rule."""
-    if not isinstance(name, str) or not TASK_NAME.match(name) or ".." in name:
+    if not valid_task_name(name):
         raise ConfigError(f"{where}: task name {name!r} is not allowed: use letters, digits, "
                           "'.', '_' and '-', starting with a letter or digit (at most 100 "
                           "characters, no '..').")

@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tunehub.core import lora
+from tunehub.plugin import lora
 from tunehub.core.errors import ModelError
 
 

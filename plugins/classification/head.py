@@ -162,7 +162,7 @@ class SequenceClassificationHead:
 
         from tunehub.core.engine import TrainSettings, run_trainer
 
-        from tunehub.core import lora
+        from tunehub.plugin import lora
 
         cfg, settings = run.config, TrainSettings.from_config(run.config["train"])
         names = run.data.info["labels"]
@@ -173,13 +173,9 @@ class SequenceClassificationHead:
         )
         if settings.freeze_embeddings:
             model.encoder.get_input_embeddings().weight.requires_grad_(False)
-        peft = lora.resolve_peft(settings.peft, model.encoder.config)
-        if settings.gradient_checkpointing:
-            lora.enable_checkpointing(model.encoder)
-        if peft == "lora":
-            model.encoder = lora.wrap(model.encoder, settings)
-            settings = lora.train_settings(settings)
-            model.base = lora.base_record(run.base_model, cfg["model"])
+        model.encoder, settings, model.base = lora.apply(model.encoder, settings, run.base_model,
+                                                         cfg["model"])
+        peft = "lora" if model.base else "none"
         trained = lora.trainable_summary(model)
         train, val = self._validation_split(run.data.train, cfg["dataset"], settings.seed)
         encode = lambda ex: _encode(tokenizer, ex, settings.max_length)  # noqa: E731
@@ -289,9 +285,9 @@ class ClassificationPredictor:
 def peft_note(peft: str, settings) -> str:
     if peft != "lora":
         return "full fine-tuning (train.peft)"
-    from tunehub.core.lora import lora_settings
+    from tunehub.plugin import lora
 
-    cfg = lora_settings(settings)
+    cfg = lora.lora_settings(settings)
     targets = cfg["target_modules"]
     where = "every linear layer of the blocks" if targets in ("auto", "all-linear") else targets
     return (f"LoRA r={cfg['r']} alpha={cfg['alpha']} dropout={cfg['dropout']} on {where}, "
@@ -362,11 +358,11 @@ def _module():
         def __init__(self, encoder, labels: list[str], pooling: str = "auto",
                      dropout: float = 0.1, label_smoothing: float = 0.0) -> None:
             super().__init__()
-            from tunehub.core.lora import is_decoder
+            from tunehub.plugin import lora
 
             if pooling not in POOLINGS:
                 raise ModelError(f"head.pooling must be one of {', '.join(POOLINGS)}, got '{pooling}'.")
-            decoder = is_decoder(encoder.config)
+            decoder = lora.is_decoder(encoder.config)
             if pooling == "auto":
                 pooling = "last" if decoder else "mean"
             self.encoder, self.labels, self.pooling = encoder, list(labels), pooling
@@ -423,7 +419,7 @@ def _module():
         def load(cls, folder: Path):
             from safetensors.torch import load_file
 
-            from tunehub.core import lora
+            from tunehub.plugin import lora
 
             meta_path = Path(folder) / "head.json"
             if not meta_path.is_file():

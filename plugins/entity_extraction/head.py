@@ -87,14 +87,9 @@ class TokenClassificationHead:
         model = _load_model(run.base_model, labels)
         if settings.freeze_embeddings:
             model.get_input_embeddings().weight.requires_grad_(False)
-        peft = lora.resolve_peft(settings.peft, model.config)
-        if settings.gradient_checkpointing:
-            lora.enable_checkpointing(model)
-        base = None
-        if peft == "lora":  # adapters on the backbone; the new classifier trains fully
-            model = lora.wrap(model, settings, task_type="TOKEN_CLS")
-            settings = lora.train_settings(settings)
-            base = lora.base_record(run.base_model, cfg["model"])
+        # with LoRA: adapters on the backbone, the new classifier trained fully (TOKEN_CLS)
+        model, settings, base = lora.apply(model, settings, run.base_model, cfg["model"],
+                                           task_type="TOKEN_CLS")
         trained = lora.trainable_summary(model)
         train, val, source = self._validation(run.data, cfg["dataset"], settings.seed)
         stride = window_stride(cfg["head"]["stride"], settings.max_length)
