@@ -406,7 +406,9 @@ def export_artifact(artifact: Artifact, dest: Path, head: Any, config: Mapping[s
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
-        adapter = next(artifact.model_dir.rglob("adapter_config.json"), None)
+        from .lora import ADAPTER_CONFIG
+
+        adapter = next(artifact.model_dir.rglob(ADAPTER_CONFIG), None)
         if adapter is not None and not (merged or onnx):
             shutil.copytree(artifact.model_dir, tmp)
             info = {"format": "PEFT LoRA adapter and head; --merged writes one plain folder",

