@@ -28,6 +28,7 @@ from .core.engine import (
     seed_everything,
     training_arguments,
 )
+from .core.feedback import EVALUATION_ROW, input_text, latest_corrections
 from .core.errors import ConfigError, DataError, ModelError, TunehubError, did_you_mean, unknown
 from .core.heads import FitOutput, Head, Run, TaskData
 from .core.hookspecs import PLUGIN_API_VERSION, hookimpl
@@ -41,5 +42,6 @@ __all__ = [
     "seed_everything", "quiet_transformers", "is_main_process",
     "Table", "read_table", "column_for", "text_cell", "stratified_split", "label_counts",
     "files_hash", "phase", "say", "lora",
+    "latest_corrections", "input_text", "EVALUATION_ROW",
     "TunehubError", "ConfigError", "DataError", "ModelError", "did_you_mean", "unknown",
 ]

@@ -86,40 +86,43 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict[str, A
 
 
 def _inputs(data: Any, head: Any, config: Mapping[str, Any], n: int) -> list[Any] | None:
-    texts = getattr(data.eval, "texts", None)
-    if isinstance(texts, list) and len(texts) == n:
-        return texts
-    found = head.example_inputs(data, config)  # RegisteredHead: None when the head gives none
+    found = head.example_inputs(data, config)  # None when the head gives none
     if found is not None and len(found) == n:
         return list(found)
     return None
 
 
+def _named(values: Sequence[Any], names: Sequence[str] | None) -> list[Any]:
+    """Class indices as label names; other answers (a sentence's tags) as they are."""
+    whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
+    return [names[v] if names and whole(v) else v for v in values]
+
+
 def _answers(outputs: Mapping[str, Any]) -> list[Any]:
     """Each example's answer as a person reads it: a label name, or the top-ranked id."""
     if "y_pred" in outputs:
-        names = outputs.get("labels")
-        return [names[i] if names else i for i in outputs["y_pred"]]
+        return _named(outputs["y_pred"], outputs.get("labels"))
     return [ranked[0] if len(ranked) else None for ranked in outputs["ranked"]]
 
 
 def _truths(outputs: Mapping[str, Any]) -> list[Any]:
     if "y_true" in outputs:
-        names = outputs.get("labels")
-        return [names[i] if names else i for i in outputs["y_true"]]
+        return _named(outputs["y_true"], outputs.get("labels"))
     return [list(r) for r in outputs["relevant"]]
 
 
 def score_version(task: str, ref: str, files: Mapping[str, Path] | None, catalog: Any,
-                  data_config: Mapping[str, Any] | None = None):
+                  data_config: Mapping[str, Any] | None = None, data: Any = None):
     """(evaluation outputs, data, loaded) of one version on ``files`` (default: its own
-    evaluation data); ``data_config`` decides how the data is read (columns, split)."""
+    evaluation data); ``data_config`` decides how the data is read (columns, split);
+    ``data``: the data already read."""
     from .runner import data_files, load
 
     loaded = load(task, model=ref, catalog=catalog)
     config = data_config or loaded.config
-    files = files or data_files(config, catalog)
-    data = loaded.head.load_data(config, files)
+    if data is None:
+        files = files or data_files(config, catalog)
+        data = loaded.head.load_data(config, files)
     outputs = loaded.predictor.evaluate(data)  # the evaluation path of `app evaluate`
     return outputs, data, loaded
 
@@ -127,19 +130,27 @@ def score_version(task: str, ref: str, files: Mapping[str, Path] | None, catalog
 def compare_versions(task: str, ref_a: str, ref_b: str, *, data: str | Path | None = None,
                      files: Mapping[str, Path] | None = None, catalog: Any = None,
                      rounds: int = 1000, seed: int = 0, changed: int = 10) -> dict[str, Any]:
-    """Metrics of A and B side by side, 95% intervals of B - A, McNemar, changed answers."""
+    """Metrics of A and B side by side, 95% intervals of B - A, McNemar, changed answers.
+
+    Refuses (`ConfigError`) rows either version trained on (see `tunehub.core.rows`)."""
+    from . import rows
     from .plugins import load_catalog
     from .hub import artifact_for
-    from .runner import load_artifact_config, resolve_config, score
+    from .runner import data_files, load_artifact_config, resolve_config, score
 
     catalog = catalog or load_catalog()
     art_a, art_b = artifact_for(ref_a), artifact_for(ref_b)
+    head = catalog.head_of(catalog.task(task))
     config_b = resolve_config(catalog, catalog.task(task), base=load_artifact_config(art_b))
     if data:
         files = {"eval": Path(data).expanduser()}
-    out_b, data_b, loaded_b = score_version(task, str(art_b.path), files, catalog, config_b)
-    out_a, _, loaded_a = score_version(task, str(art_a.path), files or dict(data_b.files),
-                                       catalog, config_b)
+    files = files or data_files(config_b, catalog)
+    data_b = head.load_data(config_b, files)  # checked before any model loads
+    keys = head.row_keys(data_b, config_b)
+    fairness = rows.check_fair([(art_a.ref, art_a.path), (art_b.ref, art_b.path)],
+                               keys["eval"] if keys else None)
+    out_b, _, loaded_b = score_version(task, str(art_b.path), files, catalog, config_b, data_b)
+    out_a, _, loaded_a = score_version(task, str(art_a.path), files, catalog, config_b, data_b)
     names = [m for m in config_b["metrics"] if catalog.metric(m).scalar]
     metrics_a, _ = score(catalog, names, out_a)
     metrics_b, _ = score(catalog, names, out_b)
@@ -161,8 +172,8 @@ def compare_versions(task: str, ref_a: str, ref_b: str, *, data: str | Path | No
     differ = [i for i in range(n) if answers_a[i] != answers_b[i]]
     result: dict[str, Any] = {
         "task": task, "a": loaded_a.artifact.ref, "b": loaded_b.artifact.ref,
-        "data": {role: str(path) for role, path in (files or data_b.files).items()},
-        "examples": n, "bootstrap": {"rounds": rounds, "seed": seed},
+        "data": {role: str(path) for role, path in data_b.files.items()},
+        "examples": n, "fairness": fairness, "bootstrap": {"rounds": rounds, "seed": seed},
         "primary_metric": config_b["primary_metric"], "metrics": rows,
         "changed": len(differ),
         "changed_examples": [{"index": i, "input": inputs[i] if inputs else None,

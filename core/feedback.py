@@ -2,8 +2,9 @@
 
 ``$TUNEHUB_HOME/feedback.sqlite3`` holds two tables: ``predictions`` (what the server
 answered, under the ``prediction_id`` it returned) and ``feedback`` (the right answer a
-person or a system sent back: a ``label``, an ``faq_id`` or an ``item``, with the input, the
-model version that answered and the time).
+person or a system sent back, with the input, the model version that answered and the
+time). What a right answer looks like is the task's head's to say: its ``corrections``
+(field -> JSON Schema), such as ``label`` for a classifier or ``entities`` for a tagger.
 
 One writer thread owns the writing connection. It takes everything queued, writes it in one
 transaction and commits (WAL journal, ``synchronous=FULL``) before anyone is told "stored":
@@ -17,6 +18,7 @@ import queue
 import sqlite3
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timezone
@@ -25,8 +27,8 @@ from typing import Any
 
 from .errors import ConfigError, DataError
 
-KINDS = ("label", "faq_id", "item")  # what a feedback item can correct
-FIELDS = {"task", "prediction_id", "input", *KINDS}
+LEGACY_CORRECTIONS = ("label", "faq_id", "item")  # `add` without a correction field named
+ADDRESS = {"task", "prediction_id", "input"}  # what names the prediction a correction is about
 RESERVED = {"id", "kind", "model", "predicted", "created"}  # what the store itself records
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -102,11 +104,17 @@ class FeedbackStore:
         self.queue.put(("predictions", rows, None))
         return ids
 
-    def add(self, item: Mapping[str, Any], model: str | None = None) -> Future:
-        """Queue one feedback item (see `check_item`); the future resolves to the stored
-        row once it is committed, or fails with `UnknownPrediction`."""
+    def add(self, item: Mapping[str, Any], model: str | None = None,
+            correction: str | None = None) -> Future:
+        """Queue one feedback item (see `check_item`) whose right answer is under the key
+        ``correction`` (default: the first of label, faq_id, item it has); the future
+        resolves to the stored row once it is committed, or fails with `UnknownPrediction`."""
+        correction = correction or next((k for k in LEGACY_CORRECTIONS if item.get(k) is not None),
+                                        None)
+        if correction is None or correction not in item:
+            raise DataError("give the right answer: name the correction field it is under.")
         done: Future = Future()
-        self.queue.put(("feedback", (dict(item), model, now()), done))
+        self.queue.put(("feedback", (dict(item), model, now(), correction), done))
         return done
 
     def close(self) -> None:
@@ -164,7 +172,7 @@ class FeedbackStore:
         if kind == "predictions":
             db.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?)", payload)
             return None
-        item, model, created = payload
+        item, model, created, kind_name = payload
         pid, predicted, raw_input = item.get("prediction_id"), None, None
         if pid:
             found = db.execute("SELECT task, model, input, output FROM predictions WHERE id = ?",
@@ -175,8 +183,7 @@ class FeedbackStore:
             model, raw_input, predicted = found[1], found[2], found[3]
         else:
             raw_input = json.dumps(item["input"])
-        kind_name = next(k for k in KINDS if item.get(k) is not None)
-        extra = {k: v for k, v in item.items() if k not in FIELDS}
+        extra = {k: v for k, v in item.items() if k not in ADDRESS and k != kind_name}
         cursor = db.execute(
             "INSERT INTO feedback (task, prediction_id, input, kind, value, model, predicted, "
             "extra, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -184,16 +191,6 @@ class FeedbackStore:
              predicted, json.dumps(extra, default=str), created))
         return {"id": cursor.lastrowid, "task": item["task"], "prediction_id": pid,
                 "model": model, "created": created}
-
-
-def labels_of(loaded: Any) -> list[str] | None:
-    """The class names a loaded model predicts (classification), else None."""
-    predictor = getattr(loaded, "predictor", None)
-    for obj in (predictor, getattr(predictor, "impl", None)):
-        labels = getattr(obj, "labels", None)
-        if labels:
-            return [str(label) for label in labels]
-    return None
 
 
 def _check_text(value: Any, where: str, depth: int = 0) -> None:
@@ -216,8 +213,11 @@ def _check_text(value: Any, where: str, depth: int = 0) -> None:
             _check_text(inner, where, depth + 1)
 
 
-def check_item(item: Any, labels: Sequence[str] | None = None) -> dict[str, Any]:
-    """A feedback body -> the item to store; `DataError` with a one-line reason otherwise."""
+def check_item(item: Any, corrections: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], str]:
+    """A feedback body -> (the item to store, its correction field); `DataError` with a
+    one-line reason otherwise. ``corrections``: field -> JSON Schema, from the task's head."""
+    import jsonschema
+
     if not isinstance(item, Mapping):
         raise DataError('send a JSON object such as {"task": "...", "prediction_id": "...", '
                         '"label": "..."}.')
@@ -236,16 +236,17 @@ def check_item(item: Any, labels: Sequence[str] | None = None) -> dict[str, Any]
         raise DataError("prediction_id: expected a string.")
     if has_input and not (isinstance(item["input"], (str, dict)) and item["input"]):
         raise DataError("input: expected a non-empty text (or record).")
-    given = [k for k in KINDS if item.get(k) is not None]
+    given = [k for k in corrections if item.get(k) is not None]
     if len(given) != 1:
-        raise DataError("give exactly one of label, faq_id or item: the right answer.")
-    value = item[given[0]]
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value) == "":
-        raise DataError(f"{given[0]}: expected a non-empty string.")
-    if given[0] == "label" and labels and str(value) not in labels:
-        raise DataError(f"label: '{value}' is not one of the model's labels "
-                        f"({', '.join(labels)}).")
-    return dict(item)
+        names = ", ".join(corrections) or "(none: this task takes no feedback)"
+        raise DataError(f"give exactly one right answer; task '{item['task']}' takes: {names}.")
+    field = given[0]
+    try:
+        jsonschema.validate(item[field], corrections[field])
+    except jsonschema.ValidationError as exc:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.absolute_path)
+        raise DataError(f"{field}{where}: {exc.message}.") from None
+    return dict(item), field
 
 
 def list_feedback(task: str, since: str | None = None, limit: int | None = None,
@@ -298,3 +299,32 @@ def parse_since(text: str | None) -> str | None:
     except (OverflowError, OSError, ValueError):
         raise ConfigError(f"--since '{text}' reaches outside the calendar; give a time after "
                           "1970 or a shorter duration such as 30d.") from None
+
+
+EVALUATION_ROW = "skipped (an evaluation row: scored on, never trained on)"
+
+
+def input_text(item: Mapping[str, Any]) -> str | None:
+    """The row key of a feedback item about a text: the text, trimmed (None when not a text)."""
+    text = item.get("input")
+    return text.strip() if isinstance(text, str) and text.strip() else None
+
+
+def latest_corrections(items: Iterable[Mapping[str, Any]], held_out: set[str],
+                       key=input_text) -> tuple[dict[str, Mapping[str, Any]], Counter]:
+    """For a head's ``join_feedback``: the newest item per row key (``items`` come oldest
+    first), leaving out items whose key is in ``held_out`` (evaluation rows) or that
+    ``key`` cannot place (it returns None); and the counts of what was left out."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    counts: Counter = Counter()
+    for item in items:
+        found = key(item)
+        if found is None:
+            counts["skipped (not an input this task reads)"] += 1
+        elif found in held_out:
+            counts[EVALUATION_ROW] += 1
+        else:
+            if found in latest:
+                counts["replaced by a later correction"] += 1
+            latest[found] = item
+    return latest, counts

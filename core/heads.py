@@ -72,7 +72,26 @@ class Head(Protocol):
 
 # Optional members of a head and what stands in for them.
 OPTIONAL = ("description", "schema", "baselines", "load", "evaluate", "export", "example_inputs",
-            "training_texts")
+            "training_texts", "row_keys", "corrections", "join_feedback", "monitor_outputs")
+
+
+def _method(impl: Any, name: str) -> Callable[..., Any] | None:
+    member = getattr(impl, name, None)
+    return member if callable(member) else None
+
+
+def _monitor_outputs(impl: Any, name: str, plugin: str) -> dict[str, str] | None:
+    """``monitor_outputs``: which output fields carry the predicted label and the score of
+    each label, so `app monitor` can watch the head's tasks."""
+    found = getattr(impl, "monitor_outputs", None)
+    if found is None:
+        return None
+    if not (isinstance(found, Mapping) and set(found) == {"label", "scores"}
+            and all(isinstance(v, str) and v for v in found.values())):
+        raise PluginError(f"head '{name}' of plugin '{plugin}': monitor_outputs must map "
+                          '"label" and "scores" to output field names, such as {"label": '
+                          '"label", "scores": "probabilities"}.')
+    return dict(found)
 
 
 class RegisteredHead:
@@ -94,14 +113,30 @@ class RegisteredHead:
         self.impl, self.plugin, self.name = impl, plugin, name
         self.description: str = str(getattr(impl, "description", "") or "")
         self.schema: Mapping[str, Any] = dict(getattr(impl, "schema", None) or {})
+        self.monitor_outputs = _monitor_outputs(impl, name, plugin)
+        if self.monitor_outputs:  # `app monitor` settings, the head's own values first
+            from .monitor import SETTINGS
+
+            self.schema = {**SETTINGS, **self.schema}
         self.baselines: Mapping[str, Callable[..., Any]] = dict(getattr(impl, "baselines", None) or {})
-        self._load = getattr(impl, "load", None) if callable(getattr(impl, "load", None)) else None
-        self._evaluate = getattr(impl, "evaluate", None) if callable(getattr(impl, "evaluate", None)) else None
-        self._export = getattr(impl, "export", None) if callable(getattr(impl, "export", None)) else None
-        self._examples = (getattr(impl, "example_inputs", None)
-                          if callable(getattr(impl, "example_inputs", None)) else None)
-        self._texts = (getattr(impl, "training_texts", None)
-                       if callable(getattr(impl, "training_texts", None)) else None)
+        self._load, self._evaluate = _method(impl, "load"), _method(impl, "evaluate")
+        self._predict, self._export = _method(impl, "predict"), _method(impl, "export")
+        self._examples, self._texts = _method(impl, "example_inputs"), _method(impl, "training_texts")
+        self._keys, self._join = _method(impl, "row_keys"), _method(impl, "join_feedback")
+        corrections = getattr(impl, "corrections", None)
+        if corrections is not None and not callable(corrections) and not isinstance(corrections, Mapping):
+            raise PluginError(f"head '{name}' of plugin '{plugin}': corrections must be a mapping "
+                              "(field -> JSON Schema) or a function (config, labels) -> mapping.")
+        self._corrections = corrections
+        if (corrections is None) != (self._join is None):
+            raise PluginError(f"head '{name}' of plugin '{plugin}' declares "
+                              f"{'corrections' if self._join is None else 'join_feedback'} without "
+                              f"{'join_feedback' if self._join is None else 'corrections'}; a head "
+                              "that takes feedback declares both (docs/heads.md, Feedback).")
+        if self._join is not None and self._keys is None:
+            raise PluginError(f"head '{name}' of plugin '{plugin}' declares join_feedback but no "
+                              "row_keys; a retrain on feedback must show it is scored on rows it "
+                              "never trained on (docs/heads.md, Feedback).")
 
     def __repr__(self) -> str:
         return f"<head {self.name} ({self.plugin or 'unregistered'})>"
@@ -130,8 +165,8 @@ class RegisteredHead:
         return self.load(model_dir, config).evaluate(data)
 
     def predict(self, model_dir: Path, inputs: Sequence[Any], config: Mapping[str, Any]) -> list[dict[str, Any]]:
-        if callable(getattr(self.impl, "predict", None)):
-            return list(self.impl.predict(Path(model_dir), list(inputs), config))
+        if self._predict:
+            return list(self._predict(Path(model_dir), list(inputs), config))
         return self.load(model_dir, config).predict(inputs)
 
     @property
@@ -155,3 +190,39 @@ class RegisteredHead:
         """The texts the model will read in training (for the tokenizer coverage check), or
         None when the head does not say."""
         return [str(t) for t in self._texts(data, config)] if self._texts else None
+
+    # -- fair evaluation and feedback ---------------------------------------------------
+    @property
+    def keys_rows(self) -> bool:
+        """Whether the head names its rows (`row_keys`), so runs record what they trained
+        and were scored on."""
+        return self._keys is not None
+
+    def row_keys(self, data: TaskData, config: Mapping[str, Any]) -> dict[str, list[str]] | None:
+        """``{"train": [...], "eval": [...]}``: a stable key per training and evaluation row
+        (the input it reads), or None when the head does not say."""
+        if self._keys is None:
+            return None
+        keys = self._keys(data, config)
+        return {part: [str(k) for k in keys.get(part, ())] for part in ("train", "eval")}
+
+    @property
+    def takes_feedback(self) -> bool:
+        return self._join is not None
+
+    def corrections(self, config: Mapping[str, Any],
+                    labels: Sequence[str] | None = None) -> dict[str, Any]:
+        """Correction field -> JSON Schema of its value, for a version with ``config`` (and
+        the ``labels`` its model predicts); empty when the head takes no feedback."""
+        found = self._corrections
+        if callable(found):
+            found = found(config, list(labels) if labels else None)
+        return dict(found or {})
+
+    def join_feedback(self, data: TaskData, items: Sequence[Mapping[str, Any]],
+                      config: Mapping[str, Any], held_out: set[str]) -> dict[str, int]:
+        """Add feedback ``items`` to ``data.train`` (never to ``data.eval``), skipping those
+        whose row key is in ``held_out``; the counts of what happened."""
+        if self._join is None:
+            raise PluginError(f"head '{self.name}' takes no feedback.")
+        return {str(k): int(v) for k, v in dict(self._join(data, list(items), config, held_out)).items()}

@@ -38,7 +38,9 @@ class Predictor(Protocol):
     ``predict(inputs)`` returns one JSON-able dict per input, in input order (required).
     ``evaluate(data)`` returns evaluation outputs on ``data.eval`` (optional: else the
     head's ``evaluate``). ``quantize(kind)`` switches the loaded model to ``kind``
-    (``"int8"``) in place (optional: without it, ``--quantize`` is refused).
+    (``"int8"``) in place (optional: without it, ``--quantize`` is refused). ``labels``: the
+    names of the classes it predicts (optional; feedback and monitoring check labels against
+    them).
     """
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]: ...
@@ -49,16 +51,20 @@ class PredictorAdapter:
 
     def __init__(self, head: Any, impl: Any, model_dir: Path, config: Mapping[str, Any]) -> None:
         self.head, self.impl, self.model_dir, self.config = head, impl, Path(model_dir), config
+        # the predictor's optional members, resolved once
+        self._evaluate = _callable(impl, "evaluate")
+        self._quantize = _callable(impl, "quantize")
+        labels = getattr(impl, "labels", None) if impl is not None else None
+        self.labels: list[str] | None = [str(label) for label in labels] if labels else None
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         if self.impl is None:  # heads without `load`: the model loads on every call
-            return list(self.head.impl.predict(self.model_dir, list(inputs), self.config))
+            return self.head.predict(self.model_dir, list(inputs), self.config)
         return list(self.impl.predict(list(inputs)))
 
     def evaluate(self, data: Any) -> Mapping[str, Any]:
-        own = getattr(self.impl, "evaluate", None)
-        if callable(own):
-            return own(data)
+        if self._evaluate is not None:
+            return self._evaluate(data)
         if self.head.own_evaluate is not None:  # probed once, at registration
             return self.head.own_evaluate(self.model_dir, data, self.config)
         raise ConfigError(f"head '{self.head.name}' cannot evaluate: its predictor needs "
@@ -66,13 +72,18 @@ class PredictorAdapter:
 
     @property
     def supports_quantize(self) -> bool:
-        return callable(getattr(self.impl, "quantize", None))
+        return self._quantize is not None
 
     def quantize(self, kind: str) -> None:
-        if not self.supports_quantize:
+        if self._quantize is None:
             raise ConfigError(f"head '{self.head.name}' does not support --quantize (its "
                               "predictor has no quantize(kind) method); run without --quantize.")
-        self.impl.quantize(kind)
+        self._quantize(kind)
+
+
+def _callable(obj: Any, name: str) -> Any:
+    member = getattr(obj, name, None) if obj is not None else None
+    return member if callable(member) else None
 
 
 def load_predictor(head: Any, model_dir: Path, config: Mapping[str, Any],

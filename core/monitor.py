@@ -22,8 +22,9 @@ from typing import Any
 
 from .errors import ConfigError
 
-# The ``[monitor]`` section of a classification task (the classification head declares it).
-SCHEMA: dict[str, Any] = {
+# The ``[monitor]`` settings of a task whose head declares monitorable outputs (a predicted
+# label and a score per label: ``monitor_outputs``); the core adds them to that head's schema.
+SETTINGS: dict[str, Any] = {
     "monitor.window": "1d",  # tumbling window: 90s, 15m, 1h, 1d, 1w
     "monitor.lateness": "0s",  # how long a window stays open for late rows after it ends
     "monitor.columns.time": "time",  # ISO 8601 or Unix seconds

@@ -43,11 +43,13 @@ def monitor_settings(catalog: Any, task: str, overrides: Iterable[str]) -> dict[
     """The task's ``[monitor]`` section with --set overrides; refuses tasks without one."""
     from .runner import resolve_config
 
-    config = resolve_config(catalog, catalog.task(task), overrides)
-    if "monitor" not in config:
-        raise ConfigError(f"task '{task}' cannot be monitored: `app monitor` needs a "
-                          "classification task (head sequence-classification), such as "
-                          "financial-sentiment.")
+    spec = catalog.task(task)
+    head = catalog.head_of(spec)
+    if not head.monitor_outputs:
+        raise ConfigError(f"task '{task}' cannot be monitored: its head '{head.name}' declares no "
+                          "monitorable outputs (a predicted label and a score per label, "
+                          "monitor_outputs), as financial-sentiment's does.")
+    config = resolve_config(catalog, spec, overrides)
     from .monitor import check_settings
 
     check_settings(config["monitor"])
@@ -70,9 +72,8 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
                 loaded: Any = None) -> MonitorResult:
     """Monitor ``source`` (a file, or ``-`` for stdin) with a fine-tuned version of ``task``
     (``loaded``: an already-loaded model with ``predict(texts)``, for benchmarks)."""
-    from .feedback import labels_of
     from .plugins import load_catalog
-    from .runner import load
+    from .runner import Loaded, load
     from .sinks import make_sinks
 
     catalog = catalog or load_catalog()
@@ -93,7 +94,8 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
     has_entity = check_columns(first[1], columns, first[0], columns["entity"] != "entity")
     made = make_sinks(list(sinks) or ["stdout"], catalog, settings)
     loaded = loaded or load(task, model=model, catalog=catalog)
-    labels = labels_of(loaded) or []
+    labels = (loaded.predictor.labels if isinstance(loaded, Loaded) else None) or []
+    fields = catalog.head_of(catalog.task(task)).monitor_outputs
     if labels and settings["negative_label"] not in labels:
         raise ConfigError(f"{loaded.artifact.ref} predicts {', '.join(labels)}: no "
                           f"'{settings['negative_label']}'. Set monitor.negative_label.")
@@ -105,7 +107,7 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
         stream = with_idle(stream, float(settings["idle_flush_s"]))
     finished = False
     try:
-        _consume(stream, loaded, windows, settings, has_entity, counts)
+        _consume(stream, loaded, windows, settings, has_entity, counts, fields)
         windows.finish()
         finished = True
     finally:
@@ -128,12 +130,13 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 
 def _consume(stream: Iterable[Any], loaded: Any, windows: WindowMonitor,
-             settings: Mapping[str, Any], has_entity: bool, counts: Counts) -> None:
+             settings: Mapping[str, Any], has_entity: bool, counts: Counts,
+             fields: Mapping[str, str]) -> None:
     columns, size = settings["columns"], int(settings["batch_size"])
     batch: list[tuple[float, str, str]] = []
     for item in stream:
         if item is IDLE:
-            _flush(batch, loaded, windows, settings)
+            _flush(batch, loaded, windows, settings, fields)
             continue
         counts.rows += 1
         if isinstance(item, Malformed):
@@ -143,8 +146,8 @@ def _consume(stream: Iterable[Any], loaded: Any, windows: WindowMonitor,
         if row is not None:
             batch.append(row)
             if len(batch) >= size:
-                _flush(batch, loaded, windows, settings)
-    _flush(batch, loaded, windows, settings)
+                _flush(batch, loaded, windows, settings, fields)
+    _flush(batch, loaded, windows, settings, fields)
 
 
 def _parse(item: tuple[str, dict[str, Any]], columns: Mapping[str, str], has_entity: bool,
@@ -170,14 +173,15 @@ def _parse(item: tuple[str, dict[str, Any]], columns: Mapping[str, str], has_ent
 
 
 def _flush(batch: list[tuple[float, str, str]], loaded: Any, windows: WindowMonitor,
-           settings: Mapping[str, Any]) -> None:
+           settings: Mapping[str, Any], fields: Mapping[str, str]) -> None:
     if not batch:
         return
     outputs = loaded.predict([text for _, _, text in batch])
     negative = settings["negative_label"]
     for (time, entity, text), out in zip(batch, outputs):
-        p_negative = float(out.get("probabilities", {}).get(negative, out["label"] == negative))
-        windows.add(time, entity, out["label"], p_negative, text)
+        label = str(out[fields["label"]])
+        p_negative = float((out.get(fields["scores"]) or {}).get(negative, label == negative))
+        windows.add(time, entity, label, p_negative, text)
     batch.clear()
 
 

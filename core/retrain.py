@@ -1,80 +1,79 @@
-"""Closing the loop after a run: training on production feedback, and promoting a new
+"""Closing the loop after a run: retraining on production feedback, and promoting a new
 version only when it is not worse than the one serving.
 
-Feedback joins the training data of classification tasks: each feedback item is a
-(text, label) row; when a text is already in the training file with another label, the
-feedback wins (the latest feedback for a text, if it was corrected twice). The merged file
-is written under ``$TUNEHUB_HOME/feedback-data/`` and its counts go into the run's manifest
-and report.
+A retrain (``run-task --with-feedback``) starts from the version that serves (else the
+latest): its saved settings and its data files unless others are given. The head reads the
+data as before, so the evaluation rows are that version's (checked against its
+``rows.json``); then the head joins the stored feedback to the training rows only
+(`join_feedback`), skipping any item whose input is an evaluation row. What joined goes
+into the run's manifest and report.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, PluginError
 
 
-def merge_feedback(task: str, config: Mapping[str, Any], train: Path,
-                   feedback: list[dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
-    """(merged training file, counts). Feedback wins over a conflicting training label."""
-    from .data import column_for, read_table
-    from .hub import home
+def retrain_from(task: str, data: Any, eval_data: Any, catalog: Any):
+    """(previous version, its saved config, training file, evaluation file) of a retrain:
+    the files the previous version was trained and scored on, unless ``data`` is given."""
+    from .runner import load_artifact_config
 
-    table = read_table(train)
-    columns = config["dataset"]["columns"]
-    text_col, label_col = column_for(table, "text", columns), column_for(table, "label", columns)
-    rows = {str(r.get(text_col) or "").strip(): str(r.get(label_col) or "").strip()
-            for r in table.rows}
-    declared = set(config["dataset"]["labels"])
-    latest: dict[str, str] = {}
-    skipped = 0
-    for item in feedback:  # oldest first: a later correction replaces an earlier one
-        text, label = item.get("input"), item.get("label")
-        if item.get("kind") != "label" or not isinstance(text, str) or not text.strip() \
-                or (declared and label not in declared):
-            skipped += 1
-            continue
-        latest[text.strip()] = str(label)
-    counts = {"feedback items": len(feedback), "added": 0, "overrode a training label": 0,
-              "agreed with training": 0, "skipped (not a text with a known label)": skipped}
-    for text, label in latest.items():
-        before = rows.get(text)
-        key = "added" if before is None else "agreed with training" if before == label \
-            else "overrode a training label"
-        counts[key] += 1
-        rows[text] = label
-    digest = hashlib.sha256(json.dumps(sorted(rows.items())).encode()).hexdigest()[:12]
-    out = home() / "feedback-data" / f"{task}-{digest}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([text_col, label_col])
-        writer.writerows(rows.items())
-    return out, counts
+    head = catalog.head_of(catalog.task(task))
+    if not head.takes_feedback:
+        raise ConfigError(f"--with-feedback: head '{head.name}' of task '{task}' takes no "
+                          f"feedback; export it (`app feedback export {task}`) and add it to --data.")
+    previous = previous_serving(task)
+    if previous is None:
+        raise ConfigError(f"--with-feedback retrains a version of '{task}', and there is none "
+                          f"yet: run `app run-task {task}` first, serve it, collect feedback.")
+    if data is None:
+        used = previous.manifest().get("data", {})
+        data, eval_data = used.get("train"), eval_data or used.get("eval")
+        missing = [path for path in (data, eval_data) if path and not Path(path).is_file()]
+        if missing:
+            raise ConfigError(f"--with-feedback: {missing[0]}, which {previous.ref} was trained "
+                              "on, is gone; pass the training file again with --data FILE.")
+    return previous, load_artifact_config(previous), data, eval_data
 
 
-def feedback_training_file(task: str, *, data: str | None, overrides, catalog: Any
-                           ) -> tuple[Path, dict[str, Any]]:
-    """The run's training file with the task's stored feedback merged in."""
+def join_feedback(p: Any, task_data: Any, previous: Any) -> dict[str, Any]:
+    """Join the task's stored feedback to ``task_data.train`` through the head; the record
+    for the manifest. Refuses when the evaluation rows are not ``previous``'s."""
+    from . import rows
     from .feedback import db_path, list_feedback
-    from .runner import prepare
 
-    p = prepare(task, data=data, overrides=overrides, catalog=catalog)
-    if p.task.head != "sequence-classification":
-        raise ConfigError(f"--with-feedback retrains classification tasks; for '{task}' export "
-                          f"the feedback (`app feedback export {task}`) and add it to --data.")
-    feedback = list_feedback(task)
-    if not feedback:
+    task, head = p.task.name, p.head
+    keys = head.row_keys(task_data, p.config)
+    before = rows.read(previous.path)
+    evaluation = rows.hashed(keys["eval"])
+    if before is not None and before["eval_digest"] != rows.digest(evaluation):
+        raise ConfigError(
+            f"--with-feedback scores the retrain on {previous.ref}'s {before['eval_rows']} "
+            f"evaluation rows, but this data gives {len(evaluation)} other ones (another file "
+            "or split setting). Leave out --data/--eval-data and dataset.* settings to reuse "
+            f"{previous.ref}'s, or train anew without --with-feedback.")
+    stored = list_feedback(task)
+    if not stored:
         raise ConfigError(f"--with-feedback: no feedback stored for '{task}' in {db_path()}. "
                           "Send some to a server's POST /v1/feedback first.")
-    merged, counts = merge_feedback(task, p.config, p.files["train"], feedback)
-    return merged, {"feedback": {"source": str(p.files["train"]), "merged": str(merged),
-                                 "store": str(db_path()), **counts}}
+    fields = head.corrections(p.config, task_data.info.get("labels"))
+    items = [item for item in stored if item.get("kind") in fields]
+    held_out = set(keys["eval"])
+    counts = head.join_feedback(task_data, items, p.config, held_out)
+    after = head.row_keys(task_data, p.config)
+    leaked = (set(after["train"]) - set(keys["train"])) & held_out
+    if leaked:
+        raise PluginError(f"head '{head.name}' joined feedback into {len(leaked)} evaluation "
+                          "rows; join_feedback must skip items whose key is in held_out.")
+    return {"feedback": {"retrained": previous.ref, "store": str(db_path()),
+                         "feedback items": len(stored), **counts,
+                         "not a correction this head takes": len(stored) - len(items),
+                         "evaluation rows": f"{previous.ref}'s ({len(evaluation)})"
+                         if before is not None else "this run's split (the previous version "
+                         "recorded none)"}}
 
 
 def previous_serving(task: str):
@@ -99,11 +98,20 @@ def promote_if_better(task: str, new_version: str, previous: Any, catalog: Any) 
     if previous is None:
         pointer = promote(new, reason="run-task --promote-if-better: first version")
         return {"promoted": True, "serving": new.ref, "pointer": pointer}
-    comparison = compare_versions(task, str(previous.path), str(new.path), catalog=catalog)
+    try:
+        comparison = compare_versions(task, str(previous.path), str(new.path), catalog=catalog)
+    except ConfigError as exc:  # not comparable fairly: the serving version stays
+        pointer = promote(previous, reason=f"run-task --promote-if-better: {new.ref} not "
+                                           f"compared: {exc}")
+        decision = {"promoted": False, "serving": previous.ref, "against": previous.ref,
+                    "refused": str(exc), "pointer": pointer}
+        hub.write_json(new.path / "promotion.json", decision)
+        return decision
     primary = comparison["metrics"][comparison["primary_metric"]]
     summary = {"against": previous.ref, "metric": comparison["primary_metric"],
                "difference": primary["difference"], "ci95": primary["ci95"],
-               "verdict": primary["verdict"], "examples": comparison["examples"]}
+               "verdict": primary["verdict"], "examples": comparison["examples"],
+               "rows": comparison["fairness"]}
     if not_worse(comparison):
         pointer = promote(new, reason="run-task --promote-if-better: not worse", **summary)
         decision = {"promoted": True, "serving": new.ref, **summary, "pointer": pointer}

@@ -88,10 +88,12 @@ def data_files(config: Mapping[str, Any], catalog: Catalog, need_train: bool = T
 
 def prepare(task: str, *, data=None, eval_data=None, model=None, overrides: Iterable[str] = (),
             strict: bool = False, registries: Iterable[str] = (), catalog: Catalog | None = None,
-            need_train: bool = True) -> Prepared:
+            need_train: bool = True, base: Mapping[str, Any] | None = None) -> Prepared:
+    """The run of ``task``, resolved and checked, nothing read yet (``base``: a saved config
+    to start from instead of the task file)."""
     catalog = catalog or load_catalog(strict, registries)
     spec = catalog.task(task)
-    config = resolve_config(catalog, spec, overrides, data, eval_data, model)
+    config = resolve_config(catalog, spec, overrides, data, eval_data, model, base)
     return Prepared(catalog, spec, catalog.head_of(spec), config,
                     data_files(config, catalog, need_train), strict)
 
@@ -146,11 +148,14 @@ def _same_file(a: Path, b: Path) -> bool:
 def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Iterable[str] = (),
              resume: bool | str = False, strict: bool = False, registries: Iterable[str] = (),
              callbacks: Sequence[Any] = (), catalog: Catalog | None = None,
-             record: Mapping[str, Any] | None = None) -> RunResult:
+             record: Mapping[str, Any] | None = None, with_feedback: bool = False) -> RunResult:
     """Fine-tune, evaluate against baselines, and save a versioned artifact.
 
-    ``record`` adds entries to the manifest (and the report's notes), e.g. how much
-    production feedback went into the training data.
+    ``record`` adds entries to the manifest (and the report's notes).
+
+    ``with_feedback``: retrain the serving version (else the latest) on the production
+    feedback stored for the task: its saved settings and data files (unless given), the
+    feedback joined to the training rows only, scored on that version's evaluation rows.
 
     ``resume``: ``True`` (or ``"latest"``) continues the latest interrupted run of this
     task, data and config; a run id continues that run.
@@ -160,13 +165,20 @@ def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Ite
     """
     from .engine import is_main_process
 
+    previous, base = None, None
+    if with_feedback:
+        from .retrain import retrain_from
+
+        catalog = catalog or load_catalog(strict, registries)
+        previous, base, data, eval_data = retrain_from(task, data, eval_data, catalog)
     p = prepare(task, data=data, eval_data=eval_data, model=model, overrides=overrides,
-                strict=strict, registries=registries, catalog=catalog)
+                strict=strict, registries=registries, catalog=catalog,
+                base=base)
     emit = p.catalog.emit if is_main_process() else (lambda event: None)
     event = {"task": task, "plugin": p.task.plugin, "config": p.config}
     emit({"event": "run_started", **event, "time": _now()})
     try:
-        result = _run_prepared(p, task, resume, callbacks, record or {})
+        result = _run_prepared(p, task, resume, callbacks, dict(record or {}), previous)
     except BaseException as exc:
         emit({"event": "run_failed", **event, "time": _now(),
               "error": f"{type(exc).__name__}: {exc}".strip().splitlines()[0]})
@@ -182,7 +194,7 @@ def _now() -> str:
 
 
 def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequence[Any],
-                  record: Mapping[str, Any]) -> RunResult:
+                  record: dict[str, Any], previous: hub.Artifact | None = None) -> RunResult:
     from . import runs
     from .engine import is_main_process, quiet_transformers, seed_everything
     from .progress import console, phase, say, summary
@@ -190,13 +202,18 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
 
     with phase("reading and checking the data"):
         task_data = load_data(p)  # validation before any model loads
+        if previous is not None:
+            from .retrain import join_feedback
+
+            record.update(join_feedback(p, task_data, previous))
+        keys = _row_keys(p, task_data)
     base_model = hub.resolve_model(p.config["model"], p.catalog.models())
     coverage_note = _coverage(p, task_data, base_model)
     if coverage_note:
         task_data.summary["tokenizer coverage"] = coverage_note
     data_hash = files_hash(sorted(set(task_data.files.values())))
     main = is_main_process()
-    key = f"{task}-{config_hash({'config': p.config, 'data': data_hash})}"
+    key = f"{task}-{config_hash({'config': p.config, 'data': data_hash, 'record': record})}"
     resume_from = runs.resumable(task, key, resume, main)
     if main:
         copies = 4 if p.config["train"]["save_checkpoints"] else 2  # artifact, weights, optimizer
@@ -224,7 +241,7 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
                 succeeded = True
                 return RunResult(task, None, primary, {})
             result = _score_and_write(p, folder, task_data, fit, base_model, data_hash, write_report,
-                                      record)
+                                      record, keys)
             runs.release(folder)
             artifact = hub.publish(folder, task)
             say(f"saved {artifact.ref} in {artifact.path}")
@@ -242,8 +259,27 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
     return result
 
 
+def _row_keys(p: Prepared, task_data: TaskData) -> dict[str, list[str]] | None:
+    """The head's row keys of this run, with a warning when evaluation rows repeat
+    training rows."""
+    from . import rows
+
+    keys = p.head.row_keys(task_data, p.config)
+    if keys is None:
+        return None
+    repeats = rows.shared(keys)
+    if repeats:
+        task_data.warnings.append(
+            f"{repeats} of the {len(keys['eval'])} evaluation rows have the same input as a "
+            "training row (repeats in the data), so the metrics overstate the model a little. "
+            "Remove the repeats, or give --eval-data FILE without them.")
+    return keys
+
+
 def _score_and_write(p: Prepared, folder: Path, task_data: TaskData, fit: Any, base_model: Path,
-                     data_hash: str, write_report: Any, record: Mapping[str, Any]) -> RunResult:
+                     data_hash: str, write_report: Any, record: Mapping[str, Any],
+                     keys: Mapping[str, list[str]] | None = None) -> RunResult:
+    from . import rows
     from .progress import phase
 
     primary = p.config["primary_metric"]
@@ -258,6 +294,11 @@ def _score_and_write(p: Prepared, folder: Path, task_data: TaskData, fit: Any, b
         notes["data warnings"] = " | ".join(task_data.warnings)
     result = RunResult(p.task.name, None, primary, metrics, baselines, details, notes)
     manifest = {**_manifest(p, base_model, data_hash, result), **record}
+    if keys is not None:
+        found = rows.record(keys)
+        rows.write(folder, found)
+        manifest["evaluation"] = {"rows": found["eval_rows"], "digest": found["eval_digest"],
+                                  "training rows": found["train_rows"], "record": rows.ROWS_FILE}
     hub.write_json(folder / "manifest.json", manifest)
     hub.write_json(folder / "metrics.json", {"primary_metric": primary, "metrics": metrics,
                                               "baselines": baselines, "details": details})

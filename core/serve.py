@@ -17,14 +17,14 @@ import asyncio
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from .errors import TunehubError
 from .middleware import ApiKey, BodyLimit
@@ -41,18 +41,32 @@ class PredictRequest(BaseModel):
 
 class FeedbackRequest(BaseModel):
     """The right answer for one prediction (by ``prediction_id``) or one input. Exactly one
-    of ``prediction_id`` / ``input``, and exactly one of ``label`` / ``faq_id`` / ``item``.
-    Other keys are kept with the feedback (``extra``); ``id``, ``kind``, ``model``,
-    ``predicted`` and ``created`` are the store's own and refused."""
+    of ``prediction_id`` / ``input``, and exactly one right answer, under a correction field
+    the task's head takes (``label`` for a classifier, ``faq_id`` or ``handoff`` for FAQ
+    answers, ``entities`` for a tagger, ``item`` for a recommender, ...; `GET /v1/tasks`
+    lists each task's). Other keys are kept with the feedback (``extra``); ``id``, ``kind``,
+    ``model``, ``predicted`` and ``created`` are the store's own and refused."""
 
     model_config = ConfigDict(extra="allow")
     task: StrictStr = Field(description="The task the feedback is about.")
     prediction_id: StrictStr | None = Field(None, description="From a /v1/predict output.")
     input: StrictStr | dict[str, Any] | None = Field(
         None, description="The input, when no prediction_id is given.")
-    label: StrictStr | StrictInt | None = Field(None, description="Classification: the right label.")
-    faq_id: StrictStr | StrictInt | None = Field(None, description="FAQ answers: the right entry.")
-    item: StrictStr | StrictInt | None = Field(None, description="Recommendation: the chosen item.")
+
+
+def feedback_request(corrections: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> type[BaseModel]:
+    """`FeedbackRequest` with the correction fields of the served tasks (task -> field ->
+    JSON Schema), so /docs shows each field's schema and the tasks that take it."""
+    from pydantic import create_model
+
+    fields: dict[str, Any] = {}
+    for field in sorted({f for schemas in corrections.values() for f in schemas}):
+        tasks = [t for t in sorted(corrections) if field in corrections[t]]
+        shapes = [corrections[t][field] for t in tasks]
+        schema = shapes[0] if all(s == shapes[0] for s in shapes) else {"anyOf": shapes}
+        fields[field] = (Any, Field(None, description=f"The right answer, for {', '.join(tasks)}.",
+                                    json_schema_extra=dict(schema)))
+    return create_model("FeedbackRequest", __base__=FeedbackRequest, **fields)
 
 
 class FeedbackResponse(BaseModel):
@@ -303,7 +317,7 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
         for name, loaded in by_task.items():
             manifest = loaded.artifact.manifest()
             out.append({"task": name, "model": loaded.artifact.ref,
-                        "head": getattr(loaded.head, "name", None),
+                        "head": loaded.head.name, "corrections": corrections_of(loaded),
                         "base_model": _public_name(manifest.get("base_model")),
                         "primary_metric": manifest.get("primary_metric"),
                         "value": manifest.get("primary_value"), "created": manifest.get("created"),
@@ -345,34 +359,43 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
         outputs = [{**out, "prediction_id": pid} for out, pid in zip(outputs, ids)]
         return JSONResponse({"task": name, "model": ref, "outputs": outputs})
 
-    @app.post("/v1/feedback", status_code=201, response_model=FeedbackResponse)
-    async def feedback(body: FeedbackRequest = Body(
+    FeedbackBody = feedback_request({name: corrections_of(m) for name, m in by_task.items()})
+
+    async def feedback(body: Any = Body(
             ..., examples=[{"task": "financial-sentiment", "prediction_id": "3f2c...",
                             "label": "negative"}])) -> dict[str, Any]:
         """Store the right answer for a prediction (by prediction_id) or an input."""
-        from .feedback import UnknownPrediction, check_item, labels_of
+        from .feedback import UnknownPrediction, check_item
 
         item = {k: v for k, v in body.model_dump().items()
-                if v is not None or k not in FeedbackRequest.model_fields}
+                if v is not None or k not in FeedbackBody.model_fields}
         name = item.get("task")
         if isinstance(name, str) and name not in by_task:
             raise HTTPException(404, f"task '{name}' is not served here; served: "
                                      f"{', '.join(sorted(by_task))}.")
-        labels = labels_of(by_task[name]) if name in by_task else None
         try:
-            checked = check_item(item, labels)
+            checked, field = check_item(item, corrections_of(by_task[name]))
         except TunehubError as exc:
             raise HTTPException(422, str(exc)) from None
         try:
-            stored = await asyncio.wrap_future(store.add(checked, by_task[name].artifact.ref))
+            stored = await asyncio.wrap_future(store.add(checked, by_task[name].artifact.ref, field))
         except UnknownPrediction as exc:
             raise HTTPException(404, str(exc)) from None
         return {"stored": True, **stored}
+
+    # the body's model is built here, from the served heads' corrections
+    feedback.__annotations__ = {"body": FeedbackBody, "return": dict[str, Any]}
+    app.post("/v1/feedback", status_code=201, response_model=FeedbackResponse)(feedback)
 
     app.state.batchers = batchers
     app.state.models = by_task
     app.state.store = store
     return app
+
+
+def corrections_of(loaded: Any) -> dict[str, Any]:
+    """Correction field -> JSON Schema that feedback on a loaded version may send."""
+    return loaded.head.corrections(loaded.config, loaded.predictor.labels)
 
 
 def _is_user_error(exc: Exception) -> bool:

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from tunehub.core import runner
 from tunehub.core.cli import main
 from tunehub.core.errors import ConfigError
-from tunehub.core.monitor import SCHEMA, WindowMonitor, parse_duration, parse_time
+from tunehub.core.monitor import SETTINGS as SCHEMA, WindowMonitor, parse_duration, parse_time
 from tunehub.core.monitor_run import run_monitor
 
 from _trained import shared_artifact

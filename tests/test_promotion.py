@@ -14,12 +14,11 @@ from click.testing import CliRunner
 from tunehub.core import hub, promotion, runner
 from tunehub.core.cli import main
 from tunehub.core.errors import ModelError
-from tunehub.core.feedback import FeedbackStore
 from tunehub.core.plugins import load_catalog
-from tunehub.core.retrain import merge_feedback, promote_if_better
+from tunehub.core.retrain import promote_if_better
 from tunehub.core.serve import BackgroundServer, ServeSettings
 
-from conftest import tiny_overrides, write_csv
+from conftest import tiny_overrides
 from test_compare import TASK, two_versions  # noqa: F401 (fixture)
 
 
@@ -114,45 +113,3 @@ def test_run_task_promote_if_better_end_to_end(tiny_model, labelled_csv):
     assert hub.find_artifact(f"{TASK}@serving").version == expected
 
 
-def test_merge_feedback_wins_over_training_labels(tmp_path):
-    train = write_csv(tmp_path / "train.csv", ["sentence", "tone", "extra"],
-                      [["Profit rose.", "positive", "x"], ["Plant closes.", "neutral", "y"],
-                       ["Meeting in May.", "neutral", "z"]])
-    config = {"dataset": {"columns": {"text": "sentence", "label": "tone"},
-                          "labels": ["negative", "neutral", "positive"]}}
-    feedback = [{"kind": "label", "input": "Plant closes.", "label": "positive"},
-                {"kind": "label", "input": "Plant closes.", "label": "negative"},  # later wins
-                {"kind": "label", "input": "Profit rose.", "label": "positive"},
-                {"kind": "label", "input": "Guidance cut.", "label": "negative"},
-                {"kind": "label", "input": "x", "label": "angry"},
-                {"kind": "faq_id", "input": "y", "faq_id": "a"}]
-    merged, counts = merge_feedback(TASK, config, train, feedback)
-    rows = merged.read_text().splitlines()
-    assert rows[0] == "sentence,tone" and "Plant closes.,negative" in rows
-    assert "Guidance cut.,negative" in rows and len(rows) == 5
-    assert counts == {"feedback items": 6, "added": 1, "overrode a training label": 1,
-                      "agreed with training": 1, "skipped (not a text with a known label)": 2}
-
-
-def test_run_task_with_feedback_records_counts(tiny_model, labelled_csv, tunehub_home):
-    store = FeedbackStore()
-    for text, label in [("The firm cut 500 jobs.", "positive"), ("Brand new text.", "negative")]:
-        store.add({"task": TASK, "input": text, "label": label}, "financial-sentiment@v0").result()
-    store.close()
-    out = CliRunner().invoke(main, ["run-task", TASK, "--data", str(labelled_csv), "--model",
-                                    str(tiny_model), "--with-feedback", "--json"]
-                             + [f"--set={o}" for o in tiny_overrides(**{"train.max_steps": "1"})])
-    assert out.exit_code == 0, out.output
-    counts = json.loads(out.stdout)["feedback"]
-    assert counts["added"] == 1 and counts["overrode a training label"] == 1
-    manifest = hub.find_artifact(f"{TASK}@v1").manifest()
-    assert manifest["feedback"]["added"] == 1 and manifest["data"]["train"] == counts["merged"]
-    assert "overrode a training label" in (hub.find_artifact(f"{TASK}@v1").path / "report.md").read_text()
-
-
-def test_with_feedback_refuses_other_tasks_and_an_empty_store(labelled_csv):
-    cli = CliRunner()
-    other = cli.invoke(main, ["run-task", "customer-service-qa", "--with-feedback"])
-    assert other.exit_code == 2 and "retrains classification tasks" in other.output
-    empty = cli.invoke(main, ["run-task", TASK, "--data", str(labelled_csv), "--with-feedback"])
-    assert empty.exit_code == 2 and "no feedback stored" in empty.output

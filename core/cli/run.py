@@ -17,8 +17,9 @@ from .output import data_options, deprecated_alias, emit_json, print_result
               help="Continue an interrupted run from its last checkpoint: the latest one of this "
                    "task, data and settings, or RUN_ID (`app clean --dry-run` lists them).")
 @click.option("--with-feedback", is_flag=True,
-              help="Add the feedback stored by `app serve` to the training data (classification; "
-                   "feedback wins over a conflicting training label).")
+              help="Retrain the serving version on the feedback `app serve` stored: its settings "
+                   "and data, the feedback joined to the training rows only, scored on its "
+                   "evaluation rows.")
 @click.option("--promote-if-better", is_flag=True,
               help="Point @serving at the new version unless it is worse than the serving one "
                    "beyond the 95% interval of the primary metric.")
@@ -32,29 +33,30 @@ def run_task(ctx: click.Context, name: str, data: str | None, eval_data: str | N
     """Fine-tune and evaluate task NAME (bundled sample data unless --data is given)."""
     from ..engine import is_main_process
     from ..plugins import load_catalog
-    from ..retrain import feedback_training_file, previous_serving
+    from ..retrain import previous_serving
     from ..runner import run_task as run
 
     catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
-    record = None
-    if with_feedback:
-        data, record = feedback_training_file(name, data=data, overrides=overrides, catalog=catalog)
     previous = previous_serving(name) if promote_if_better else None
     result = run(name, data=data, eval_data=eval_data, model=base_model or model,
-                 overrides=overrides, resume=resume or False, catalog=catalog, record=record)
+                 overrides=overrides, resume=resume or False, catalog=catalog,
+                 with_feedback=with_feedback)
     if not is_main_process():
         return
+    record = {"feedback": result.notes["feedback"]} if with_feedback else None
     decision = None
     if promote_if_better:
         from ..retrain import promote_if_better as decide
 
         decision = decide(name, result.version, previous, catalog)
     if as_json:
-        emit_json({**result.to_json(), **({"feedback": record["feedback"]} if record else {}),
+        emit_json({**result.to_json(), **(record or {}),
                    **({"promotion": decision} if decision else {})})
         return
     print_result(result)
-    if decision:
+    if decision and "refused" in decision:
+        click.echo(f"@serving -> {decision['serving']} (kept: {decision['refused']})", err=True)
+    elif decision:
         against = (f" vs {decision['against']}: {decision['metric']} {decision['difference']:+.4f}, "
                    f"95% interval [{decision['ci95'][0]:+.4f}, {decision['ci95'][1]:+.4f}]"
                    if "against" in decision else "")

@@ -30,7 +30,6 @@ from tunehub.core.data import (
 )
 from tunehub.core.errors import ConfigError, DataError, ModelError, did_you_mean
 from tunehub.core.heads import FitOutput, Run, TaskData
-from tunehub.core.monitor import SCHEMA as MONITOR_SCHEMA
 
 
 @dataclass
@@ -96,8 +95,9 @@ class SequenceClassificationHead:
         "head.pooling": "auto",  # auto (mean for encoders, last token for decoders) | mean | cls | last
         "head.dropout": 0.1,
         "dataset.validation_fraction": 0.1,  # of the training rows, for best-epoch selection
-        **MONITOR_SCHEMA,  # `app monitor`: sentiment over time per entity
     }
+    # `app monitor` watches its tasks: the predicted label and the probability of each
+    monitor_outputs = {"label": "label", "scores": "probabilities"}
 
     # -- data ---------------------------------------------------------------------
     def load_data(self, config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
@@ -155,6 +155,49 @@ class SequenceClassificationHead:
     def training_texts(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
         """What the model reads (the core checks the tokenizer covers it)."""
         return list(data.train.texts) or list(data.eval.texts)
+
+    def example_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
+        return list(data.eval.texts)
+
+    # -- feedback -------------------------------------------------------------------
+    def row_keys(self, data: TaskData, config: Mapping[str, Any]) -> dict[str, list[str]]:
+        """A row is its text (trimmed)."""
+        return {"train": [t.strip() for t in data.train.texts],
+                "eval": [t.strip() for t in data.eval.texts]}
+
+    def corrections(self, config: Mapping[str, Any], labels: Sequence[str] | None) -> dict[str, Any]:
+        """Feedback names the right label of a text."""
+        names = list(labels or config["dataset"]["labels"])
+        return {"label": {"type": "string", "minLength": 1, **({"enum": names} if names else {}),
+                          "description": "The right label."}}
+
+    def join_feedback(self, data: TaskData, items: Sequence[Mapping[str, Any]],
+                      config: Mapping[str, Any], held_out: set[str]) -> dict[str, int]:
+        """Each (text, label) joins the training rows; a text already there takes the
+        feedback's label (every copy of it)."""
+        from tunehub.plugin import latest_corrections
+
+        names = data.info["labels"]
+        index = {name: i for i, name in enumerate(names)}
+        latest, counts = latest_corrections(items, held_out)
+        at: dict[str, list[int]] = {}
+        for position, text in enumerate(data.train.texts):
+            at.setdefault(text.strip(), []).append(position)
+        for text, item in latest.items():
+            label = str(item["label"])
+            if label not in index:
+                counts["skipped (a label the task does not have)"] += 1
+            elif text not in at:
+                data.train.texts.append(text)
+                data.train.labels.append(index[label])
+                counts["added"] += 1
+            elif all(data.train.labels[p] == index[label] for p in at[text]):
+                counts["agreed with training"] += 1
+            else:
+                for position in at[text]:
+                    data.train.labels[position] = index[label]
+                counts["overrode a training label"] += 1
+        return dict(counts)
 
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:

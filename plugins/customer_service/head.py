@@ -146,6 +146,48 @@ class BiEncoderHead:
         faq = data.info["faq"]
         return list(data.train.train.texts) + list(faq.questions) + list(faq.answers)
 
+    def example_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
+        return list(data.eval.texts)
+
+    # -- feedback -------------------------------------------------------------------
+    def row_keys(self, data: TaskData, config: Mapping[str, Any]) -> dict[str, list[str]]:
+        """A row is a query (trimmed); calibration queries count as trained on."""
+        seen = data.train.train.texts + data.train.calibration.texts
+        return {"train": [t.strip() for t in seen], "eval": [t.strip() for t in data.eval.texts]}
+
+    corrections = {
+        "faq_id": {"type": ["string", "integer"], "minLength": 1,
+                   "description": "The FAQ entry that answers the query."},
+        "handoff": {"const": True, "description": "None of the entries answers it: hand off."},
+    }
+
+    def join_feedback(self, data: TaskData, items: Sequence[Mapping[str, Any]],
+                      config: Mapping[str, Any], held_out: set[str]) -> dict[str, int]:
+        """A query with its right entry joins the training queries (a known query takes the
+        new entry); a hand-off joins the calibration queries as out of scope, so the
+        threshold learns to hand such queries off."""
+        from tunehub.plugin import latest_corrections
+
+        known = set(data.info["faq"].ids)
+        latest, counts = latest_corrections(items, held_out)
+        splits = data.train
+        for text, item in latest.items():
+            entry = "" if item.get("kind") == "handoff" else str(item["faq_id"])
+            if entry and entry not in known:
+                counts["skipped (not an entry of the FAQ)"] += 1
+                continue
+            replaced = False
+            for queries in (splits.train, splits.calibration):  # the query leaves where it was
+                for i in [i for i, t in enumerate(queries.texts) if t.strip() == text][::-1]:
+                    del queries.texts[i], queries.faq_ids[i]
+                    replaced = True
+            target = splits.train if entry else splits.calibration
+            target.texts.append(text)
+            target.faq_ids.append(entry)
+            counts[("changed a training query" if replaced else "added")
+                   + (" (hand-off)" if not entry else "")] += 1
+        return dict(counts)
+
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
         from tunehub.core.biencoder import load_encoder, prepare_peft

@@ -204,7 +204,14 @@ def _span_row(table: Table, index: int, names: Mapping[str, str]):
     text = row.get(names["text"])
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"{where}: empty '{names['text']}'. Fill it in or delete the row.")
-    entities = _spans_cell(row.get(names["spans"]), text, where, names["spans"])
+    tokens, tags, offsets = from_spans(text, row.get(names["spans"]), where, names["spans"])
+    return tokens, tags, where, (text, offsets), lambda i: where
+
+
+def from_spans(text: str, value: Any, where: str, column: str = "entities"):
+    """(tokens, IOB2 tags, token offsets) of ``text`` with the character spans ``value``
+    (a list of {start, end, label}); `DataError` naming ``where`` for a bad span."""
+    entities = _spans_cell(value, text, where, column)
     offsets = words(text, [edge for start, end, _ in entities for edge in (start, end)])
     starts = {start: i for i, (start, _) in enumerate(offsets)}
     ends = {end: i + 1 for i, (_, end) in enumerate(offsets)}
@@ -215,8 +222,7 @@ def _span_row(table: Table, index: int, names: Mapping[str, str]):
                             "and end on a word. Move its edges to word boundaries.")
         token_spans.append((starts[start], ends[end], kind))
     tokens = [text[s:e] for s, e in offsets]
-    tags = tags_from_spans(len(tokens), token_spans)
-    return tokens, tags, where, (text, offsets), lambda i: where
+    return tokens, tags_from_spans(len(tokens), token_spans), offsets
 
 
 def _spans_cell(value: Any, text: str, where: str, column: str) -> list[tuple[int, int, str]]:

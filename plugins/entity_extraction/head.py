@@ -74,6 +74,56 @@ class TokenClassificationHead:
     def example_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
         return list(dict.fromkeys(data.eval.texts))
 
+    # -- feedback -------------------------------------------------------------------
+    def row_keys(self, data: TaskData, config: Mapping[str, Any]) -> dict[str, list[str]]:
+        """A row is a sentence's text (trimmed)."""
+        return {"train": [t.strip() for t in data.train.texts],
+                "eval": [t.strip() for t in data.eval.texts]}
+
+    def corrections(self, config: Mapping[str, Any], labels: Sequence[str] | None) -> dict[str, Any]:
+        """Feedback gives a text's entities in full (an empty list: it has none)."""
+        types = list(config["dataset"]["labels"])
+        label = {"type": "string", "minLength": 1, **({"enum": types} if types else {})}
+        span = {"type": "object", "required": ["start", "end", "label"],
+                "properties": {"start": {"type": "integer", "minimum": 0},
+                               "end": {"type": "integer", "minimum": 1}, "label": label}}
+        return {"entities": {"type": "array", "items": span,
+                             "description": "Every entity of the text: character offsets "
+                                            "(end exclusive) and type."}}
+
+    def join_feedback(self, data: TaskData, items: Sequence[Mapping[str, Any]],
+                      config: Mapping[str, Any], held_out: set[str]) -> dict[str, int]:
+        """Each corrected text joins the training sentences with its spans as tags; a text
+        already there takes the corrected tags."""
+        from tunehub.plugin import latest_corrections
+
+        from .data import from_spans
+
+        types = set(data.info["labels"])
+        latest, counts = latest_corrections(items, held_out)
+        train = data.train
+        at: dict[str, list[int]] = {}
+        for position, known_text in enumerate(train.texts):
+            at.setdefault(known_text.strip(), []).append(position)
+        for key, item in latest.items():
+            text = item["input"]
+            if any(span.get("label") not in types for span in item["entities"]):
+                counts["skipped (an entity type the task does not have)"] += 1
+                continue
+            try:
+                tokens, tags, offsets = from_spans(text, item["entities"], f"feedback {item.get('id')}")
+            except DataError:
+                counts["skipped (spans that do not fit the text)"] += 1
+                continue
+            known = at.get(key, [])
+            for i in known:
+                train.tokens[i], train.tags[i] = tokens, tags
+                train.texts[i], train.offsets[i] = text, offsets
+            if not known:
+                train.add(tokens, tags, f"feedback {item.get('id')}", text, offsets)
+            counts["changed a training sentence" if known else "added"] += 1
+        return dict(counts)
+
     # -- training -------------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
         from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer

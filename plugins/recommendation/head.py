@@ -65,6 +65,49 @@ class TwoTowerHead:
         """Inputs for a predict run: user ids."""
         return [user for user, _ in data.eval.test]
 
+    # -- feedback -------------------------------------------------------------------
+    def row_keys(self, data: TaskData, config: Mapping[str, Any]) -> dict[str, list[str]]:
+        """A row is an interaction: user and item."""
+        ids = data.train.catalog.ids
+        train = [f"{user}\t{ids[i]}" for user, seen in data.train.seen.items() for i in sorted(seen)]
+        cases = data.eval.test + data.eval.cold
+        return {"train": train, "eval": [f"{user}\t{ids[i]}" for user, i in cases]}
+
+    corrections = {"item": {"type": ["string", "integer"], "minLength": 1,
+                            "description": "The item the user chose (input: the user id)."}}
+
+    def join_feedback(self, data: TaskData, items: Sequence[Mapping[str, Any]],
+                      config: Mapping[str, Any], held_out: set[str]) -> dict[str, int]:
+        """Each (user, chosen item) joins the user's training history as their newest
+        positive, and the history the model serves from."""
+        from tunehub.plugin import latest_corrections
+
+        split, serving = data.train, data.info["serving"]
+        cold = {i for _, i in data.eval.cold}  # held out of training entirely
+
+        def key(item: Mapping[str, Any]) -> str | None:
+            user = item.get("input")
+            return f"{user.strip()}\t{item['item']}" if isinstance(user, str) and user.strip() else None
+
+        latest, counts = latest_corrections(items, held_out, key)
+        for found in latest:
+            user, choice = found.split("\t", 1)
+            index = split.catalog.index.get(choice)
+            if index is None:
+                counts["skipped (not an item of the catalogue)"] += 1
+            elif index in cold:
+                counts["skipped (a cold-start item, held out of training)"] += 1
+            elif index in split.history.get(user, ()):
+                counts["already in training"] += 1
+            else:
+                split.history.setdefault(user, []).append(index)
+                split.seen.setdefault(user, set()).add(index)
+                history = serving.setdefault(user, {"positives": [], "seen": []})
+                history["positives"].append(choice)
+                history["seen"].append(choice)
+                counts["added"] += 1
+        return dict(counts)
+
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
         from tunehub.core.biencoder import load_encoder
