@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
 
 def pointer_path(task: str) -> Path:
     from .hub import SERVING_POINTER, artifacts_root
@@ -68,3 +70,38 @@ def follower(catalog: Any, tasks: set[str], quantize: str = "none"):
         return load(task, model=str(target.path), quantize=quantize, catalog=catalog)
 
     return watch
+
+
+def promote_if_better(task: str, new_version: str, previous: Any, catalog: Any) -> dict[str, Any]:
+    """Promote ``new_version`` unless it is worse than ``previous`` beyond the 95% interval
+    of the primary metric on the new run's evaluation data; else keep ``previous`` serving."""
+    from . import hub
+    from .compare import compare_versions, not_worse
+
+    new = hub.find_artifact(f"{task}@{new_version}")
+    if previous is None:
+        pointer = promote(new, reason="run-task --promote-if-better: first version")
+        return {"promoted": True, "serving": new.ref, "pointer": pointer}
+    try:
+        comparison = compare_versions(task, str(previous.path), str(new.path), catalog=catalog)
+    except ConfigError as exc:  # not comparable fairly: the serving version stays
+        pointer = promote(previous, reason=f"run-task --promote-if-better: {new.ref} not "
+                                           f"compared: {exc}")
+        decision = {"promoted": False, "serving": previous.ref, "against": previous.ref,
+                    "refused": str(exc), "pointer": pointer}
+        hub.write_json(new.path / "promotion.json", decision)
+        return decision
+    primary = comparison["metrics"][comparison["primary_metric"]]
+    summary = {"against": previous.ref, "metric": comparison["primary_metric"],
+               "difference": primary["difference"], "ci95": primary["ci95"],
+               "verdict": primary["verdict"], "examples": comparison["examples"],
+               "rows": comparison["fairness"]}
+    if not_worse(comparison):
+        pointer = promote(new, reason="run-task --promote-if-better: not worse", **summary)
+        decision = {"promoted": True, "serving": new.ref, **summary, "pointer": pointer}
+    else:
+        pointer = promote(previous, reason=f"run-task --promote-if-better: {new.ref} was worse",
+                          **summary)
+        decision = {"promoted": False, "serving": previous.ref, **summary, "pointer": pointer}
+    hub.write_json(new.path / "promotion.json", decision)
+    return decision

@@ -1,5 +1,5 @@
-"""Closing the loop after a run: retraining on production feedback, and promoting a new
-version only when it is not worse than the one serving.
+"""Retraining on production feedback (`promotion.promote_if_better` then decides whether
+the new version serves).
 
 A retrain (``run-task --with-feedback``) starts from the version that serves (else the
 latest): its saved settings and its data files unless others are given. The head reads the
@@ -19,7 +19,7 @@ from .errors import ConfigError, PluginError
 def retrain_from(task: str, data: Any, eval_data: Any, catalog: Any):
     """(previous version, its saved config, training file, evaluation file) of a retrain:
     the files the previous version was trained and scored on, unless ``data`` is given."""
-    from .runner import load_artifact_config
+    from .tasks import read_toml
 
     head = catalog.head_of(catalog.task(task))
     if not head.takes_feedback:
@@ -36,7 +36,7 @@ def retrain_from(task: str, data: Any, eval_data: Any, catalog: Any):
         if missing:
             raise ConfigError(f"--with-feedback: {missing[0]}, which {previous.ref} was trained "
                               "on, is gone; pass the training file again with --data FILE.")
-    return previous, load_artifact_config(previous), data, eval_data
+    return previous, read_toml(previous.path / "config.toml", "artifact config"), data, eval_data
 
 
 def join_feedback(p: Any, task_data: Any, previous: Any) -> dict[str, Any]:
@@ -79,45 +79,9 @@ def join_feedback(p: Any, task_data: Any, previous: Any) -> dict[str, Any]:
 def previous_serving(task: str):
     """What serves now (the promoted version, else the latest), or None before any run."""
     from .errors import ModelError
-    from .promotion import serving_artifact
+    from .hub import find_artifact
 
     try:
-        return serving_artifact(task)
+        return find_artifact(f"{task}@serving")
     except ModelError:
         return None
-
-
-def promote_if_better(task: str, new_version: str, previous: Any, catalog: Any) -> dict[str, Any]:
-    """Promote ``new_version`` unless it is worse than ``previous`` beyond the 95% interval
-    of the primary metric on the new run's evaluation data; else keep ``previous`` serving."""
-    from . import hub
-    from .compare import compare_versions, not_worse
-    from .promotion import promote
-
-    new = hub.find_artifact(f"{task}@{new_version}")
-    if previous is None:
-        pointer = promote(new, reason="run-task --promote-if-better: first version")
-        return {"promoted": True, "serving": new.ref, "pointer": pointer}
-    try:
-        comparison = compare_versions(task, str(previous.path), str(new.path), catalog=catalog)
-    except ConfigError as exc:  # not comparable fairly: the serving version stays
-        pointer = promote(previous, reason=f"run-task --promote-if-better: {new.ref} not "
-                                           f"compared: {exc}")
-        decision = {"promoted": False, "serving": previous.ref, "against": previous.ref,
-                    "refused": str(exc), "pointer": pointer}
-        hub.write_json(new.path / "promotion.json", decision)
-        return decision
-    primary = comparison["metrics"][comparison["primary_metric"]]
-    summary = {"against": previous.ref, "metric": comparison["primary_metric"],
-               "difference": primary["difference"], "ci95": primary["ci95"],
-               "verdict": primary["verdict"], "examples": comparison["examples"],
-               "rows": comparison["fairness"]}
-    if not_worse(comparison):
-        pointer = promote(new, reason="run-task --promote-if-better: not worse", **summary)
-        decision = {"promoted": True, "serving": new.ref, **summary, "pointer": pointer}
-    else:
-        pointer = promote(previous, reason=f"run-task --promote-if-better: {new.ref} was worse",
-                          **summary)
-        decision = {"promoted": False, "serving": previous.ref, **summary, "pointer": pointer}
-    hub.write_json(new.path / "promotion.json", decision)
-    return decision

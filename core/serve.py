@@ -63,9 +63,10 @@ def feedback_request(corrections: Mapping[str, Mapping[str, Mapping[str, Any]]])
     for field in sorted({f for schemas in corrections.values() for f in schemas}):
         tasks = [t for t in sorted(corrections) if field in corrections[t]]
         shapes = [corrections[t][field] for t in tasks]
-        schema = shapes[0] if all(s == shapes[0] for s in shapes) else {"anyOf": shapes}
-        fields[field] = (Any, Field(None, description=f"The right answer, for {', '.join(tasks)}.",
-                                    json_schema_extra=dict(schema)))
+        schema = dict(shapes[0]) if all(s == shapes[0] for s in shapes) else {"anyOf": shapes}
+        said = schema.pop("description", "The right answer.")
+        fields[field] = (Any, Field(None, description=f"{said} Tasks: {', '.join(tasks)}.",
+                                    json_schema_extra=schema))
     return create_model("FeedbackRequest", __base__=FeedbackRequest, **fields)
 
 

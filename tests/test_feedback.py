@@ -82,8 +82,10 @@ def test_feedback_by_prediction_id_and_by_input(served, loaded, monkeypatch):
 @pytest.mark.parametrize("body, status, words", [
     ({"task": TASK, "label": "negative"}, 422, "exactly one of prediction_id"),
     ({"task": TASK, "input": "x", "prediction_id": "y", "label": "negative"}, 422, "exactly one"),
-    ({"task": TASK, "input": "x"}, 422, "exactly one of label, faq_id or item"),
-    ({"task": TASK, "input": "x", "label": "angry"}, 422, "not one of the model's labels"),
+    ({"task": TASK, "input": "x"}, 422, "exactly one right answer; task 'financial-sentiment' takes: label"),
+    ({"task": TASK, "input": "x", "label": "angry"}, 422,
+     "label: 'angry' is not one of ['negative', 'neutral', 'positive']"),
+    ({"task": TASK, "input": "x", "faq_id": "a"}, 422, "takes: label"),  # another head's shape
     ({"task": TASK, "prediction_id": "feedbeef", "label": "negative"}, 404, "unknown"),
     ({"task": "nope", "input": "x", "label": "negative"}, 404, "not served"),
     ({"input": "x", "label": "negative"}, 422, "task: missing"),

@@ -58,6 +58,12 @@ def check_fair_and_promoted(task: str, done: dict) -> None:
     assert decision["promoted"] == (expected == "v2")
 
 
+# small data, many epochs: a tiny model memorises its training rows, so a correction it
+# learned shows in its predictions
+MEMORISE = {"train.epochs": "30", "train.learning_rate": "5e-3", "train.batch_size": "4",
+            "dataset.validation_fraction": "0"}
+
+
 def trained_on(task: str, version: str, key: str) -> bool:
     return rows.hashed([key])[0] in rows.read(hub.find_artifact(f"{task}@{version}").path)["train"]
 
@@ -65,14 +71,16 @@ def trained_on(task: str, version: str, key: str) -> bool:
 # -- classification ------------------------------------------------------------------------
 def test_classification_loop(tiny_model, labelled_csv):
     tunehub.run_task("financial-sentiment", data=labelled_csv, model=str(tiny_model),
-                     overrides=tiny_overrides(**{"train.max_steps": "2"}))
+                     overrides=tiny_overrides(**MEMORISE))
     held = rows.read(hub.find_artifact("financial-sentiment@v1").path)
     texts = [t for group in SENTENCES.values() for t in group]
     evaluation = [t for t in texts if rows.hashed([t])[0] in held["eval"]]
     training = [t for t in texts if t not in evaluation]
+    relabelled = next(t for t in training if t in SENTENCES["positive"])
+    before = runner.predict("financial-sentiment", [relabelled])[0]["label"]
     answers = send_feedback("financial-sentiment", [
         {"input": "Shares plunged after the recall.", "label": "negative"},  # new
-        {"input": training[0], "label": "neutral"},  # a training row, relabelled
+        {"input": relabelled, "label": "neutral"},  # a training row, relabelled
         {"input": evaluation[0], "label": "positive"},  # an evaluation row: never trained on
         {"input": "Odd text.", "label": "angry"},  # refused: not a label of the model
     ])
@@ -82,12 +90,14 @@ def test_classification_loop(tiny_model, labelled_csv):
     counts = done["feedback"]
     assert counts["added"] == 1 and counts["retrained"] == "financial-sentiment@v1"
     assert counts["skipped (an evaluation row: scored on, never trained on)"] == 1
-    assert counts["overrode a training label"] + counts.get("agreed with training", 0) == 1
+    assert counts["overrode a training label"] == 1
     assert trained_on("financial-sentiment", "v2", "Shares plunged after the recall.")
     assert not trained_on("financial-sentiment", "v2", evaluation[0])
     check_fair_and_promoted("financial-sentiment", done)
+    after = runner.predict("financial-sentiment", [relabelled], model="financial-sentiment@v2")
+    assert (before, after[0]["label"]) == ("positive", "neutral")  # the correction is learned
     report = (hub.find_artifact("financial-sentiment@v2").path / "report.md").read_text()
-    assert "overrode a training label" in report or "agreed with training" in report
+    assert "overrode a training label" in report
 
 
 def test_compare_refuses_rows_a_version_trained_on(tiny_model, labelled_csv):
@@ -157,13 +167,18 @@ def test_customer_service_loop(tiny_model, faq_files):  # noqa: F811
 
 
 # -- entity extraction -----------------------------------------------------------------------
-def test_entity_extraction_loop(tiny_model):
-    tunehub.run_task("entity-extraction", model=str(tiny_model),
-                     overrides=tiny_overrides(**{"train.max_length": "24", "train.max_steps": "1"}))
+def test_entity_extraction_loop(tiny_model, tmp_path):
+    from tunehub.plugins.entity_extraction import DATA
+
+    sample = tmp_path / "sentences.jsonl"
+    sample.write_text("".join((DATA / "sample.jsonl").read_text().splitlines(keepends=True)[:24]))
+    tunehub.run_task("entity-extraction", data=sample, model=str(tiny_model),
+                     overrides=tiny_overrides(**{"train.max_length": "32", **MEMORISE}))
     text = "Mira Holt joined Zentrix Labs."
+    before = runner.predict("entity-extraction", [text])[0]["entities"]
     answers = send_feedback("entity-extraction", [
-        {"input": text, "entities": [{"start": 0, "end": 9, "label": "PER"},
-                                     {"start": 17, "end": 29, "label": "ORG"}]},
+        {"input": text, "entities": [{"start": 0, "end": 9, "label": "PER"},  # as data files
+                                     {"start": 17, "end": 29, "type": "ORG"}]},  # as predicted
         {"input": "Oslo.", "entities": [{"start": 0, "label": "LOC"}]},  # refused: no end
     ])
     assert [a.status_code for a in answers] == [201, 422]
@@ -172,6 +187,10 @@ def test_entity_extraction_loop(tiny_model):
     assert done["feedback"]["added"] == 1
     assert trained_on("entity-extraction", "v2", text)
     check_fair_and_promoted("entity-extraction", done)
+    after = runner.predict("entity-extraction", [text], model="entity-extraction@v2")[0]["entities"]
+    found = [(e["start"], e["end"], e["type"]) for e in after]
+    assert found == [(0, 9, "PER"), (17, 29, "ORG")] != [(e["start"], e["end"], e["type"])
+                                                         for e in before]  # learned
 
 
 # -- recommendation --------------------------------------------------------------------------
@@ -192,3 +211,120 @@ def test_recommendation_loop(tiny_model, tiny_rec):  # noqa: F811
         assert trained_on("recommendation-scoring", "v2", f"u0\t{chosen}")
         after = runner.predict("recommendation-scoring", ["u0"], model="recommendation-scoring@v2")
         assert chosen not in [r["item_id"] for r in after[0]["results"]]  # learned: now seen
+
+
+# -- a third-party multi-label head ----------------------------------------------------------
+class MultiLabelHead:
+    """Texts with any number of labels ("a|b"); the model answers with the label set of
+    the most similar training text (word overlap). Declares its own correction shape."""
+
+    name = "keyword-multilabel"
+
+    def load_data(self, config, files):
+        from tunehub.plugin import TaskData, read_table, stratified_split
+
+        table = read_table(files["train"])
+        texts = [str(r["text"]).strip() for r in table.rows]
+        labels = [sorted(filter(None, str(r["labels"]).split("|"))) for r in table.rows]
+        keep, held = stratified_split(["|".join(x) for x in labels], 0.25, 0)
+        pick = lambda idx: {"texts": [texts[i] for i in idx], "labels": [labels[i] for i in idx]}  # noqa: E731
+        return TaskData(pick(keep), pick(held), dict(files))
+
+    def row_keys(self, data, config):
+        return {"train": list(data.train["texts"]), "eval": list(data.eval["texts"])}
+
+    corrections = {"labels": {"type": "array", "items": {"type": "string", "minLength": 1},
+                              "uniqueItems": True, "description": "Every label of the text."}}
+
+    def join_feedback(self, data, items, config, held_out):
+        from tunehub.plugin import latest_corrections
+
+        latest, counts = latest_corrections(items, held_out)
+        for text, item in latest.items():
+            data.train["texts"].append(text)
+            data.train["labels"].append(sorted(item["labels"]))
+            counts["added"] += 1
+        return dict(counts)
+
+    def fit(self, run):
+        from tunehub.plugin import FitOutput
+
+        run.model_dir.mkdir(parents=True)
+        (run.model_dir / "memory.json").write_text(json.dumps(run.data.train))
+        return FitOutput(self._outputs(run.data.train, run.data.eval))
+
+    def load(self, model_dir, config):
+        head = self
+
+        class Predictor:
+            memory = json.loads((model_dir / "memory.json").read_text())
+
+            def predict(self, inputs):
+                return [{"labels": head._nearest(self.memory, text)} for text in inputs]
+
+            def evaluate(self, data):
+                return head._outputs(self.memory, data.eval)
+
+        return Predictor()
+
+    @staticmethod
+    def _nearest(memory, text):
+        words = set(text.lower().split())
+        overlap = [len(words & set(t.lower().split())) for t in memory["texts"]]
+        return memory["labels"][max(range(len(overlap)), key=overlap.__getitem__)]
+
+    def _outputs(self, memory, evaluation):
+        return {"y_true": ["|".join(x) for x in evaluation["labels"]],
+                "y_pred": ["|".join(self._nearest(memory, t)) for t in evaluation["texts"]]}
+
+
+class MultiLabelPlugin:
+    from tunehub.plugin import hookimpl
+
+    @hookimpl
+    def register_heads(self, register):
+        register(MultiLabelHead())
+
+    @hookimpl
+    def register_metrics(self, register):
+        register("subset_accuracy", lambda o: sum(t == p for t, p in zip(o["y_true"], o["y_pred"]))
+                 / max(len(o["y_true"]), 1))
+
+    @hookimpl
+    def register_tasks(self, register):
+        register({"name": "ticket-tags", "head": {"name": "keyword-multilabel"},
+                  "metrics": ["subset_accuracy"], "baselines": []})
+
+
+def test_a_plugin_multi_label_head_takes_feedback(tmp_path):
+    from tunehub.core.promotion import promote_if_better
+    from tunehub.core.retrain import previous_serving
+
+    from test_hooks_meta import with_plugin
+
+    catalog = with_plugin(MultiLabelPlugin())
+    words = ["card", "fee", "app", "login", "refund", "travel"]
+    data = write_csv(tmp_path / "tickets.csv", ["text", "labels"],
+                     [[f"{a} issue number {i}", f"{a}|{b}" if i % 2 else a]
+                      for i in range(8) for a, b in [(words[i % 6], words[(i + 1) % 6])]] * 2)
+    runner.run_task("ticket-tags", data=data, catalog=catalog)
+    store = FeedbackStore()
+    loaded = runner.load("ticket-tags", catalog=catalog)
+    with BackgroundServer([loaded], ServeSettings(port=0), store=store) as server:
+        good = httpx.post(f"{server.url}/v1/feedback", timeout=60, json={
+            "task": "ticket-tags", "input": "wallet stolen abroad", "labels": ["card", "travel"]})
+        bad = httpx.post(f"{server.url}/v1/feedback", timeout=60, json={
+            "task": "ticket-tags", "input": "x", "labels": "card"})
+        documented = httpx.get(f"{server.url}/openapi.json", timeout=60).json()
+    store.close()
+    assert good.status_code == 201 and bad.status_code == 422
+    assert "labels: 'card' is not of type 'array'" in bad.json()["detail"]
+    schema = documented["components"]["schemas"]["FeedbackRequest"]["properties"]["labels"]
+    assert schema["type"] == "array" and "ticket-tags" in schema["description"]
+    previous = previous_serving("ticket-tags")
+    result = runner.run_task("ticket-tags", catalog=catalog, with_feedback=True)
+    assert result.notes["feedback"]["added"] == 1
+    decision = promote_if_better("ticket-tags", result.version, previous, catalog)
+    assert decision["promoted"] and "none trained on" in decision["rows"]
+    answer = runner.predict("ticket-tags", ["wallet stolen abroad"], catalog=catalog)
+    assert answer[0]["labels"] == ["card", "travel"]  # both labels learned, from @serving

@@ -190,7 +190,7 @@ def test_bad_input_is_one_line_before_any_model_loads(tmp_path, monkeypatch):
         assert out.exit_code == 2, out.output
         assert words in out.output and "Traceback" not in out.output
     out = cli.invoke(main, ["monitor", "customer-service-qa", "--input", str(data)])
-    assert out.exit_code == 2 and "needs a classification task" in out.output
+    assert out.exit_code == 2 and "declares no monitorable outputs" in out.output
 
 
 def test_cli_with_the_tiny_model_writes_alerts_summary_and_report(tmp_path, tiny_model,

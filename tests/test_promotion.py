@@ -15,7 +15,7 @@ from tunehub.core import hub, promotion, runner
 from tunehub.core.cli import main
 from tunehub.core.errors import ModelError
 from tunehub.core.plugins import load_catalog
-from tunehub.core.retrain import promote_if_better
+from tunehub.core.promotion import promote_if_better
 from tunehub.core.serve import BackgroundServer, ServeSettings
 
 from conftest import tiny_overrides
@@ -84,7 +84,7 @@ def test_promote_if_better_keeps_a_better_serving_version(two_versions, monkeypa
     verdicts = iter(["B worse", "no significant difference"])
 
     def fake(task, a, b, **kwargs):
-        return {"primary_metric": "accuracy", "examples": 81,
+        return {"primary_metric": "accuracy", "examples": 81, "fairness": "81 rows, none trained on",
                 "metrics": {"accuracy": {"difference": -0.2, "ci95": [-0.3, -0.1],
                                          "verdict": next(verdicts)}}}
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tunehub.core import hub, runner
+from tunehub.core.heads import RegisteredHead
 from tunehub.core.serve import BackgroundServer, ServeSettings
 
 from _trained import shared_artifact
@@ -104,6 +105,8 @@ def test_concurrent_requests_are_batched_and_answered_in_order(server, loaded):
 class SlowPredictor:
     """Stands in for a loaded model: echoes its inputs after a delay."""
 
+    labels = None  # it predicts no classes
+
     def __init__(self, delay: float, tag: str) -> None:
         self.delay, self.tag, self.calls = delay, tag, 0
         self.started = threading.Event()  # set once a forward pass is under way
@@ -117,9 +120,21 @@ class SlowPredictor:
         return [{"echo": x, "task": self.tag} for x in inputs]
 
 
+class EchoHead:
+    """A head that takes no feedback (the server needs nothing else of it)."""
+
+    name = "echo"
+
+    def load_data(self, config, files): ...
+
+    def fit(self, run): ...
+
+    def predict(self, model_dir, inputs, config): ...
+
+
 class FakeLoaded:
     def __init__(self, task: str, delay: float = 0.0) -> None:
-        self.task, self.head = task, None
+        self.task, self.head, self.config = task, RegisteredHead(EchoHead()), {}
         self.predictor = SlowPredictor(delay, task)
         self.artifact = hub.Artifact(task, "v1", Path("/nonexistent"))
 

@@ -46,7 +46,7 @@ def run_task(ctx: click.Context, name: str, data: str | None, eval_data: str | N
     record = {"feedback": result.notes["feedback"]} if with_feedback else None
     decision = None
     if promote_if_better:
-        from ..retrain import promote_if_better as decide
+        from ..promotion import promote_if_better as decide
 
         decision = decide(name, result.version, previous, catalog)
     if as_json:

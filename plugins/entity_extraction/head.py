@@ -84,12 +84,15 @@ class TokenClassificationHead:
         """Feedback gives a text's entities in full (an empty list: it has none)."""
         types = list(config["dataset"]["labels"])
         label = {"type": "string", "minLength": 1, **({"enum": types} if types else {})}
-        span = {"type": "object", "required": ["start", "end", "label"],
+        span = {"type": "object", "required": ["start", "end"],
+                "anyOf": [{"required": ["label"]}, {"required": ["type"]}],
                 "properties": {"start": {"type": "integer", "minimum": 0},
-                               "end": {"type": "integer", "minimum": 1}, "label": label}}
+                               "end": {"type": "integer", "minimum": 1}, "label": label,
+                               "type": label}}
         return {"entities": {"type": "array", "items": span,
                              "description": "Every entity of the text: character offsets "
-                                            "(end exclusive) and type."}}
+                                            "(end exclusive) and its label (or type, as "
+                                            "predictions name it)."}}
 
     def join_feedback(self, data: TaskData, items: Sequence[Mapping[str, Any]],
                       config: Mapping[str, Any], held_out: set[str]) -> dict[str, int]:
@@ -107,11 +110,13 @@ class TokenClassificationHead:
             at.setdefault(known_text.strip(), []).append(position)
         for key, item in latest.items():
             text = item["input"]
-            if any(span.get("label") not in types for span in item["entities"]):
+            spans = [{"start": e["start"], "end": e["end"], "label": e.get("label", e.get("type"))}
+                     for e in item["entities"]]
+            if any(span["label"] not in types for span in spans):
                 counts["skipped (an entity type the task does not have)"] += 1
                 continue
             try:
-                tokens, tags, offsets = from_spans(text, item["entities"], f"feedback {item.get('id')}")
+                tokens, tags, offsets = from_spans(text, spans, f"feedback {item.get('id')}")
             except DataError:
                 counts["skipped (spans that do not fit the text)"] += 1
                 continue
