@@ -30,6 +30,7 @@ class TaskData:
     summary: dict[str, Any] = field(default_factory=dict)  # shown in the report
     info: dict[str, Any] = field(default_factory=dict)  # e.g. labels
     warnings: list[str] = field(default_factory=list)  # printed before training, kept in the report
+    base_model: Path | None = None  # the base model's folder: set by the runner before fit and baselines
 
 
 @dataclass
@@ -72,7 +73,8 @@ class Head(Protocol):
 
 # Optional members of a head and what stands in for them.
 OPTIONAL = ("description", "schema", "baselines", "load", "evaluate", "export", "example_inputs",
-            "training_texts", "row_keys", "corrections", "join_feedback", "monitor_outputs")
+            "training_texts", "row_keys", "corrections", "join_feedback", "monitor_outputs",
+            "paths")
 
 
 def _method(impl: Any, name: str) -> Callable[..., Any] | None:
@@ -113,6 +115,11 @@ class RegisteredHead:
         self.impl, self.plugin, self.name = impl, plugin, name
         self.description: str = str(getattr(impl, "description", "") or "")
         self.schema: Mapping[str, Any] = dict(getattr(impl, "schema", None) or {})
+        self.paths: tuple[str, ...] = tuple(getattr(impl, "paths", None) or ())
+        undeclared = [key for key in self.paths if key not in self.schema]
+        if undeclared:
+            raise PluginError(f"head '{name}' of plugin '{plugin}': paths names {', '.join(undeclared)}, "
+                              "which its schema does not declare.")
         self.monitor_outputs = _monitor_outputs(impl, name, plugin)
         if self.monitor_outputs:  # `app monitor` settings, the head's own values first
             from .monitor import SETTINGS

@@ -4,8 +4,10 @@ Every hook has the shape ``register_<noun>(register)``: the core passes a callba
 plugin calls it once per thing it adds. The core records which plugin added what, rejects
 duplicate names naming both plugins, and suggests near misses for unknown names.
 
-A plugin module may set ``TUNEHUB_PLUGIN_API = <int>``; it must equal
-``PLUGIN_API_VERSION`` or the plugin is refused with a clear message.
+A plugin module may set ``TUNEHUB_PLUGIN_API``: the plugin API it was written against, an
+int (accepted from ``OLDEST_PLUGIN_API`` to ``PLUGIN_API_VERSION``: each version only adds
+optional members) or a range such as ``">=1,<3"``. Outside the range the plugin is refused
+with a clear message.
 """
 from __future__ import annotations
 
@@ -14,7 +16,30 @@ from typing import Any, Callable
 import pluggy
 
 PROJECT = "tunehub"
-PLUGIN_API_VERSION = 1
+PLUGIN_API_VERSION = 2  # 2: heads may declare row_keys, corrections, join_feedback, monitor_outputs, paths
+OLDEST_PLUGIN_API = 1  # the oldest plugin API this tunehub still runs plugins of
+
+
+def api_problem(wanted: object) -> str:
+    """Why a plugin declaring ``TUNEHUB_PLUGIN_API = wanted`` cannot run here, or ""."""
+    provided = f"this tunehub runs plugin API {OLDEST_PLUGIN_API} to {PLUGIN_API_VERSION}"
+    if isinstance(wanted, int) and not isinstance(wanted, bool):
+        if OLDEST_PLUGIN_API <= wanted <= PLUGIN_API_VERSION:
+            return ""
+        return f"needs plugin API {wanted}, {provided}; install a matching version of the plugin."
+    if isinstance(wanted, str):
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            accepted = SpecifierSet(wanted)
+        except InvalidSpecifier:
+            return (f"TUNEHUB_PLUGIN_API = {wanted!r} is not a version range; write an int "
+                    "such as 2 or a range such as '>=1,<3'.")
+        if any(str(v) in accepted for v in range(OLDEST_PLUGIN_API, PLUGIN_API_VERSION + 1)):
+            return ""
+        return f"needs plugin API {wanted}, {provided}; install a matching version of the plugin."
+    return (f"TUNEHUB_PLUGIN_API = {wanted!r}: write an int such as {PLUGIN_API_VERSION} or a "
+            "range such as '>=1,<3'.")
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

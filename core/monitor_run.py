@@ -111,10 +111,8 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
         windows.finish()
         finished = True
     finally:
-        for _, sink in made:
-            close = getattr(sink, "close", None)
-            if callable(close):
-                close()
+        for sink in made:
+            sink.close()
         if report:
             report.close(finished)  # windows.csv only for a stream read to its end
     if report:
@@ -186,7 +184,7 @@ def _flush(batch: list[tuple[float, str, str]], loaded: Any, windows: WindowMoni
 
 
 def _on_window(stats: WindowStats, alert: dict[str, Any] | None, result: MonitorResult,
-               sinks: Sequence[tuple[str, Any]], report: _ReportWriter | None) -> None:
+               sinks: Sequence[Any], report: _ReportWriter | None) -> None:
     result.entities[stats.entity] += stats.volume
     series = result.series.setdefault(stats.entity, deque(maxlen=SERIES_WINDOWS))
     series.append((stats.start, stats.negative_share, stats.volume, alert is not None))
@@ -195,7 +193,8 @@ def _on_window(stats: WindowStats, alert: dict[str, Any] | None, result: Monitor
     if alert is None:
         return
     result.alerts.append(alert)
-    for spec, sink in sinks:
+    for sink in sinks:
+        spec = sink.spec
         try:
             sink.send(alert)
         except Exception as exc:  # a sink's failure never stops the monitor

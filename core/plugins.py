@@ -292,11 +292,9 @@ class Catalog:
     def _check_api(self, obj: Any, info: PluginInfo) -> None:
         wanted = getattr(obj, "TUNEHUB_PLUGIN_API", None)
         info.api = wanted
-        if wanted is not None and wanted != hookspecs.PLUGIN_API_VERSION:
-            raise PluginError(
-                f"needs plugin API {wanted}, this tunehub provides "
-                f"{hookspecs.PLUGIN_API_VERSION}; install a matching version of the plugin."
-            )
+        problem = hookspecs.api_problem(wanted) if wanted is not None else ""
+        if problem:
+            raise PluginError(problem)
 
     def _call(self, kind: str, plugin: str) -> list:
         """Call one plugin's ``register_<kind>`` alone (through pluggy, so tracing sees it)."""

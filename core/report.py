@@ -29,7 +29,7 @@ def render(folder: Path, result, title: str, intro: str, data_lines: list[str],
     lines = [f"# {result.task}: {title}", "", intro, "", "## Metrics", ""]
     lines += _table(*metrics_rows(result))
     lines += ["", "## Data", ""] + data_lines
-    if getattr(data, "warnings", None):
+    if data is not None and data.warnings:
         lines += ["", "## Warnings", ""] + [f"- **{text}**" for text in data.warnings]
     lines += ["", f"## {notes_title}", ""]
     lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]

@@ -38,8 +38,8 @@ def resolve_config(catalog: Catalog, task: TaskSpec, overrides: Iterable[str] = 
     """Task file (or a saved ``base`` config) < overrides < --data/--eval-data/--model."""
     head = catalog.head_of(task)
     schema = {**CORE_SCHEMA, **head.schema}
-    config = resolve(schema, base if base is not None else task.values, overrides,
-                     where=task.source)
+    values = base if base is not None else anchored(task.values, PATHS + head.paths, task.source)
+    config = resolve(schema, values, overrides, where=task.source)
     if data:
         config["dataset"]["train"] = str(data)
     if eval_data:
@@ -57,6 +57,39 @@ def resolve_config(catalog: Catalog, task: TaskSpec, overrides: Iterable[str] = 
     config["primary_metric"] = primary
     check_settings(config, f"task '{task.name}'")
     return config
+
+
+PATHS = ("dataset.train", "dataset.eval")  # file settings of every task; heads add their own
+
+
+def anchored(values: Mapping[str, Any], keys: Iterable[str], source: str) -> dict[str, Any]:
+    """A task file's values with its relative file settings (``keys``) made absolute against
+    the file's folder, as a person reading the file expects."""
+    import copy
+
+    out = copy.deepcopy(dict(values))
+    folder = Path(source).parent if source and Path(source).is_file() else None
+    for key in keys if folder else ():
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        value = node.get(leaf) if isinstance(node, dict) else None
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            node[leaf] = str(folder / value)
+    return out
+
+
+def check_files(p: Prepared, data: Any, eval_data: Any) -> None:
+    """A data file named by the task file that is not there: one line naming the file."""
+    given = {"train": data, "eval": eval_data}
+    for role, path in p.files.items():
+        if path.exists() or given.get(role):
+            continue
+        raw = p.task.values.get("dataset", {}).get(role)
+        if raw:
+            raise DataError(f"{p.task.source}: dataset.{role} = '{raw}': no such file {path} "
+                            "(relative paths in a task file are read from the file's folder).")
 
 
 def baseline_fn(catalog: Catalog, head: Any, name: str):
@@ -94,8 +127,10 @@ def prepare(task: str, *, data=None, eval_data=None, model=None, overrides: Iter
     catalog = catalog or load_catalog(strict, registries)
     spec = catalog.task(task)
     config = resolve_config(catalog, spec, overrides, data, eval_data, model, base)
-    return Prepared(catalog, spec, catalog.head_of(spec), config,
-                    data_files(config, catalog, need_train), strict)
+    p = Prepared(catalog, spec, catalog.head_of(spec), config,
+                 data_files(config, catalog, need_train), strict)
+    check_files(p, data, eval_data)
+    return p
 
 
 def validate_data(task: str, **kwargs: Any) -> TaskData:
@@ -208,6 +243,7 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
             record.update(join_feedback(p, task_data, previous))
         keys = _row_keys(p, task_data)
     base_model = hub.resolve_model(p.config["model"], p.catalog.models())
+    task_data.base_model = base_model  # baselines such as "untuned" read the base model here
     coverage_note = _coverage(p, task_data, base_model)
     if coverage_note:
         task_data.summary["tokenizer coverage"] = coverage_note

@@ -12,13 +12,28 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 
 class Sink(Protocol):
+    """What a sink factory returns: ``send(alert)``; ``close()`` is optional."""
+
     def send(self, alert: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class OpenSink:
+    """A sink made for one monitor run, its optional ``close`` resolved once when made."""
+
+    spec: str
+    sink: Any
+    close: Callable[[], None] = lambda: None
+
+    def send(self, alert: Mapping[str, Any]) -> None:
+        self.sink.send(alert)
 
 
 def alert_line(alert: Mapping[str, Any]) -> str:
@@ -113,7 +128,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return name.strip(), target.strip()
 
 
-def make_sinks(specs: list[str], catalog: Any, settings: Mapping[str, Any]) -> list[tuple[str, Any]]:
+def make_sinks(specs: list[str], catalog: Any, settings: Mapping[str, Any]) -> list[OpenSink]:
     """Build the sinks named by ``specs`` (checked before any model loads)."""
     from .errors import ConfigError
 
@@ -125,7 +140,7 @@ def make_sinks(specs: list[str], catalog: Any, settings: Mapping[str, Any]) -> l
         except ConfigError as exc:
             raise ConfigError(f"--sink {spec}: {exc}") from None
         try:
-            made.append((spec, factory(target, settings)))
+            sink = factory(target, settings)
         except ConfigError:
             raise
         except OSError as exc:
@@ -134,4 +149,9 @@ def make_sinks(specs: list[str], catalog: Any, settings: Mapping[str, Any]) -> l
         except Exception as exc:  # noqa: BLE001 - a plugin's factory: one line, not a traceback
             raise ConfigError(f"--sink {spec}: the '{name}' sink could not be set up "
                               f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}).") from None
+        if not callable(getattr(sink, "send", None)):
+            raise ConfigError(f"--sink {spec}: the '{name}' sink factory returned an object "
+                              "without send(alert); see docs/plugins.md (alert sinks).")
+        close = getattr(sink, "close", None)
+        made.append(OpenSink(spec, sink, close) if callable(close) else OpenSink(spec, sink))
     return made

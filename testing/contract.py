@@ -19,24 +19,26 @@ CONTRACT_OVERRIDES = {
     "train.epochs": "1", "train.max_steps": "2", "train.batch_size": "8",
     "train.eval_batch_size": "16", "train.max_length": "32", "train.save_checkpoints": "false",
 }
-HEAD_METHODS = ("load_data", "fit", "evaluate", "predict")
+HEAD_METHODS = ("load_data", "fit")  # and predict or load (see tunehub.core.heads)
 
 
 def _fail(task: str, message: str) -> AssertionError:
     return AssertionError(f"task '{task}': {message}")
 
 
-def _size(examples: Any) -> int | None:
-    """Rows in a head's example set, when it says (len() or a list attribute)."""
-    try:
-        return len(examples)
-    except TypeError:
-        pass
-    for name in ("texts", "queries", "pairs", "rows", "users"):
-        value = getattr(examples, name, None)
-        if isinstance(value, Sequence):
-            return len(value)
-    return None
+def _sizes(head: Any, data: Any, config: Mapping[str, Any]) -> dict[str, int | None]:
+    """Rows of the training and evaluation sets, where the head says: its ``row_keys``,
+    else ``len()`` of the sets; None where it cannot tell."""
+    keys = head.row_keys(data, config)
+    if keys is not None:
+        return {part: len(keys[part]) for part in ("train", "eval")}
+    sizes: dict[str, int | None] = {}
+    for part, examples in (("train", data.train), ("eval", data.eval)):
+        try:
+            sizes[part] = len(examples)
+        except TypeError:
+            sizes[part] = None
+    return sizes
 
 
 def check_task_file(task: str, catalog: Any) -> dict[str, Any]:
@@ -66,9 +68,9 @@ def check_data(task: str, catalog: Any, config: Mapping[str, Any]):
         if not Path(path).is_file():
             raise _fail(task, f"data set '{config['dataset']['name']}' file '{role}' "
                               f"({path}) does not exist; ship it as package data.")
-    data = catalog.head_of(catalog.task(task)).load_data(config, files)
-    for part in ("train", "eval"):
-        size = _size(getattr(data, part))
+    head = catalog.head_of(catalog.task(task))
+    data = head.load_data(config, files)
+    for part, size in _sizes(head, data, config).items():
         if size == 0:
             raise _fail(task, f"the sample data has no {part} rows after loading.")
     if not isinstance(data.files, Mapping) or not data.files:
@@ -77,20 +79,24 @@ def check_data(task: str, catalog: Any, config: Mapping[str, Any]):
 
 
 def check_head(task: str, catalog: Any, model: str | Path) -> Any:
-    """The head follows the Head protocol, and the tiny model resolves as a base model."""
+    """The plugin's own head object follows the Head protocol (not the core's wrapper,
+    which fills in defaults), and the tiny model resolves as a base model."""
     from tunehub.core import hub
 
-    head = catalog.head_of(catalog.task(task))
+    registered = catalog.head_of(catalog.task(task))
+    head = registered.impl
     for attr in ("name", "description"):
         if not isinstance(getattr(head, attr, None), str) or not getattr(head, attr):
             raise _fail(task, f"head {head!r} needs a non-empty string '{attr}'.")
-    if not isinstance(getattr(head, "schema", None), Mapping):
+    if not isinstance(getattr(head, "schema", {}), Mapping):
         raise _fail(task, f"head '{head.name}' needs a 'schema' mapping of dotted keys to defaults.")
     missing = [m for m in HEAD_METHODS if not callable(getattr(head, m, None))]
+    if not any(callable(getattr(head, m, None)) for m in ("predict", "load")):
+        missing.append("predict or load")
     if missing:
         raise _fail(task, f"head '{head.name}' lacks method(s) {', '.join(missing)}.")
     hub.resolve_model(str(model), catalog.models())
-    return head
+    return registered
 
 
 def _finite(task: str, what: str, scores: Mapping[str, Any]) -> None:
@@ -105,8 +111,10 @@ def check_metrics(task: str, catalog: Any, config: Mapping[str, Any], data: Any)
     Baselines run with ``config`` as given: set ``config["model"]`` to a tiny model first
     when a baseline loads the base model.
     """
+    from tunehub.core import hub
     from tunehub.core.runner import baseline_fn, score
 
+    data.base_model = hub.resolve_model(config["model"], catalog.models())  # as the runner does
     for name in config["metrics"]:
         metric = catalog.metric(name)
         if not isinstance(metric.higher_is_better, bool) or not isinstance(metric.scalar, bool):
@@ -135,17 +143,13 @@ def _strings(values: Any) -> list[str]:
 
 def example_inputs(head: Any, data: Any, config: Mapping[str, Any], n: int = 3) -> list[str]:
     """Inputs for a predict run: ``head.example_inputs(data, config)`` when the head has it,
-    else the first text-like field of the eval examples (``texts``, ``queries``, or the
-    first string column of a list of tuples, e.g. the users of (user, item) cases)."""
+    else the evaluation set itself when it is a list of texts."""
     own = head.example_inputs(data, config)
     if own is not None:
         return own[:n]
-    fields = vars(data.eval) if hasattr(data.eval, "__dict__") else {}
-    ordered = [fields.get("texts"), fields.get("queries"), data.eval, *fields.values()]
-    for values in ordered:
-        found = list(dict.fromkeys(_strings(values)))  # unique, in order
-        if found:
-            return found[:n]
+    found = list(dict.fromkeys(_strings(data.eval)))  # unique, in order
+    if found:
+        return found[:n]
     raise AssertionError(
         f"cannot tell what head '{head.name}' predicts on: give it a method "
         "example_inputs(data, config) -> list[str], or pass inputs to the contract."
@@ -233,7 +237,7 @@ def _fingerprint(predictor: Any) -> list[tuple[str, str, float]]:
     torch = sys.modules.get("torch")
     if torch is None:
         return []
-    impl = getattr(predictor, "impl", predictor)  # the head's own predictor inside the adapter
+    impl = predictor.impl  # the head's own predictor inside the core's adapter
     found = []
     for attr, value in sorted(vars(impl).items() if hasattr(impl, "__dict__") else []):
         if not isinstance(value, torch.nn.Module):

@@ -10,6 +10,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from tunehub.plugin import PLUGIN_API_VERSION
 from click.testing import CliRunner
 
 from tunehub.core.cli import main
@@ -92,7 +94,7 @@ def test_scaffolded_task_is_listed_validated_and_run(registry, tiny_model):
         runner.invoke(main, ["--registry", str(registry), "plugins", "--json"]).stdout)}
     mine = plugins["acme_tickets"]
     assert (mine["status"], mine["version"], mine["api"], mine["registry"]) == (
-        "ok", "0.1.0", 1, str(registry))
+        "ok", "0.1.0", PLUGIN_API_VERSION, str(registry))
     assert mine["hooks"] == ["register_baselines", "register_datasets", "register_tasks"]
 
     regenerated = runner.invoke(main, ["--registry", str(registry), "new-plugin", "acme-tickets",

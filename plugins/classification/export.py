@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tunehub.plugin import lora
-from tunehub.core.errors import ModelError
+from tunehub.plugin import ModelError
 
 
 def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense, Pooling, Transformer
 
-    from tunehub.core.engine import quiet_transformers
+    from tunehub.plugin import quiet_transformers
 
     quiet_transformers()
     meta_path = model_dir / "head.json"
@@ -61,7 +61,7 @@ def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
             shutil.rmtree(plain, ignore_errors=True)
     labels, pooling = meta["labels"], meta["pooling"]
     state = load_file(str(model_dir / "head.safetensors"))  # weight (C, H), bias (C,)
-    from tunehub.core.safety import refuse_remote_code
+    from tunehub.plugin import refuse_remote_code
 
     refuse_remote_code(model_dir)
     no_code = {"trust_remote_code": False}

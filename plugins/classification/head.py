@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.core.data import (
+from tunehub.plugin import (
     MIN_EVAL_ROWS,
     MIN_ROWS_PER_LABEL,
     Table,
@@ -28,8 +28,8 @@ from tunehub.core.data import (
     stratified_split,
     text_cell,
 )
-from tunehub.core.errors import ConfigError, DataError, ModelError, did_you_mean
-from tunehub.core.heads import FitOutput, Run, TaskData
+from tunehub.plugin import ConfigError, DataError, ModelError, did_you_mean
+from tunehub.plugin import FitOutput, Run, TaskData
 
 
 @dataclass
@@ -203,7 +203,7 @@ class SequenceClassificationHead:
     def fit(self, run: Run) -> FitOutput:
         from transformers import DataCollatorWithPadding, Trainer
 
-        from tunehub.core.engine import TrainSettings, run_trainer
+        from tunehub.plugin import TrainSettings, run_trainer
 
         from tunehub.plugin import lora
 
@@ -271,7 +271,7 @@ class SequenceClassificationHead:
 
     def load(self, model_dir: Path, config: Mapping[str, Any]) -> ClassificationPredictor:
         """Load once, predict many (used by predict, evaluate and serve)."""
-        from tunehub.core.engine import TrainSettings
+        from tunehub.plugin import TrainSettings
 
         model, tokenizer = TextClassifier.load(model_dir)
         return ClassificationPredictor(model, tokenizer, TrainSettings.from_config(config["train"]))
@@ -303,7 +303,7 @@ class ClassificationPredictor:
 
     def quantize(self, kind: str) -> None:
         """Dynamic int8 quantisation of the Linear layers, in place."""
-        from tunehub.core.inference import quantize_int8
+        from tunehub.plugin import quantize_int8
 
         if kind != "int8":
             raise ConfigError(f"--quantize {kind}: the classifier supports int8 only.")
@@ -368,8 +368,8 @@ def predict_proba(model, tokenizer, texts: list[str], settings) -> np.ndarray:
     """(N, C) class probabilities, rows in input order."""
     import torch
 
-    from tunehub.core.engine import resolve_precision
-    from tunehub.core.inference import run_batches
+    from tunehub.plugin import resolve_precision
+    from tunehub.plugin import run_batches
 
     model.eval()
     return run_batches(
@@ -479,7 +479,7 @@ def _module():
             model = cls(encoder, meta["labels"], meta["pooling"], 0.0)
             model.classifier.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
             model.eval()
-            from tunehub.core.inference import place
+            from tunehub.plugin import place
 
             return place(model), load_tokenizer(Path(folder))
 
@@ -490,8 +490,8 @@ def _backbone(path: Path):
     """The transformer without an LM head (safetensors only, no remote code)."""
     from transformers import AutoModel
 
-    from tunehub.core.engine import quiet_transformers
-    from tunehub.core.safety import refuse_remote_code
+    from tunehub.plugin import quiet_transformers
+    from tunehub.plugin import refuse_remote_code
 
     quiet_transformers()
     refuse_remote_code(path)

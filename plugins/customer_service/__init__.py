@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunehub.core.hookspecs import PLUGIN_API_VERSION, hookimpl
-from tunehub.tasks import task_file
+from tunehub.plugin import PLUGIN_API_VERSION, hookimpl
 
 TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
 DATA = Path(__file__).parent / "data"
@@ -16,7 +15,7 @@ DATA = Path(__file__).parent / "data"
 
 @hookimpl
 def register_tasks(register) -> None:
-    register(task_file("customer-service-qa"))
+    register(Path(__file__).parent / "customer-service-qa.toml")
 
 
 @hookimpl

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.data import (Table, column_for, id_text, key_cell, read_table, stratified_split,
+from tunehub.plugin import (Table, column_for, id_text, key_cell, read_table, stratified_split,
                                text_cell)
-from tunehub.core.errors import DataError
+from tunehub.plugin import DataError
 
 
 @dataclass

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.core.errors import ConfigError, ModelError
-from tunehub.core.heads import FitOutput, Run, TaskData
+from tunehub.plugin import ConfigError, ModelError
+from tunehub.plugin import FitOutput, Run, TaskData
 
 from . import data as qa
 from . import rerank
@@ -37,8 +37,8 @@ class Retriever:
 
     @classmethod
     def build(cls, model: Any, faq: qa.Faq, train: qa.Queries, config: Mapping[str, Any]) -> "Retriever":
-        from tunehub.core.biencoder import encode
-        from tunehub.core.index import VectorIndex
+        from tunehub.plugin.biencoder import encode
+        from tunehub.plugin.index import VectorIndex
 
         head, batch = config["head"], config["train"]["eval_batch_size"]
         texts, owners = documents(faq, train, head)
@@ -48,7 +48,7 @@ class Retriever:
 
     def first_stage(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The bi-encoder and the index alone: top ``k`` entries by cosine similarity."""
-        from tunehub.core.biencoder import encode
+        from tunehub.plugin.biencoder import encode
 
         return self.index.search(encode(self.model, texts, self.batch_size), k)
 
@@ -60,7 +60,7 @@ class Retriever:
 
     def save(self, folder: Path, threshold: float, note: str, config: Mapping[str, Any],
              choice: Mapping[str, Any] | None = None, base: Mapping[str, Any] | None = None) -> None:
-        from tunehub.core.biencoder import save_encoder
+        from tunehub.plugin.biencoder import save_encoder
 
         save_encoder(self.model, folder, base)
         if self.reranker is not None:
@@ -79,8 +79,8 @@ class Retriever:
 
     @classmethod
     def load(cls, folder: Path, max_length: int, batch_size: int = 128) -> tuple["Retriever", dict]:
-        from tunehub.core.biencoder import load_encoder
-        from tunehub.core.index import VectorIndex
+        from tunehub.plugin.biencoder import load_encoder
+        from tunehub.plugin.index import VectorIndex
 
         folder = Path(folder)
         if not (folder / SETTINGS_FILE).is_file() or not (folder / FAQ_FILE).is_file():
@@ -103,6 +103,7 @@ class BiEncoderHead:
     name = "bi-encoder"
     description = ("FAQ retrieval: sentence-transformers bi-encoder fine-tuned with in-batch "
                    "negatives, FAISS index, calibrated hand-off.")
+    paths = ("dataset.faq",)  # a file setting: relative in a task file means beside it
     schema = {
         "dataset.faq": "",  # FAQ file (id,question,answer); empty: one entry per faq_id
         "dataset.validation_fraction": 0.1,  # of training queries, held out to calibrate
@@ -190,8 +191,8 @@ class BiEncoderHead:
 
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
-        from tunehub.core.biencoder import load_encoder, prepare_peft
-        from tunehub.core.engine import TrainSettings
+        from tunehub.plugin.biencoder import load_encoder, prepare_peft
+        from tunehub.plugin import TrainSettings
 
         from .objective import LOSSES, train_all_entries
 
@@ -243,7 +244,7 @@ class BiEncoderHead:
                    targets: list[str], settings: Any) -> tuple[Any, Any, str]:
         """MultipleNegativesRankingLoss: in-batch negatives, plus hard negatives mined with
         the base model when ``head.hard_negatives`` > 0. Returns (model, result, description)."""
-        from tunehub.core.biencoder import mine_hard_negatives, train_pairs
+        from tunehub.plugin.biencoder import mine_hard_negatives, train_pairs
 
         head, negatives, extra = run.config["head"], None, "in-batch negatives"
         if head["hard_negatives"] > 0:  # mined with the untuned model, before training
@@ -367,7 +368,7 @@ class FaqPredictor:
 
 def untuned(data: TaskData, config: Mapping[str, Any], base: Path) -> dict[str, Any]:
     """The base model without fine-tuning, same index and calibration."""
-    from tunehub.core.biencoder import load_encoder
+    from tunehub.plugin.biencoder import load_encoder
 
     faq, splits = data.info["faq"], data.train
     model = load_encoder(Path(base), config["train"]["max_length"])
@@ -381,10 +382,10 @@ def untuned_baseline(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any
     cached = data.info.get("untuned_outputs")
     if cached is not None:
         return cached
-    from tunehub.core import hub
-    from tunehub.core.plugins import load_catalog
-
-    return untuned(data, config, hub.resolve_model(config["model"], load_catalog().models()))
+    if data.base_model is None:
+        raise ConfigError("the untuned baseline scores the base model, which this data does not "
+                          "name; run it through `app run-task`.")
+    return untuned(data, config, data.base_model)
 
 
 def bm25(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:

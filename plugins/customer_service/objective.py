@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.errors import ModelError
+from tunehub.plugin import ModelError
 
 LOSSES = ("mnrl", "all-entries")
 MAX_ENTRIES = 512  # entries encoded per step; above, a sample that keeps the batch's own
@@ -73,7 +73,7 @@ def train_all_entries(model: Any, anchors: Sequence[str], labels: Sequence[int],
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
-    from tunehub.core.engine import run_trainer
+    from tunehub.plugin import run_trainer
 
     if len(anchors) != len(labels) or not len(anchors):
         raise ModelError(f"the all-entries objective needs one entry per question (>0), got "

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.core.errors import ConfigError
+from tunehub.plugin import ConfigError
 
 from .retrieval import Search
 
@@ -38,8 +38,8 @@ def load_cross_encoder(path: str | Path, max_length: int, layers: int = 0, fresh
     import torch
     from sentence_transformers import CrossEncoder
 
-    from tunehub.core.engine import quiet_transformers
-    from tunehub.core.safety import safe_model_folder
+    from tunehub.plugin import quiet_transformers
+    from tunehub.plugin import safe_model_folder
 
     quiet_transformers()
     folder = safe_model_folder(path)
@@ -95,7 +95,7 @@ def train_reranker(model: Any, columns: dict[str, list], loss_name: str, setting
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
 
-    from tunehub.core.engine import run_trainer
+    from tunehub.plugin import run_trainer
 
     dataset = Dataset.from_dict(columns)
     if loss_name == "bce":  # weigh the one positive as much as its negatives together
@@ -124,7 +124,7 @@ def score_pairs(model: Any, queries: Sequence[str], texts: Sequence[str], batch_
     as the bi-encoder's inference path does."""
     import torch
 
-    from tunehub.core.inference import length_order, token_batches
+    from tunehub.plugin import length_order, token_batches
 
     if not len(queries):
         return np.zeros(0, dtype=np.float32)
@@ -264,7 +264,7 @@ def top1_changes(before: np.ndarray, after: np.ndarray, truth: Sequence[int]) ->
 
 def has_checkpoint(work_dir: Path) -> bool:
     """Whether an interrupted re-ranker training left a checkpoint to resume."""
-    from tunehub.core.engine import last_checkpoint
+    from tunehub.plugin import last_checkpoint
 
     return last_checkpoint(work_dir / RERANK_DIR / "checkpoints") is not None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.core.errors import ConfigError
+from tunehub.plugin import ConfigError
 
 from .data import Faq, Queries
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from tunehub.plugin import PLUGIN_API_VERSION, hookimpl
-from tunehub.tasks import task_file
 
 TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
 DATA = Path(__file__).parent / "data"
@@ -66,7 +65,7 @@ def all_o_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
 
 @hookimpl
 def register_tasks(register) -> None:
-    register(task_file("entity-extraction"))
+    register(Path(__file__).parent / "entity-extraction.toml")
 
 
 @hookimpl

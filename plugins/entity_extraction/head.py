@@ -28,6 +28,7 @@ class TokenClassificationHead:
     name = "token-classification"
     description = ("Entity extraction: encoder + linear layer per token (transformers), "
                    "IOB2 tags, windows for long texts, constrained decoding.")
+    paths = ("dataset.validation",)  # a file setting: relative in a task file means beside it
     schema = {
         "dataset.tag_scheme": "auto",  # auto | iob2 | iob1 | bioes (auto: bioes if E-/S- occur)
         "dataset.validation": "",  # a file for best-epoch selection; else a slice of train
@@ -227,7 +228,7 @@ class EntityPredictor:
 
     def quantize(self, kind: str) -> None:
         """Dynamic int8 quantisation of the Linear layers, in place (``--quantize int8``)."""
-        from tunehub.core.inference import quantize_int8
+        from tunehub.plugin import quantize_int8
 
         if kind != "int8":
             raise ConfigError(f"--quantize {kind}: entity extraction supports int8 only.")
@@ -272,7 +273,7 @@ class EntityPredictor:
             model = lora.load_adapter(_load_model(base, tagging.tag_labels(meta["types"])), folder)
         else:
             model = _load_model(folder, tagging.tag_labels(meta["types"]))
-        from tunehub.core.inference import place
+        from tunehub.plugin import place
 
         model = place(model)
         tokenizer = _fast_tokenizer(AutoTokenizer.from_pretrained(folder))

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.hookspecs import PLUGIN_API_VERSION, hookimpl
-from tunehub.tasks import task_file
+from tunehub.plugin import PLUGIN_API_VERSION, hookimpl
 
 TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
 DATA = Path(__file__).parent / "data"
@@ -56,7 +55,7 @@ def finance_lexicon(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
 
 @hookimpl
 def register_tasks(register) -> None:
-    register(task_file("financial-sentiment"))
+    register(Path(__file__).parent / "financial-sentiment.toml")
 
 
 @hookimpl

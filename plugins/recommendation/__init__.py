@@ -5,8 +5,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.hookspecs import PLUGIN_API_VERSION, hookimpl
-from tunehub.tasks import task_file
+from tunehub.plugin import PLUGIN_API_VERSION, hookimpl
 
 TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
 EASE_MAX_ITEMS = 20_000  # collab.EASE_MAX_ITEMS, repeated so listing baselines imports no numpy
@@ -57,16 +56,16 @@ def untuned_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     cached = data.info.get("untuned_outputs")
     if cached is not None:  # computed during the run, before fine-tuning
         return cached
-    from tunehub.core import hub
-    from tunehub.core.biencoder import load_encoder
-    from tunehub.core.engine import TrainSettings
-    from tunehub.core.plugins import load_catalog
+    from tunehub.plugin import ConfigError, TrainSettings
+    from tunehub.plugin.biencoder import load_encoder
 
     from . import recipe, scoring, towers
 
     settings = TrainSettings.from_config(config["train"])
-    model = load_encoder(hub.resolve_model(config["model"], load_catalog().models()),
-                         settings.max_length)
+    if data.base_model is None:
+        raise ConfigError("the untuned baseline scores the base model, which this data does not "
+                          "name; run it through `app run-task`.")
+    model = load_encoder(data.base_model, settings.max_length)
     vectors = recipe.encode_items(model, data.train, settings.eval_batch_size)
     val = recipe.validation_for(data.train, config)
     pooling, _ = towers.choose_pooling(vectors, val.split, val.warm)
@@ -76,7 +75,7 @@ def untuned_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
 
 @hookimpl
 def register_tasks(register) -> None:
-    register(task_file("recommendation-scoring"))
+    register(Path(__file__).parent / "recommendation-scoring.toml")
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tunehub.core.errors import ConfigError
+from tunehub.plugin import ConfigError
 
 from .dataset import Split
 from .scoring import interaction_matrix, popularity

@@ -22,9 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.data import Table, column_for, id_text, read_table
-from tunehub.core.errors import DataError
-from tunehub.core.heads import TaskData
+from tunehub.plugin import Table, column_for, id_text, read_table
+from tunehub.plugin import DataError
+from tunehub.plugin import TaskData
 
 
 @dataclass

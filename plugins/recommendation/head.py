@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunehub.core.errors import ConfigError, DataError, ModelError
-from tunehub.core.heads import FitOutput, Run, TaskData
+from tunehub.plugin import ConfigError, DataError, ModelError
+from tunehub.plugin import FitOutput, Run, TaskData
 
 from . import dataset
 
@@ -29,6 +29,7 @@ class TwoTowerHead:
     description = ("Text-aware recommender: a sentence-encoder item tower with a trained adapter, "
                    "pooled user vectors, fused with EASE/transitions/popularity; cold items ranked "
                    "by text.")
+    paths = ("dataset.items",)  # a file setting: relative in a task file means beside it
     schema = {
         "dataset.items": "",  # items file: item id + text columns
         "dataset.item_text": ["title"],  # text columns of the items file the item tower reads
@@ -110,8 +111,8 @@ class TwoTowerHead:
 
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
-        from tunehub.core.biencoder import load_encoder
-        from tunehub.core.engine import TrainSettings
+        from tunehub.plugin.biencoder import load_encoder
+        from tunehub.plugin import TrainSettings
 
         from . import adapter, fusion, recipe, scoring, towers
 
@@ -212,8 +213,8 @@ class TwoTowerHead:
 
     # -- using a saved model ------------------------------------------------------
     def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]):
-        from tunehub.core.biencoder import load_encoder
-        from tunehub.core.engine import TrainSettings
+        from tunehub.plugin.biencoder import load_encoder
+        from tunehub.plugin import TrainSettings
 
         from . import recipe, scoring
 

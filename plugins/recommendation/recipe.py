@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.core.errors import ConfigError
+from tunehub.plugin import ConfigError
 
 from . import collab, fusion, scoring, towers
 from .dataset import Split
@@ -71,7 +71,7 @@ def ease_lambda(data: Any, config: Mapping[str, Any]) -> tuple[float, dict[float
 
 
 def encode_items(model: Any, split: Split, batch_size: int) -> np.ndarray:
-    from tunehub.core.biencoder import encode
+    from tunehub.plugin.biencoder import encode
 
     return encode(model, split.catalog.texts, batch_size)
 

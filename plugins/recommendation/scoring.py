@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.core import ranking
+from tunehub.plugin import ranking
 
 from .dataset import Cases, Split
 
