@@ -410,14 +410,19 @@ def version_config(task: str, *, model: str | None = None, overrides: Iterable[s
 
 def load(task: str, *, model: str | None = None, quantize: str = "none",
          overrides: Iterable[str] = (), strict: bool = False, registries: Iterable[str] = (),
-         catalog: Catalog | None = None) -> Loaded:
-    """Load a fine-tuned version (``TASK@latest`` by default) once: predict, evaluate, serve."""
+         catalog: Catalog | None = None,
+         version: tuple[hub.Artifact, dict[str, Any]] | None = None) -> Loaded:
+    """Load a fine-tuned version (``TASK@latest`` by default) once: predict, evaluate, serve.
+
+    ``version``: the (artifact, config) `version_config` already resolved, so a command
+    that checked its input against the config before loading resolves it once."""
     from .engine import quiet_transformers
     from .inference import configure_threads, load_predictor
     from .progress import phase
 
     catalog = catalog or load_catalog(strict, registries)
-    artifact, config = version_config(task, model=model, overrides=overrides, catalog=catalog)
+    artifact, config = version or version_config(task, model=model, overrides=overrides,
+                                                 catalog=catalog)
     head = catalog.head_of(catalog.task(task))
     quiet_transformers()
     configure_threads()
@@ -437,10 +442,11 @@ def evaluate(task: str, *, model: str | None = None, data=None, overrides: Itera
     from .evaluation import evaluate_loaded
 
     catalog = catalog or load_catalog(strict, registries)
-    config = version_config(task, model=model, overrides=overrides, catalog=catalog)[1]
+    version = version_config(task, model=model, overrides=overrides, catalog=catalog)
+    config = version[1]
     files = {"eval": Path(data).expanduser()} if data else data_files(config, catalog)
     task_data = catalog.head_of(catalog.task(task)).load_data(config, files)  # before the model
-    loaded = load(task, model=model, quantize=quantize, overrides=overrides, catalog=catalog)
+    loaded = load(task, quantize=quantize, catalog=catalog, version=version)
     return evaluate_loaded(loaded, catalog, files, write=write, overrides=overrides, data=task_data)
 
 

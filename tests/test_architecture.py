@@ -93,3 +93,69 @@ def test_plugin_api_module_imports_no_heavy_library():
             "print(all(hasattr(api, n) for n in api.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[]", "True"]
+
+
+PUBLIC = {"tunehub.plugin", "tunehub.plugin.lora", "tunehub.plugin.biencoder",
+          "tunehub.plugin.index", "tunehub.plugin.ranking"}
+
+
+def test_builtin_plugins_import_only_the_public_surface():
+    """What docs/heads.md calls off-limits to plugin authors is off-limits to the built-ins."""
+    offenders = {}
+    for path in (ROOT / "plugins").rglob("*.py"):
+        name = module_name(path)
+        own = ".".join(name.split(".")[:3])  # tunehub.plugins.<plugin>
+        bad = sorted(i for i in imports_of(path) if i.startswith("tunehub")
+                     and not i.startswith(own) and i.rsplit(".", 1)[0] not in PUBLIC
+                     and i not in PUBLIC)
+        if bad:
+            offenders[name] = bad
+    assert offenders == {}
+
+
+def _builtin_names() -> set[str]:
+    from tunehub.core.plugins import load_catalog
+
+    catalog = load_catalog()
+    return {*catalog.items["heads"], *catalog.items["tasks"]}
+
+
+def test_core_names_no_head_and_no_task_in_its_logic():
+    """No comparison or lookup in the core mentions a built-in head or task by name (help
+    texts and examples may); the default-plugin list names plugins, not heads."""
+    names = _builtin_names()
+    offenders = []
+    for module, path in core_modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            values = []
+            if isinstance(node, ast.Compare):
+                values = [node.left, *node.comparators]
+            elif isinstance(node, ast.Subscript):
+                values = [node.slice]
+            found = [v.value for v in values if isinstance(v, ast.Constant) and v.value in names]
+            offenders += [f"{module}:{node.lineno} {name}" for name in found]
+    assert offenders == []
+
+
+HEAD_MEMBERS = {"load", "predict", "evaluate", "export", "example_inputs", "training_texts",
+                "row_keys", "corrections", "join_feedback", "monitor_outputs", "paths",
+                "baselines", "schema", "description", "labels", "quantize", "impl", "close",
+                "warnings", "texts", "queries"}
+RESOLVED_AT = {"tunehub.core.heads", "tunehub.core.inference", "tunehub.core.sinks"}
+
+
+def test_no_probing_for_head_members_after_registration():
+    """Optional members of heads, predictors and sinks are resolved once, where they are
+    registered or loaded (heads.py, inference.py's adapter, sinks.make_sinks)."""
+    offenders = []
+    for module, path in {**core_modules(),
+                         **{module_name(p): p for p in (ROOT / "testing").rglob("*.py")}}.items():
+        if module in RESOLVED_AT:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("getattr", "hasattr") and len(node.args) >= 2
+                    and isinstance(node.args[1], ast.Constant) and node.args[1].value in HEAD_MEMBERS):
+                offenders.append(f"{module}:{node.lineno} {node.func.id}(..., {node.args[1].value!r})")
+    allowed = {"tunehub.testing.contract"}  # check_head inspects the plugin's own object
+    assert [o for o in offenders if o.split(":")[0] not in allowed] == []

@@ -10,11 +10,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-from tunehub.plugin import PLUGIN_API_VERSION
 from click.testing import CliRunner
 
 from tunehub.core.cli import main
+from tunehub.plugin import PLUGIN_API_VERSION
 from tunehub.testing import Contract
 
 from conftest import tiny_overrides
@@ -228,3 +227,21 @@ def test_pip_installed_head_scaffold_installs_into_a_separate_prefix_and_passes(
     tasks = _pip_install_and_test(head_scaffold, tmp_path, passed=11)
     assert tasks["acme-tickets"]["plugin"] == "acme_tickets"
     assert tasks["acme-tickets"]["head"] == "acme-tickets-classifier"
+
+
+def test_scaffolded_head_gives_its_new_layers_to_run_trainer(head_registry, tiny_model,
+                                                             monkeypatch):
+    """train.head_lr_scale works for a scaffolded head: it names the layers it adds."""
+    contract = Contract("acme-tickets", [head_registry], model=tiny_model)
+    head = contract.catalog.head_of(contract.catalog.task("acme-tickets")).impl
+    module = sys.modules[type(head).__module__]
+    seen, real = {}, module.run_trainer
+
+    def spy(*args, **kwargs):
+        seen["head_parameters"] = kwargs.get("head_parameters")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "run_trainer", spy)
+    contract.train_and_predict()
+    assert seen["head_parameters"]  # the classifier on top, not the encoder
+    assert sum(p.numel() for p in seen["head_parameters"]) < 10_000

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .output import emit_json, json_option, print_result
+from .output import catalog_from, emit_json, json_option, print_result
 
 
 @click.command("evaluate")
@@ -26,8 +26,7 @@ def evaluate(ctx: click.Context, name: str, model: str | None, data: str | None,
     from ..runner import evaluate as run_evaluate
 
     result = run_evaluate(name, model=model, data=data, overrides=overrides, quantize=quantize,
-                          write=not no_report, strict=ctx.obj["strict"],
-                          registries=ctx.obj["registries"])
+                          write=not no_report, catalog=catalog_from(ctx))
     if as_json:
         emit_json({**result.to_json(), "model": result.notes.get("model"),
                    "report": result.notes.get("report"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .output import emit_json
+from .output import catalog_from, emit_json
 
 
 @click.command("monitor")
@@ -36,13 +36,12 @@ def monitor(ctx: click.Context, name: str, source: str, fmt: str | None, model: 
     """
     from ..errors import ConfigError
     from ..monitor_run import run_monitor
-    from ..plugins import load_catalog
 
     specs = [*sinks, *([f"file:{alerts_file}"] if alerts_file else [])]
     if as_json and not specs:
         raise ConfigError("--json prints the summary on stdout: send the alerts elsewhere "
                           "with --alerts FILE or --sink.")
-    catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
+    catalog = catalog_from(ctx)
     result = run_monitor(name, source, fmt=fmt, model=model, overrides=overrides, sinks=specs,
                          report_dir=report_dir, catalog=catalog)
     summary = result.to_json()

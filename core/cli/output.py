@@ -9,9 +9,13 @@ import click
 
 
 def catalog_from(ctx: click.Context):
+    """The command's catalog: plugins and task files loaded once per command."""
     from ..plugins import load_catalog
 
-    return load_catalog(ctx.obj["strict"], ctx.obj["registries"])
+    root = ctx.find_root()
+    if "catalog" not in root.obj:
+        root.obj["catalog"] = load_catalog(root.obj["strict"], root.obj["registries"])
+    return root.obj["catalog"]
 
 
 def warn_failed(catalog) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .output import deprecated_alias, emit_json, json_option, stdout_console, table
+from .output import catalog_from, deprecated_alias, emit_json, json_option, stdout_console, table
 
 
 @click.command("predict")
@@ -56,15 +56,15 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
     check_inputs(texts)  # before the model loads
     if output and Path(output).expanduser().exists() and not overwrite:
         raise ConfigError(f"--output {output} already exists; choose a new file or add --overwrite.")
+    from ..runner import version_config
+
+    catalog = catalog_from(ctx)
+    version = version_config(name, model=model, overrides=overrides, catalog=catalog)
     if input_path:  # the file, its rows and its column are checked before the model loads
         from ..predict_io import input_column, open_source
-        from ..runner import version_config
 
-        config = version_config(name, model=model, overrides=overrides, strict=ctx.obj["strict"],
-                                registries=ctx.obj["registries"])[1]
-        input_column(open_source(input_path), column, config["dataset"]["columns"])
-    loaded = load(name, model=model, quantize=quantize, overrides=overrides, strict=ctx.obj["strict"],
-                  registries=ctx.obj["registries"])
+        input_column(open_source(input_path), column, version[1]["dataset"]["columns"])
+    loaded = load(name, quantize=quantize, catalog=catalog, version=version)
     if input_path:
         summary = predict_file(loaded, input_path, output, column, batch_size)
         if as_json and output:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .output import data_options, deprecated_alias, emit_json, print_result
+from .output import catalog_from, data_options, deprecated_alias, emit_json, print_result
 
 
 @click.command("run-task")
@@ -32,11 +32,10 @@ def run_task(ctx: click.Context, name: str, data: str | None, eval_data: str | N
              as_json: bool) -> None:
     """Fine-tune and evaluate task NAME (bundled sample data unless --data is given)."""
     from ..engine import is_main_process
-    from ..plugins import load_catalog
     from ..retrain import previous_serving
     from ..runner import run_task as run
 
-    catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
+    catalog = catalog_from(ctx)
     previous = previous_serving(name) if promote_if_better else None
     result = run(name, data=data, eval_data=eval_data, model=base_model or model,
                  overrides=overrides, resume=resume or False, catalog=catalog,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from .output import catalog_from
+
 
 def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str, str | None]:
     """--model values to tasks: 'TASK@vN' goes to TASK; a bare value needs one task."""
@@ -59,7 +61,6 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
           max_text_chars: int, max_body_bytes: int, quantize: str, no_log_predictions: bool,
           access_log: bool, api_key: str) -> None:
     """Serve tasks NAME... over HTTP: GET /health, GET /v1/tasks, POST /v1/predict, docs at /docs."""
-    from ..plugins import load_catalog
     from ..progress import console
     from ..promotion import follower
     from ..runner import load
@@ -78,7 +79,7 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
         from ..feedback import check_store
 
         check_store()
-    catalog = load_catalog(ctx.obj["strict"], ctx.obj["registries"])
+    catalog = catalog_from(ctx)
     chosen = _assign_models(names, models)
     following = {name for name, ref in chosen.items() if ref is None}  # TASK@serving
     loaded = [load(name, model=ref or f"{name}@serving", quantize=quantize, catalog=catalog)
