@@ -30,7 +30,7 @@ from .errors import ConfigError, DataError
 LEGACY_CORRECTIONS = ("label", "faq_id", "item")  # `add` without a correction field named
 ADDRESS = {"task", "prediction_id", "input"}  # what names the prediction a correction is about
 RESERVED = {"id", "kind", "model", "predicted", "created"}  # what the store itself records
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS predictions (
     id TEXT PRIMARY KEY, task TEXT NOT NULL, model TEXT NOT NULL, input TEXT NOT NULL,
     output TEXT NOT NULL, created TEXT NOT NULL);
@@ -59,7 +59,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    db.executescript(SCHEMA)
+    db.executescript(TABLES)
     return db
 
 

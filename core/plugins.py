@@ -31,7 +31,7 @@ from .tasks import TaskSpec, task_from
 DEFAULT_PLUGIN = "tunehub.core.defaults"
 # Built-in heads: default plugins, always loaded, registering like any other plugin.
 DEFAULT_HEAD_PLUGINS = ("tunehub.plugins.classification",)
-KINDS = ("tasks", "datasets", "heads", "metrics", "baselines", "models", "commands",
+REGISTRABLE = ("tasks", "datasets", "heads", "metrics", "baselines", "models", "commands",
          "run_listeners", "alert_rules", "alert_sinks")
 
 
@@ -97,7 +97,7 @@ class AlertRule:
 
 
 @dataclass(frozen=True)
-class AlertSink:
+class SinkFactory:
     name: str
     factory: Callable[..., Any]  # factory(target, settings) -> an object with send(alert)
     description: str = ""
@@ -129,7 +129,7 @@ def _command(obj: Any, plugin: str) -> PluginCommand:
     return PluginCommand(obj.name, obj, plugin)
 
 
-def _recorder(kind: str, plugin: str, out: list) -> Callable[..., None]:
+def _register_callback(kind: str, plugin: str, out: list) -> Callable[..., None]:
     """The ``register`` callback handed to one plugin's ``register_<kind>`` hook."""
 
     def register(*args: Any, **kwargs: Any) -> None:
@@ -160,7 +160,7 @@ def _recorder(kind: str, plugin: str, out: list) -> Callable[..., None]:
             if len(args) < 2 or not callable(args[1]):
                 raise PluginError(f"plugin '{plugin}' registered {kind[:-1].replace('_', ' ')} "
                                   f"{args[:1]!r} without a callable; call register(name, fn).")
-            out.append((AlertRule if kind == "alert_rules" else AlertSink)(*args, **kwargs,
+            out.append((AlertRule if kind == "alert_rules" else SinkFactory)(*args, **kwargs,
                                                                             plugin=plugin))
 
     return register
@@ -172,11 +172,11 @@ class Catalog:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.plugins: list[PluginInfo] = []
-        self.items: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
-        self.owners: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}  # kind -> name -> plugin
+        self.items: dict[str, dict[str, Any]] = {kind: {} for kind in REGISTRABLE}
+        self.owners: dict[str, dict[str, str]] = {kind: {} for kind in REGISTRABLE}  # kind -> name -> plugin
         # every entry also under its plugin-qualified name, "<plugin>:<name>": a name that two
         # plugins register stays reachable from both (the plain name is the first one's)
-        self.qualified: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        self.qualified: dict[str, dict[str, Any]] = {kind: {} for kind in REGISTRABLE}
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if os.environ.get("TUNEHUB_TRACE_PLUGINS", "") not in ("", "0"):
@@ -222,7 +222,7 @@ class Catalog:
     def alert_rule(self, name: str) -> AlertRule:
         return self._get("alert_rules", name, "alert rule")
 
-    def alert_sink(self, name: str) -> AlertSink:
+    def alert_sink(self, name: str) -> SinkFactory:
         return self._get("alert_sinks", name, "alert sink")
 
     def models(self) -> dict[str, ModelAlias]:
@@ -274,7 +274,7 @@ class Catalog:
                     f"implements unknown hook '{hook}'.{did_you_mean(hook, hooks)}"
                 ) from None
             info.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or [])
-            staged = {kind: self._call(kind, info.name) for kind in KINDS}
+            staged = {kind: self._call(kind, info.name) for kind in REGISTRABLE}
             self._merge(staged, info.name, info)
             info.provides = {kind: [e.name for e in entries] for kind, entries in staged.items()
                              if entries and kind != "run_listeners"}
@@ -302,7 +302,7 @@ class Catalog:
         others = [obj for name, obj in self.pm.list_name_plugin() if name != plugin and obj]
         caller = self.pm.subset_hook_caller(f"register_{kind}", others)
         if any(impl.plugin_name == plugin for impl in caller.get_hookimpls()):
-            caller(register=_recorder(kind, plugin, out))
+            caller(register=_register_callback(kind, plugin, out))
         return out
 
     def _merge(self, staged: dict[str, list], plugin: str, info: PluginInfo | None = None) -> None:

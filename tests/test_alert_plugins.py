@@ -163,3 +163,49 @@ def test_sink_specs():
 
     with pytest.raises(ConfigError, match="give an http"):
         make_sinks(["webhook:ftp://x"], load_catalog(), FAST)
+
+
+def test_a_plugin_head_with_monitorable_outputs_is_monitored(tmp_path):
+    """Monitoring is a head capability: a third-party head naming its own output fields."""
+
+    class ToneHead:
+        name = "tone-scorer"
+        monitor_outputs = {"label": "tone", "scores": "tone_scores"}
+        schema = {"monitor.window": "12h"}  # the head's own default wins over the core's
+
+        def load_data(self, config, files): ...
+
+        def fit(self, run): ...
+
+        def predict(self, model_dir, inputs, config): ...
+
+    class ToneModel:
+        class artifact:
+            ref = "tones@v1"
+
+        def predict(self, texts):
+            return [{"tone": "negative" if "fell" in t else "neutral",
+                     "tone_scores": {"negative": 0.9 if "fell" in t else 0.1}} for t in texts]
+
+    class Plugin:
+        @hookimpl
+        def register_heads(self, register):
+            register(ToneHead())
+
+        @hookimpl
+        def register_tasks(self, register):
+            register({"name": "tones", "head": {"name": "tone-scorer"}, "metrics": ["accuracy"],
+                      "baselines": []})
+
+    catalog = with_plugin(Plugin())
+    try:
+        assert catalog.head("tone-scorer").schema["monitor.threshold"] == 3.5
+        data = write_jsonl(tmp_path / "news.jsonl", stream(days=10))
+        alerts = tmp_path / "alerts.jsonl"
+        result = run_monitor("tones", str(data), catalog=catalog, loaded=ToneModel(),
+                             overrides=["monitor.window=1d"], sinks=[f"file:{alerts}"])
+        assert result.counts.scored == result.counts.rows > 0
+        found = [json.loads(line) for line in alerts.read_text().splitlines()]
+        assert [a["entity"] for a in found] == ["BETA"]  # the surge day, read from "tone"
+    finally:
+        catalog.pm.unregister(name="throwaway")

@@ -12,7 +12,7 @@ from tunehub.plugins.recommendation import collab, dataset, fusion, recipe, towe
 
 def make_split(history: dict[str, str], n_items: int = 6) -> dataset.Split:
     ids = [chr(ord("a") + i) for i in range(n_items)]
-    catalog = dataset.Catalog(ids, [i.upper() for i in ids], ids)
+    catalog = dataset.Items(ids, [i.upper() for i in ids], ids)
     indexed = {user: [catalog.index[i] for i in items] for user, items in history.items()}
     return dataset.Split(catalog, indexed, {u: set(h) for u, h in indexed.items()})
 
@@ -105,7 +105,7 @@ def test_adapter_starts_as_the_untuned_encoder_and_learns_clusters():
     for u in range(200):  # users stay inside one half of the catalogue
         half = u % 2
         history[f"u{u}"] = [int(i) for i in rng.choice(n // 2, size=6, replace=False) + half * n // 2]
-    catalog = dataset.Catalog([str(i) for i in range(n)], [""] * n, [""] * n)
+    catalog = dataset.Items([str(i) for i in range(n)], [""] * n, [""] * n)
     split = dataset.Split(catalog, history, {u: set(h) for u, h in history.items()})
     val = fusion.validation(split, 0.0, 0)
     pooling = towers.Pooling(10, 1.0)

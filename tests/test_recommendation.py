@@ -119,7 +119,7 @@ def test_missing_items_file_is_a_clear_error(tmp_path):
 
 
 def hand_split():
-    catalog = dataset.Catalog(list("abcdef"), list("ABCDEF"), list("abcdef"))
+    catalog = dataset.Items(list("abcdef"), list("ABCDEF"), list("abcdef"))
     history = {"u1": [0, 1], "u2": [2], "u3": [0, 2, 3]}
     seen = {user: set(items) for user, items in history.items()}
     return dataset.Split(catalog, history, seen)
@@ -150,7 +150,7 @@ def test_full_ranking_excludes_training_items_and_matches_hand_counts():
 
 def test_sampled_protocol_uses_target_plus_seeded_negatives():
     n = 300
-    catalog = dataset.Catalog([f"i{i}" for i in range(n)], [""] * n, [""] * n)
+    catalog = dataset.Items([f"i{i}" for i in range(n)], [""] * n, [""] * n)
     split = dataset.Split(catalog, {"u": [0, 1]}, {"u": {0, 1}})
     target = 7
     scores = {"u": np.arange(n, dtype=float)}  # higher id, higher score

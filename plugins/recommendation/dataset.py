@@ -28,7 +28,7 @@ from tunehub.plugin import TaskData
 
 
 @dataclass
-class Catalog:
+class Items:
     """The items: ids, display titles and the text the item tower reads."""
 
     ids: list[str]
@@ -43,7 +43,7 @@ class Catalog:
 class Split:
     """Training interactions: per user, positive item indices in time order, and all seen."""
 
-    catalog: Catalog
+    catalog: Items
     history: dict[str, list[int]]
     seen: dict[str, set[int]]
 
@@ -124,7 +124,7 @@ def read_interactions(path: Path, columns: Mapping[str, str]) -> tuple[list[Row]
     return rows, info
 
 
-def read_items(path: Path, columns: Mapping[str, str], text_columns: list[str]) -> Catalog:
+def read_items(path: Path, columns: Mapping[str, str], text_columns: list[str]) -> Items:
     table = read_table(path)
     key = columns.get("item_key") or (
         columns.get("item") if columns.get("item") in table.columns else "item_id")
@@ -157,7 +157,7 @@ def read_items(path: Path, columns: Mapping[str, str], text_columns: list[str]) 
         ids.append(item)
         titles.append(str(record.get(title_col) or "").strip() or item)
         texts.append(". ".join(p for p in parts if p) or item)
-    return Catalog(ids, titles, texts)
+    return Items(ids, titles, texts)
 
 
 def load(config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
@@ -206,7 +206,7 @@ def _positive(row: Row, min_rating: float) -> bool:
     return row.rating is None or row.rating >= min_rating
 
 
-def split_rows(rows: list[Row], catalog: Catalog, ds: Mapping[str, Any], found: Mapping[str, Any]):
+def split_rows(rows: list[Row], catalog: Items, ds: Mapping[str, Any], found: Mapping[str, Any]):
     """(training Split, test/cold Cases, summary) by the protocol in the module docstring."""
     seed, min_rating = int(ds["split_seed"]), float(ds["min_rating"])
     per_user = _ordered(rows, seed, bool(found["timestamps"]))
@@ -243,7 +243,7 @@ def split_rows(rows: list[Row], catalog: Catalog, ds: Mapping[str, Any], found: 
     return Split(catalog, history, seen), Cases(test, cold), summary
 
 
-def serving_history(rows: list[Row], catalog: Catalog, min_rating: float) -> dict[str, Any]:
+def serving_history(rows: list[Row], catalog: Items, min_rating: float) -> dict[str, Any]:
     """Every user's full history (all rows, nothing held out) for predictions."""
     per_user = _ordered(rows, 0, True)
     return {user: {"positives": [r.item for r in rs if _positive(r, min_rating)],

@@ -246,7 +246,7 @@ class Recommender:
         self.meta, self.config = _meta(model_dir), config
         items = json.loads((model_dir / "items.json").read_text())
         self.users = json.loads((model_dir / "users.json").read_text())
-        catalog = dataset.Catalog(items["ids"], items["titles"], items["texts"])
+        catalog = dataset.Items(items["ids"], items["titles"], items["texts"])
         index = catalog.index
         self.split = dataset.Split(
             catalog, {u: [index[i] for i in h["positives"]] for u, h in self.users.items()},
