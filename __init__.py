@@ -20,11 +20,11 @@ __all__ = ["run_task", "evaluate", "predict", "validate_data", "list_tasks", "lo
 
 def __getattr__(name: str) -> Any:
     if name in ("run_task", "evaluate", "predict", "validate_data", "RunResult"):
-        from .core import runner
+        from .core.running import runner
 
         return getattr(runner, name)
     if name == "load_catalog":
-        from .core.plugins import load_catalog
+        from .core.extending.plugins import load_catalog
 
         return load_catalog
     if name == "TunehubError":
@@ -36,6 +36,6 @@ def __getattr__(name: str) -> Any:
 
 def list_tasks() -> list[str]:
     """Names of the tasks the loaded plugins provide."""
-    from .core.plugins import load_catalog
+    from .core.extending.plugins import load_catalog
 
     return sorted(load_catalog().tasks)

@@ -23,7 +23,7 @@ def cpu_class() -> str:
     MKL_ENABLE_INSTRUCTIONS=AVX2`` make an AVX-512 machine run as the AVX2-only class."""
     import torch
 
-    from tunehub.core.engine import bf16_is_fast
+    from tunehub.core.running.engine import bf16_is_fast
 
     return (f"CPU kernels {torch.backends.cpu.get_cpu_capability()}, native bf16 "
             f"{'yes' if bf16_is_fast() else 'no'}, {torch.get_num_threads()} threads")

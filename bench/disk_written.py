@@ -32,7 +32,7 @@ def main() -> None:
         sys.exit(0)
     os.environ["TUNEHUB_HOME"] = tempfile.mkdtemp(prefix="tunehub-disk-")
     import tunehub
-    from tunehub.core.hub import folder_size, human_size
+    from tunehub.core.artifacts.hub import folder_size, human_size
 
     before = written()
     result = tunehub.run_task(args.task, overrides=args.overrides)

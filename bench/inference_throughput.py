@@ -4,7 +4,7 @@
 
 On the same Financial PhraseBank sentences, interleaved in one process:
 - encoding with all-MiniLM-L6-v2: `SentenceTransformer.encode` (defaults: batch 32)
-  against `tunehub.core.inference.run_batches` (mean pooling + L2 norm, the model's own
+  against `tunehub.core.models.inference.run_batches` (mean pooling + L2 norm, the model's own
   modules); outputs must agree to cosine >= 0.9999;
 - classification with the same sequence-classification model: a transformers
   `pipeline("text-classification")` (defaults: one text per forward, and batch_size=32)
@@ -49,8 +49,8 @@ def main() -> None:
     from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTokenizer,
                               pipeline)
 
-    from tunehub.core.engine import quiet_transformers, resolve_precision
-    from tunehub.core.inference import configure_threads, quantize_int8, run_batches
+    from tunehub.core.running.engine import quiet_transformers, resolve_precision
+    from tunehub.core.models.inference import configure_threads, quantize_int8, run_batches
 
     quiet_transformers()
     threads = configure_threads()

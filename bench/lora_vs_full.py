@@ -24,7 +24,7 @@ from _common import cpu_class, data_dir
 
 def child(mode: str, model: str, data: str, steps: int) -> None:
     import tunehub
-    from tunehub.core import hub
+    from tunehub.core.artifacts import hub
 
     result = tunehub.run_task(
         "financial-sentiment", data=data, model=model,

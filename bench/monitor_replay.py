@@ -70,7 +70,7 @@ class TableModel:
 
 
 def score(name: str, stream: Path, planted: set, rows: int, loaded=None, model=None) -> None:
-    from tunehub.core.monitor_run import run_monitor
+    from tunehub.core.operations.monitor_run import run_monitor
 
     alerts = stream.with_name(f"alerts-{name}.jsonl")
     started = time.perf_counter()

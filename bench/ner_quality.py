@@ -37,7 +37,7 @@ def main() -> None:
     import torch
 
     import tunehub
-    from tunehub.core import runner
+    from tunehub.core.running import runner
 
     overrides = [f"dataset.validation={folder / 'dev.jsonl'}", *args.overrides]
     started = time.perf_counter()
@@ -67,7 +67,7 @@ def speed(artifact: str, path) -> None:
     """Sentences per second of batched prediction on the raw test sentences."""
     import json
 
-    from tunehub.core import runner
+    from tunehub.core.running import runner
 
     texts = [" ".join(json.loads(line)["tokens"]) for line in open(path, encoding="utf-8")]
     loaded = runner.load("entity-extraction", model=artifact)

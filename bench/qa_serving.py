@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from tunehub.core.runner import load
+    from tunehub.core.running.runner import load
     from tunehub.plugins.customer_service.rerank import Reranker, load_cross_encoder
     from tunehub.plugins.customer_service.retrieval import entry_texts
 

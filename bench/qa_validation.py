@@ -25,7 +25,7 @@ SHOWN = ("recall@1", "recall@5", "mrr@10", "no_answer_precision")
 
 def split(source: Path, out: Path, fraction: float, seed: int) -> tuple[Path, Path]:
     """(train part, validation part) of ``source``, stratified by category."""
-    from tunehub.core.data import stratified_split
+    from tunehub.core.running.data import stratified_split
 
     with open(source, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))

@@ -60,7 +60,7 @@ def synthetic(folder: Path, users: int, items: int, per_user: float, seed: int =
 
 
 def load(files: dict) -> tuple:
-    from tunehub.core.runner import prepare
+    from tunehub.core.running.runner import prepare
 
     started = time.perf_counter()
     p = prepare("recommendation-scoring", data=files["interactions"], overrides=[
@@ -120,9 +120,9 @@ def _child(method, config, data, steps, queue) -> None:
 def _encode(split, config, sample: int) -> dict[str, float]:
     """Items encoded per second on ``sample`` items (all when fewer), and the catalogue's
     projected encoding time at that rate."""
-    from tunehub.core import hub
-    from tunehub.core.biencoder import encode, load_encoder
-    from tunehub.core.plugins import load_catalog
+    from tunehub.core.artifacts import hub
+    from tunehub.core.models.biencoder import encode, load_encoder
+    from tunehub.core.extending.plugins import load_catalog
 
     model = load_encoder(hub.resolve_model(config["model"], load_catalog().models()),
                          int(config["train"]["max_length"]))

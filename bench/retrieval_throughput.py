@@ -1,4 +1,4 @@
-"""Search throughput of `tunehub.core.index` against brute-force numpy, in one run.
+"""Search throughput of `tunehub.core.models.index` against brute-force numpy, in one run.
 
     python bench/retrieval_throughput.py [--vectors 100000] [--queries 1000] [--random]
 
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--random", action="store_true", help="isotropic vectors, no clusters")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    from tunehub.core.index import VectorIndex
+    from tunehub.core.models.index import VectorIndex
 
     k, q = 10, args.queries
     data, queries = make_vectors(args.vectors, q, args.dim, args.random)

@@ -9,7 +9,7 @@ See docs/heads.md ("Writing a head") for the contract in full.
 """
 from __future__ import annotations
 
-from ..core.data import (
+from ..core.running.data import (
     MIN_EVAL_ROWS,
     MIN_ROWS_PER_LABEL,
     Table,
@@ -22,7 +22,7 @@ from ..core.data import (
     stratified_split,
     text_cell,
 )
-from ..core.engine import (
+from ..core.running.engine import (
     FitResult,
     TrainSettings,
     is_main_process,
@@ -33,13 +33,20 @@ from ..core.engine import (
     seed_everything,
     training_arguments,
 )
-from ..core.feedback import EVALUATION_ROW, input_text, latest_corrections
+from ..core.operations.feedback import EVALUATION_ROW, input_text, latest_corrections
 from ..core.errors import ConfigError, DataError, ModelError, TunehubError, did_you_mean, unknown
-from ..core.heads import FitOutput, Head, Run, TaskData
-from ..core.hookspecs import PLUGIN_API_VERSION, hookimpl
-from ..core.inference import Predictor, length_order, place, quantize_int8, run_batches, token_batches
-from ..core.progress import phase, say
-from ..core.safety import refuse_remote_code, safe_model_folder
+from ..core.extending.heads import FitOutput, Head, Run, TaskData
+from ..core.extending.hookspecs import PLUGIN_API_VERSION, hookimpl
+from ..core.models.inference import (
+    Predictor,
+    length_order,
+    place,
+    quantize_int8,
+    run_batches,
+    token_batches,
+)
+from ..core.running.progress import phase, say
+from ..core.artifacts.safety import refuse_remote_code, safe_model_folder
 from . import biencoder, index, lora, ranking  # documented submodules
 
 __all__ = [

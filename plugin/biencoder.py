@@ -7,7 +7,7 @@ See docs/heads.md (reference: tunehub.plugin.biencoder).
 """
 from __future__ import annotations
 
-from ..core.biencoder import (
+from ..core.models.biencoder import (
     encode,
     load_encoder,
     mine_hard_negatives,

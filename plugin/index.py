@@ -7,6 +7,6 @@ See docs/heads.md (reference: tunehub.plugin.index).
 """
 from __future__ import annotations
 
-from ..core.index import EXACT_MAX, KINDS, VectorIndex, choose_kind, exact_top_k, normalise
+from ..core.models.index import EXACT_MAX, KINDS, VectorIndex, choose_kind, exact_top_k, normalise
 
 __all__ = ["VectorIndex", "choose_kind", "exact_top_k", "normalise", "EXACT_MAX", "KINDS"]

@@ -9,7 +9,7 @@ See docs/heads.md (reference: tunehub.plugin.lora).
 """
 from __future__ import annotations
 
-from ..core.lora import (
+from ..core.models.lora import (
     ADAPTER_CONFIG,
     LORA_DEFAULTS,
     PEFTS,

@@ -6,6 +6,6 @@ See docs/heads.md (reference: tunehub.plugin.ranking).
 """
 from __future__ import annotations
 
-from ..core.ranking import mrr_at, ndcg_at, recall_at
+from ..core.running.ranking import mrr_at, ndcg_at, recall_at
 
 __all__ = ["recall_at", "mrr_at", "ndcg_at"]

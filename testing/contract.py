@@ -19,7 +19,7 @@ CONTRACT_OVERRIDES = {
     "train.epochs": "1", "train.max_steps": "2", "train.batch_size": "8",
     "train.eval_batch_size": "16", "train.max_length": "32", "train.save_checkpoints": "false",
 }
-HEAD_METHODS = ("load_data", "fit")  # and predict or load (see tunehub.core.heads)
+HEAD_METHODS = ("load_data", "fit")  # and predict or load (see tunehub.core.extending.heads)
 
 
 def _fail(task: str, message: str) -> AssertionError:
@@ -43,7 +43,7 @@ def _sizes(head: Any, data: Any, config: Mapping[str, Any]) -> dict[str, int | N
 
 def check_task_file(task: str, catalog: Any) -> dict[str, Any]:
     """The task is registered, its file resolves against the schema, names resolve."""
-    from tunehub.core.runner import resolve_config
+    from tunehub.core.running.runner import resolve_config
 
     spec = catalog.task(task)
     config = resolve_config(catalog, spec)  # raises ConfigError naming key and fix
@@ -58,7 +58,7 @@ def check_task_file(task: str, catalog: Any) -> dict[str, Any]:
 
 def check_data(task: str, catalog: Any, config: Mapping[str, Any]):
     """The task's sample data set exists and loads through its head's validation."""
-    from tunehub.core.runner import data_files
+    from tunehub.core.running.runner import data_files
 
     if not config["dataset"]["name"]:
         raise _fail(task, "set dataset.name to a registered sample data set "
@@ -81,7 +81,7 @@ def check_data(task: str, catalog: Any, config: Mapping[str, Any]):
 def check_head(task: str, catalog: Any, model: str | Path) -> Any:
     """The plugin's own head object follows the Head protocol (not the core's wrapper,
     which fills in defaults), and the tiny model resolves as a base model."""
-    from tunehub.core import hub
+    from tunehub.core.artifacts import hub
 
     registered = catalog.head_of(catalog.task(task))
     head = registered.impl
@@ -111,8 +111,8 @@ def check_metrics(task: str, catalog: Any, config: Mapping[str, Any], data: Any)
     Baselines run with ``config`` as given: set ``config["model"]`` to a tiny model first
     when a baseline loads the base model.
     """
-    from tunehub.core import hub
-    from tunehub.core.runner import baseline_fn, score
+    from tunehub.core.artifacts import hub
+    from tunehub.core.running.runner import baseline_fn, score
 
     data.base_model = hub.resolve_model(config["model"], catalog.models())  # as the runner does
     for name in config["metrics"]:
@@ -162,7 +162,7 @@ def _settings(overrides: Iterable[str]) -> list[str]:
 
 def _inputs(task: str, catalog: Any, inputs: Sequence[str] | None) -> list[str]:
     """``inputs`` as given, else the head's example inputs from the task's sample data."""
-    from tunehub.core import runner
+    from tunehub.core.running import runner
 
     if inputs is not None:
         return list(inputs)
@@ -175,7 +175,7 @@ def check_train_and_predict(task: str, catalog: Any, model: str | Path,
                             inputs: Sequence[str] | None = None,
                             overrides: Iterable[str] = ()) -> tuple[Any, list[dict]]:
     """A one-step training run writes an artifact; predict answers each input in order."""
-    from tunehub.core import runner
+    from tunehub.core.running import runner
 
     result = runner.run_task(task, model=str(model), overrides=_settings(overrides),
                              catalog=catalog)
@@ -213,7 +213,7 @@ def check_determinism(task: str, catalog: Any, model: str | Path, overrides: Ite
     so only one more run is needed. Baselines do not train, so the second run skips them.
     Returns the second run's result.
     """
-    from tunehub.core import runner
+    from tunehub.core.running import runner
 
     settings = _settings(overrides)
     first = first or runner.run_task(task, model=str(model), overrides=settings + ["baselines="],
@@ -257,7 +257,7 @@ def check_quantize(task: str, catalog: Any, artifact: str | Path,
 
     Returns ``"refused"`` or ``"quantised"``.
     """
-    from tunehub.core import runner
+    from tunehub.core.running import runner
     from tunehub.core.errors import ConfigError
 
     try:
@@ -290,7 +290,7 @@ class Contract:
     @property
     def catalog(self):
         if self._catalog is None:
-            from tunehub.core.plugins import load_catalog
+            from tunehub.core.extending.plugins import load_catalog
 
             self._catalog = load_catalog(registries=self.registries)
         return self._catalog
@@ -310,7 +310,7 @@ class Contract:
         return check_head(self.task, self.catalog, self.base_model())
 
     def metrics(self) -> dict:
-        from tunehub.core.runner import resolve_config
+        from tunehub.core.running.runner import resolve_config
 
         self.task_file()
         # baselines may load the base model (e.g. an untuned encoder): use the tiny one

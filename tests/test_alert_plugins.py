@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tunehub.core import runner
-from tunehub.core.hookspecs import hookimpl
-from tunehub.core.monitor_run import run_monitor
-from tunehub.core.sinks import SinkError, WebhookSink, make_sinks, parse_spec
+from tunehub.core.running import runner
+from tunehub.core.extending.hookspecs import hookimpl
+from tunehub.core.operations.monitor_run import run_monitor
+from tunehub.core.operations.sinks import SinkError, WebhookSink, make_sinks, parse_spec
 
 from test_hooks_meta import with_plugin
 from test_monitor import KeywordModel, stream, write_jsonl
@@ -159,7 +159,7 @@ def test_sink_specs():
     assert parse_spec("file:out/alerts.jsonl") == ("file", "out/alerts.jsonl")
     assert parse_spec("stdout") == ("stdout", "")
     from tunehub.core.errors import ConfigError
-    from tunehub.core.plugins import load_catalog
+    from tunehub.core.extending.plugins import load_catalog
 
     with pytest.raises(ConfigError, match="give an http"):
         make_sinks(["webhook:ftp://x"], load_catalog(), FAST)

@@ -114,7 +114,7 @@ def test_builtin_plugins_import_only_the_public_surface():
 
 
 def _builtin_names() -> set[str]:
-    from tunehub.core.plugins import load_catalog
+    from tunehub.core.extending.plugins import load_catalog
 
     catalog = load_catalog()
     return {*catalog.items["heads"], *catalog.items["tasks"]}
@@ -141,7 +141,7 @@ HEAD_MEMBERS = {"load", "predict", "evaluate", "export", "example_inputs", "trai
                 "row_keys", "corrections", "join_feedback", "monitor_outputs", "paths",
                 "baselines", "schema", "description", "labels", "quantize", "impl", "close",
                 "warnings", "texts", "queries"}
-RESOLVED_AT = {"tunehub.core.heads", "tunehub.core.inference", "tunehub.core.sinks"}
+RESOLVED_AT = {"tunehub.core.extending.heads", "tunehub.core.models.inference", "tunehub.core.operations.sinks"}
 
 
 def test_no_probing_for_head_members_after_registration():

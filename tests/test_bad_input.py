@@ -98,7 +98,7 @@ def disk_full(tmp: Path, ctx) -> list[str]:
 
 
 def long_field(tmp: Path, ctx) -> list[str]:
-    import tunehub.core.data as data_module
+    import tunehub.core.running.data as data_module
 
     ctx["patch"] = (data_module, "MAX_FIELD_CHARS", 1000)
     body = rows()

@@ -46,8 +46,8 @@ def test_show_task_applies_overrides():
 def test_plugins_json_shows_builtins_and_hooks():
     result = CliRunner().invoke(main, ["plugins", "--json"])
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
-    assert plugins["tunehub.core.defaults"]["status"] == "ok"
-    assert "register_metrics" in plugins["tunehub.core.defaults"]["hooks"]
+    assert plugins["tunehub.core.extending.defaults"]["status"] == "ok"
+    assert "register_metrics" in plugins["tunehub.core.extending.defaults"]["hooks"]
     heads = plugins["tunehub.plugins.classification"]  # a built-in head is a default plugin
     assert heads["status"] == "ok" and heads["provides"]["heads"] == ["sequence-classification"]
     assert plugins["tunehub.plugins.financial_sentiment"]["source"] == "built-in"

@@ -35,7 +35,7 @@ def test_a_run_in_a_log_prints_timestamped_phases_and_a_data_summary(tiny_model,
 def test_a_phase_announces_itself_in_a_log_after_a_second(capsys, monkeypatch):
     import time
 
-    from tunehub.core import progress
+    from tunehub.core.running import progress
 
     monkeypatch.setattr(progress, "ANNOUNCE_AFTER", 0.2)
     with progress.phase("quick step"):
@@ -49,7 +49,7 @@ def test_a_phase_announces_itself_in_a_log_after_a_second(capsys, monkeypatch):
 
 
 def test_the_data_summary_sums_up_many_labels_in_a_phrase(capsys):
-    from tunehub.core import progress
+    from tunehub.core.running import progress
 
     many = {f"intent_{i:02d}": 10 + i for i in range(77)}
     progress.summary("data", {"train rows": 1000, "train labels": many,

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 import tunehub
-from tunehub.core import runner
+from tunehub.core.running import runner
 from tunehub.core.cli import main
-from tunehub.core.compare import compare_versions, mcnemar, paired_bootstrap, resample
-from tunehub.core.plugins import load_catalog
+from tunehub.core.running.compare import compare_versions, mcnemar, paired_bootstrap, resample
+from tunehub.core.extending.plugins import load_catalog
 
 from _trained import shared_artifact
 from conftest import tiny_overrides
@@ -103,7 +103,7 @@ def test_mcnemar():
 
 
 def _self_compare(task: str) -> dict:
-    root = Path(tunehub.core.hub.artifacts_root()) / task
+    root = Path(tunehub.core.artifacts.hub.artifacts_root()) / task
     shutil.copytree(root / "v1", root / "v2")
     return compare_versions(task, f"{task}@v1", f"{task}@v2", rounds=20)
 

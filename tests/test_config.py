@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from tunehub.core.config import CORE_SCHEMA, resolve, to_toml
+from tunehub.core.running.config import CORE_SCHEMA, resolve, to_toml
 from tunehub.core.errors import ConfigError
-from tunehub.core.plugins import load_catalog
-from tunehub.core.runner import resolve_config
-from tunehub.core.tasks import read_toml, task_from
+from tunehub.core.extending.plugins import load_catalog
+from tunehub.core.running.runner import resolve_config
+from tunehub.core.extending.tasks import read_toml, task_from
 
 
 @pytest.fixture(scope="module")

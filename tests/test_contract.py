@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tunehub.core.plugins import load_catalog
-from tunehub.core.heads import FitOutput, TaskData
-from tunehub.core.hookspecs import hookimpl
-from tunehub.core.plugins import PluginInfo
+from tunehub.core.extending.plugins import load_catalog
+from tunehub.core.extending.heads import FitOutput, TaskData
+from tunehub.core.extending.hookspecs import hookimpl
+from tunehub.core.extending.plugins import PluginInfo
 from tunehub.testing import (
     CONTRACT_OVERRIDES,
     Contract,
@@ -79,7 +79,7 @@ def test_contract_catches_a_missing_description(tmp_path):
 
 def test_contract_catches_a_metric_that_returns_no_number(tmp_path, labelled_csv):
     plugin = f"""
-        from tunehub.core.hookspecs import hookimpl
+        from tunehub.core.extending.hookspecs import hookimpl
 
         @hookimpl
         def register_metrics(register):

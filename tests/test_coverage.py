@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 import tunehub
-from tunehub.core import coverage
+from tunehub.core.running import coverage
 from tunehub.core.cli import main
 
 from conftest import tiny_overrides, write_csv

@@ -188,7 +188,7 @@ def test_run_then_predict_uses_only_the_artifact(tiny_model, faq_files, tunehub_
 
 
 def test_hard_negative_mining_skips_near_duplicates_of_the_positive(monkeypatch):
-    from tunehub.core import biencoder
+    from tunehub.core.models import biencoder
 
     vectors = {"q": [1, 0], "right": [0.9, 0.436], "paraphrase": [0.95, 0.312],
                "near": [0.5, 0.866], "far": [-1, 0]}
@@ -206,7 +206,7 @@ def test_hard_negative_mining_skips_near_duplicates_of_the_positive(monkeypatch)
 
 
 def test_hard_negatives_are_mined_with_the_base_model(tiny_model, faq_files):
-    from tunehub.core.biencoder import load_encoder, mine_hard_negatives
+    from tunehub.core.models.biencoder import load_encoder, mine_hard_negatives
 
     faq, queries = faq_files
     model = load_encoder(tiny_model, max_length=16)
@@ -236,7 +236,7 @@ def test_all_entries_loss_is_the_softmax_over_every_entry(tiny_model):
     import torch
     import torch.nn.functional as F
 
-    from tunehub.core.biencoder import load_encoder
+    from tunehub.core.models.biencoder import load_encoder
     from tunehub.plugins.customer_service.objective import all_entries_loss
 
     model = load_encoder(tiny_model, max_length=16)
@@ -260,7 +260,7 @@ def test_all_entries_loss_is_the_softmax_over_every_entry(tiny_model):
 
 
 def test_all_entries_objective_trains_end_to_end(tiny_model, faq_files, tunehub_home):
-    from tunehub.core.biencoder import encode, load_encoder
+    from tunehub.core.models.biencoder import encode, load_encoder
 
     faq, queries = faq_files
     overrides = tiny_overrides(**{"dataset.faq": str(faq), "dataset.eval_fraction": "0.3",

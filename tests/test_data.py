@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from tunehub.core.cli import main
-from tunehub.core.data import read_table, stratified_split
+from tunehub.core.running.data import read_table, stratified_split
 from tunehub.core.errors import DataError
-from tunehub.core.runner import validate_data
+from tunehub.core.running.runner import validate_data
 
 from conftest import write_csv
 

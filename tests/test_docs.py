@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tunehub.core import runner
+from tunehub.core.running import runner
 from tunehub.core.errors import DataError
-from tunehub.core.plugins import load_catalog
+from tunehub.core.extending.plugins import load_catalog
 from tunehub.testing import Contract
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,3 +122,40 @@ def test_worked_example_names_file_row_and_fix(acme_ner, tmp_path, row, message)
     catalog = load_catalog(registries=[acme_ner])
     with pytest.raises(DataError, match=re.escape(f"{data}, row 2: ") + ".*" + re.escape(message)):
         runner.validate_data("acme-ner", data=data, catalog=catalog)
+
+
+REFERENCE = ROOT / "docs" / "reference.md"
+PUBLIC_MODULES = ["tunehub.plugin", "tunehub.plugin.lora", "tunehub.plugin.biencoder",
+                  "tunehub.plugin.index", "tunehub.plugin.ranking"]
+
+
+def test_every_public_name_has_its_reference_entry():
+    """A plugin author finds every public name's signature, return value and errors in
+    docs/reference.md, under its module's section."""
+    import importlib
+
+    text = REFERENCE.read_text()
+    sections = dict(re.findall(r"(?ms)^## (tunehub\.plugin[\w.]*)\n(.*?)(?=^## |\Z)", text))
+    assert sorted(sections) == sorted(PUBLIC_MODULES)
+    for module in PUBLIC_MODULES:
+        documented = re.findall(r"(?m)^### `(\w+)`", sections[module])
+        names = importlib.import_module(module).__all__
+        assert sorted(documented) == sorted(names), module
+    for code in re.findall(r"```python\n(.*?)```", text, re.S):
+        compile(code, "docs/reference.md", "exec")
+
+
+def test_every_hook_is_documented():
+    from tunehub.core.extending import hookspecs
+
+    hooks = [name for name in dir(hookspecs) if name.startswith("register_")]
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    assert hooks and [h for h in hooks if f"### {h}(register)" not in text] == []
+
+
+def test_relative_links_in_the_docs_resolve():
+    pages = [*(ROOT / "docs").rglob("*.md"), ROOT / "README.md"]
+    broken = [(page.name, target) for page in pages
+              for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", page.read_text())
+              if not re.match(r"[a-z]+://", target) and not (page.parent / target).exists()]
+    assert broken == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import tunehub
-from tunehub.core.engine import resolve_attention, restore_attention, set_attention
+from tunehub.core.running.engine import resolve_attention, restore_attention, set_attention
 from tunehub.core.errors import ConfigError
 
 from conftest import tiny_overrides
@@ -49,7 +49,7 @@ def test_head_parameters_learn_at_their_own_rate():
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from tunehub.core.engine import scale_head_learning_rate
+    from tunehub.core.running.engine import scale_head_learning_rate
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
     args = TrainingArguments("unused", learning_rate=1e-4, weight_decay=0.01, use_cpu=True,
@@ -68,7 +68,7 @@ def test_head_parameters_learn_at_their_own_rate():
 
 def test_the_classifier_passes_its_new_layer_to_the_engine(tiny_model, labelled_csv):
     """Scaling the head's rate changes training (runs are otherwise deterministic)."""
-    from tunehub.core import runner
+    from tunehub.core.running import runner
 
     def probabilities(scale: str) -> list[float]:
         result = tunehub.run_task("financial-sentiment", data=labelled_csv, model=str(tiny_model),
@@ -86,8 +86,8 @@ def test_auto_epochs_fit_the_data_size(rows, epochs):
     """About step_budget optimizer steps, within [min_epochs, max_epochs]."""
     from types import SimpleNamespace
 
-    from tunehub.core.engine import TrainSettings
-    from tunehub.core.training import auto_epochs
+    from tunehub.core.running.engine import TrainSettings
+    from tunehub.core.running.training import auto_epochs
 
     args = SimpleNamespace(max_steps=-1, per_device_train_batch_size=32, world_size=1,
                            gradient_accumulation_steps=1, num_train_epochs=None)

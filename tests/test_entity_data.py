@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tunehub.core.metrics import macro_f1
+from tunehub.core.running.metrics import macro_f1
 from tunehub.plugin import DataError
 from tunehub.plugins.entity_extraction import build_gazetteer, gazetteer_tags
 from tunehub.plugins.entity_extraction import metrics as m

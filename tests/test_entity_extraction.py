@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 import tunehub
-from tunehub.core import runner
+from tunehub.core.running import runner
 from tunehub.core.cli import main
-from tunehub.core.serve import BackgroundServer, ServeSettings
+from tunehub.core.serving.serve import BackgroundServer, ServeSettings
 from tunehub.plugins.entity_extraction.model import tag_labels, windows, word_probabilities
 
 from conftest import tiny_overrides

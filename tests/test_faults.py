@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 import tunehub
-from tunehub.core import hub, runs
+from tunehub.core.artifacts import hub
+from tunehub.core.running import workdirs as runs
 from tunehub.core.cli import main
-from tunehub.core.plugins import load_catalog
+from tunehub.core.extending.plugins import load_catalog
 
 from conftest import tiny_overrides
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tunehub.core import runner
+from tunehub.core.running import runner
 from tunehub.core.cli import main
-from tunehub.core.feedback import FeedbackStore, list_feedback, parse_since
-from tunehub.core.serve import BackgroundServer, ServeSettings
+from tunehub.core.operations.feedback import FeedbackStore, list_feedback, parse_since
+from tunehub.core.serving.serve import BackgroundServer, ServeSettings
 
 from _trained import shared_artifact
 
@@ -143,7 +143,7 @@ def _free_port() -> int:
 
 KILLED_WRITER = """
 import sys
-from tunehub.core.feedback import FeedbackStore
+from tunehub.core.operations.feedback import FeedbackStore
 store = FeedbackStore(sys.argv[1])
 for i in range(100000):
     row = store.add({"task": "t", "input": f"item {i}", "label": "x"}).result()

@@ -11,12 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 import tunehub
-from tunehub.core import hub, rows, runner
+from tunehub.core.artifacts import hub, rows
+from tunehub.core.running import runner
 from tunehub.core.cli import main
-from tunehub.core.compare import compare_versions
+from tunehub.core.running.compare import compare_versions
 from tunehub.core.errors import ConfigError
-from tunehub.core.feedback import FeedbackStore
-from tunehub.core.serve import BackgroundServer, ServeSettings
+from tunehub.core.operations.feedback import FeedbackStore
+from tunehub.core.serving.serve import BackgroundServer, ServeSettings
 
 from conftest import SENTENCES, tiny_overrides, write_csv
 from test_customer_service import faq_files  # noqa: F401 (fixture)
@@ -297,8 +298,8 @@ class MultiLabelPlugin:
 
 
 def test_a_plugin_multi_label_head_takes_feedback(tmp_path):
-    from tunehub.core.promotion import promote_if_better
-    from tunehub.core.retrain import previous_serving
+    from tunehub.core.artifacts.promotion import promote_if_better
+    from tunehub.core.operations.retrain import previous_serving
 
     from test_hooks_meta import with_plugin
 

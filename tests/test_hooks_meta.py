@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tunehub.core import hookspecs, hub
+from tunehub.core.extending import hookspecs
+from tunehub.core.artifacts import hub
 from tunehub.core.cli import main
 from tunehub.core.errors import DataError
-from tunehub.core.heads import TaskData
-from tunehub.core.hookspecs import hookimpl
-from tunehub.core.plugins import PluginInfo, RunListenerWarning, load_catalog
-from tunehub.core.runner import data_files, prepare, resolve_config, run_task, score
+from tunehub.core.extending.heads import TaskData
+from tunehub.core.extending.hookspecs import hookimpl
+from tunehub.core.extending.plugins import PluginInfo, RunListenerWarning, load_catalog
+from tunehub.core.running.runner import data_files, prepare, resolve_config, run_task, score
 
 from conftest import tiny_overrides, write_csv
 
@@ -215,7 +216,7 @@ def test_hook_register_models(tiny_model):
 
 COMMAND_PLUGIN = """
     import click
-    from tunehub.core.hookspecs import hookimpl
+    from tunehub.core.extending.hookspecs import hookimpl
 
     @click.command("hello-plugin")
     @click.option("--name", default="world")

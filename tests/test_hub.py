@@ -7,7 +7,8 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from tunehub.core import hub, runner
+from tunehub.core.artifacts import hub
+from tunehub.core.running import runner
 from tunehub.core.cli import main
 from tunehub.core.errors import ModelError
 

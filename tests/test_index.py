@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tunehub.core.errors import ConfigError, ModelError
-from tunehub.core.index import VectorIndex, choose_kind, exact_top_k, normalise
+from tunehub.core.models.index import VectorIndex, choose_kind, exact_top_k, normalise
 
 
 def vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 import tunehub
-from tunehub.core import hub, lora
+from tunehub.core.artifacts import hub
+from tunehub.core.models import lora
 from tunehub.core.cli import main
 from tunehub.core.errors import ModelError
 

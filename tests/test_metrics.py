@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from tunehub.core import metrics, ranking
+from tunehub.core.running import metrics, ranking
 
 CLS = {"labels": ["neg", "neu", "pos"], "y_true": [0, 0, 1, 1, 2, 2], "y_pred": [0, 1, 1, 1, 2, 0]}
 

@@ -13,11 +13,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tunehub.core import runner
+from tunehub.core.running import runner
 from tunehub.core.cli import main
 from tunehub.core.errors import ConfigError
-from tunehub.core.monitor import SETTINGS as SCHEMA, WindowMonitor, parse_duration, parse_time
-from tunehub.core.monitor_run import run_monitor
+from tunehub.core.operations.monitor import (
+    SETTINGS as SCHEMA,
+    WindowMonitor,
+    parse_duration,
+    parse_time,
+)
+from tunehub.core.operations.monitor_run import run_monitor
 
 from _trained import shared_artifact
 
@@ -166,7 +171,7 @@ def test_rule_unit_surge_and_baseline_needs_volume():
 
 
 def _rule():
-    from tunehub.core.monitor import negative_share_rule
+    from tunehub.core.operations.monitor import negative_share_rule
 
     return negative_share_rule
 

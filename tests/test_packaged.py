@@ -10,10 +10,10 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from tunehub.core import hub, packaged
+from tunehub.core.artifacts import hub, packaged
 from tunehub.core.cli import main
 from tunehub.core.errors import ModelError
-from tunehub.core.registry import ModelAlias
+from tunehub.core.extending.registry import ModelAlias
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from tunehub.core.cli import main
 from tunehub.core.errors import PluginError
-from tunehub.core.plugins import load_catalog
+from tunehub.core.extending.plugins import load_catalog
 
 
 def plugin_registry(tmp_path: Path, **plugins: str) -> Path:
@@ -24,7 +24,7 @@ def plugin_registry(tmp_path: Path, **plugins: str) -> Path:
 
 
 TASK_PLUGIN = """
-    from tunehub.core.hookspecs import hookimpl
+    from tunehub.core.extending.hookspecs import hookimpl
 
     @hookimpl
     def register_tasks(register):
@@ -128,7 +128,7 @@ def test_plugin_that_fails_to_import_is_skipped(tmp_path):
 
 def test_plugin_that_fails_to_register_is_skipped_whole(tmp_path):
     source = """
-        from tunehub.core.hookspecs import hookimpl
+        from tunehub.core.extending.hookspecs import hookimpl
 
         @hookimpl
         def register_metrics(register):
@@ -145,7 +145,7 @@ def test_plugin_that_fails_to_register_is_skipped_whole(tmp_path):
 
 def test_unknown_hook_is_caught_with_suggestion(tmp_path):
     source = """
-        from tunehub.core.hookspecs import hookimpl
+        from tunehub.core.extending.hookspecs import hookimpl
 
         @hookimpl
         def register_taks(register):
@@ -240,7 +240,7 @@ def layers(tmp_path, monkeypatch):
 
 
 def test_registries_layer_builtin_user_project_env_cli(layers):
-    from tunehub.core.registry import builtin_registry
+    from tunehub.core.extending.registry import builtin_registry
 
     catalog = load_catalog(registries=[layers["cli"]])
     files = catalog.registry.files
@@ -256,7 +256,7 @@ def test_registries_layer_builtin_user_project_env_cli(layers):
 
 
 def test_registry_read_once_when_the_project_is_the_builtin(monkeypatch):
-    from tunehub.core.registry import builtin_registry
+    from tunehub.core.extending.registry import builtin_registry
 
     monkeypatch.chdir(builtin_registry().parent)
     monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent")
@@ -332,7 +332,7 @@ def test_trace_plugins_writes_hook_calls_to_stderr(monkeypatch, capsys):
 
 # -- plugin commands: isolation and light imports -----------------------------------------
 BROKEN_COMMANDS = """
-    from tunehub.core.hookspecs import hookimpl
+    from tunehub.core.extending.hookspecs import hookimpl
 
     @hookimpl
     def register_commands(register):
@@ -340,7 +340,7 @@ BROKEN_COMMANDS = """
 """
 SHADOWING = """
     import click
-    from tunehub.core.hookspecs import hookimpl
+    from tunehub.core.extending.hookspecs import hookimpl
 
     @hookimpl
     def register_commands(register):
@@ -367,7 +367,7 @@ def test_help_with_plugin_commands_imports_no_heavy_library(tmp_path):
 
     (tmp_path / "cmd.py").write_text(textwrap.dedent("""
         import click
-        from tunehub.core.hookspecs import hookimpl
+        from tunehub.core.extending.hookspecs import hookimpl
 
         @hookimpl
         def register_commands(register):

@@ -6,12 +6,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tunehub.core import runner
+from tunehub.core.running import runner
 from tunehub.core.cli import main
 from tunehub.core.errors import ConfigError, DataError, PluginError
-from tunehub.core.heads import RegisteredHead
-from tunehub.core.inference import load_predictor, run_batches, token_batches
-from tunehub.core.predict_io import batches, open_source
+from tunehub.core.extending.heads import RegisteredHead
+from tunehub.core.models.inference import load_predictor, run_batches, token_batches
+from tunehub.core.serving.predict_io import batches, open_source
 
 from _trained import shared_artifact
 from conftest import write_csv
@@ -116,7 +116,7 @@ def test_small_calls_run_on_one_thread_and_restore_the_count(tiny_model):
     import torch
     from transformers import AutoTokenizer
 
-    from tunehub.core.inference import SMALL_TOKENS
+    from tunehub.core.models.inference import SMALL_TOKENS
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     seen: list[int] = []
@@ -151,7 +151,7 @@ def test_token_batches_respect_rows_and_padded_tokens():
 
 def test_bi_encoder_encode_equals_sentence_transformers(tiny_model):
     import numpy as np
-    from tunehub.core.biencoder import encode, load_encoder
+    from tunehub.core.models.biencoder import encode, load_encoder
 
     model = load_encoder(tiny_model, max_length=16)
     ours = encode(model, TEXTS, batch_size=2)

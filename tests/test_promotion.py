@@ -11,12 +11,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tunehub.core import hub, promotion, runner
+from tunehub.core.artifacts import hub, promotion
+from tunehub.core.running import runner
 from tunehub.core.cli import main
 from tunehub.core.errors import ModelError
-from tunehub.core.plugins import load_catalog
-from tunehub.core.promotion import promote_if_better
-from tunehub.core.serve import BackgroundServer, ServeSettings
+from tunehub.core.extending.plugins import load_catalog
+from tunehub.core.artifacts.promotion import promote_if_better
+from tunehub.core.serving.serve import BackgroundServer, ServeSettings
 
 from conftest import tiny_overrides
 from test_compare import TASK, two_versions  # noqa: F401 (fixture)
@@ -79,7 +80,7 @@ def test_serve_follows_the_pointer_without_dropping_requests(two_versions):  # n
 
 def test_promote_if_better_keeps_a_better_serving_version(two_versions, monkeypatch):  # noqa: F811
     v1, v2 = hub.find_artifact(f"{TASK}@v1"), hub.find_artifact(f"{TASK}@v2")
-    import tunehub.core.compare as compare
+    import tunehub.core.running.compare as compare
 
     verdicts = iter(["B worse", "no significant difference"])
 

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tunehub.core import config, hub
+from tunehub.core.running import config
+from tunehub.core.artifacts import hub
 from tunehub.core.errors import TunehubError
-from tunehub.core.tasks import TASK_NAME, check_task_name
+from tunehub.core.extending.tasks import TASK_NAME, check_task_name
 
 SCHEMA = {"train.batch_size": 32, "train.learning_rate": 5e-5, "train.group_by_length": True,
           "metrics": ["accuracy"], "dataset.columns": {"text": "text"}, "name": "t"}
@@ -60,7 +61,7 @@ def test_an_accepted_task_name_is_one_folder_inside_the_home(tmp_path_factory, n
                                                                   HealthCheck.too_slow])
 @given(content=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".tsv", ".jsonl"]))
 def test_any_file_reads_as_a_table_or_one_data_error(tmp_path, content, suffix):
-    from tunehub.core.data import read_table, text_cell
+    from tunehub.core.running.data import read_table, text_cell
 
     path = tmp_path / f"data{suffix}"
     path.write_bytes(content)
@@ -91,14 +92,14 @@ def test_any_file_reads_as_a_table_or_one_data_error(tmp_path, content, suffix):
 def test_any_entity_file_loads_or_fails_clearly(tmp_path_factory, content):
     import json
 
-    from tunehub.core.plugins import load_catalog
+    from tunehub.core.extending.plugins import load_catalog
 
     folder = tmp_path_factory.mktemp("ner")
     path = folder / "d.jsonl"
     path.write_text("\n".join(json.dumps(row) for row in content) + "\n")
     catalog = _catalog()
     spec = catalog.task("entity-extraction")
-    from tunehub.core.runner import resolve_config
+    from tunehub.core.running.runner import resolve_config
 
     cfg = resolve_config(catalog, spec, [], str(path), None, None)
     try:
@@ -111,7 +112,7 @@ _CATALOG = []
 
 
 def _catalog():
-    from tunehub.core.plugins import load_catalog
+    from tunehub.core.extending.plugins import load_catalog
 
     if not _CATALOG:
         _CATALOG.append(load_catalog())
@@ -124,9 +125,9 @@ schemathesis = pytest.importorskip("schemathesis", reason="pip install schemathe
 
 @pytest.fixture(scope="module")
 def api_schema(tiny_model, tmp_path_factory):
-    from tunehub.core import runner
-    from tunehub.core.feedback import FeedbackStore
-    from tunehub.core.serve import ServeSettings, create_app
+    from tunehub.core.running import runner
+    from tunehub.core.operations.feedback import FeedbackStore
+    from tunehub.core.serving.serve import ServeSettings, create_app
 
     from _trained import shared_artifact
 

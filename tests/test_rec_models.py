@@ -208,14 +208,14 @@ def test_fusion_weights_come_from_validation_cases():
     ("head.signals=ease,svd", "unknown signal.*svd"),
 ])
 def test_bad_head_settings_are_clear_errors(override, message):
-    from tunehub.core.runner import validate_data
+    from tunehub.core.running.runner import validate_data
 
     with pytest.raises(ConfigError, match=message):
         validate_data("recommendation-scoring", overrides=[override])
 
 
 def test_ease_baseline_over_the_item_limit_is_refused_before_training(monkeypatch):
-    from tunehub.core.runner import validate_data
+    from tunehub.core.running.runner import validate_data
 
     monkeypatch.setattr(collab, "EASE_MAX_ITEMS", 50)  # the sample data has ~200 items
     with pytest.raises(ConfigError, match="stops at 50 items"):

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import tiny_overrides, write_csv
 
-from tunehub.core import ranking
+from tunehub.core.running import ranking
 from tunehub.core.errors import DataError
 from tunehub.plugins.recommendation import dataset, itemknn_baseline, popularity_baseline, scoring
 
@@ -170,12 +170,12 @@ def test_sampled_protocol_uses_target_plus_seeded_negatives():
 
 
 def test_metrics_are_registered_for_the_task():
-    from tunehub.core.plugins import load_catalog
+    from tunehub.core.extending.plugins import load_catalog
 
     catalog = load_catalog()
     for name in ("hr@10", "ndcg@10", "auc", "hr@10_sampled", "ndcg@10_sampled", "cold_start_hr@10"):
         catalog.metric(name)
-    from tunehub.core.runner import baseline_fn
+    from tunehub.core.running.runner import baseline_fn
 
     head = catalog.head("two-tower")
     for name in ("popularity", "itemknn", "ease", "transitions", "untuned"):
@@ -227,7 +227,7 @@ def tiny_rec(tmp_path, items_csv):
 
 def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
     from tunehub.core.cli import main
-    from tunehub.core.runner import run_task
+    from tunehub.core.running.runner import run_task
 
     interactions, items = tiny_rec
     result = run_task("recommendation-scoring", data=interactions, model=str(tiny_model),
@@ -242,7 +242,7 @@ def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
     assert {"ndcg@10", "cold_start_hr@10"} <= set(chosen)
     assert result.metrics["cold_start_hr@10"] > 0  # cold items are ranked, not left out
 
-    from tunehub.core.runner import evaluate
+    from tunehub.core.running.runner import evaluate
 
     again = evaluate("recommendation-scoring", write=False)  # the saved model, same split
     for name in ("hr@10", "ndcg@10", "auc", "hr@10_sampled"):

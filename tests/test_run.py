@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import tunehub
-from tunehub.core import hub
+from tunehub.core.artifacts import hub
 from tunehub.core.cli import main
 from tunehub.core.errors import ModelError
 
@@ -58,7 +58,7 @@ def test_cli_json_prints_exactly_one_object(tiny_model, labelled_csv):
 
 
 def test_failure_while_saving_leaves_no_artifact(tiny_model, tunehub_home, monkeypatch):
-    import tunehub.core.report as report
+    import tunehub.core.running.report as report
 
     def boom(*args, **kwargs):
         raise OSError("disk full")

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tunehub.core import hub, runner
-from tunehub.core.heads import RegisteredHead
-from tunehub.core.serve import BackgroundServer, ServeSettings
+from tunehub.core.artifacts import hub
+from tunehub.core.running import runner
+from tunehub.core.extending.heads import RegisteredHead
+from tunehub.core.serving.serve import BackgroundServer, ServeSettings
 
 from _trained import shared_artifact
 
@@ -221,7 +222,7 @@ KEY = "k3y-" + "x" * 20
 
 
 def test_api_key_guards_feedback_on_loopback(loaded, tmp_path):
-    from tunehub.core.feedback import FeedbackStore
+    from tunehub.core.operations.feedback import FeedbackStore
 
     store = FeedbackStore(tmp_path / "feedback.sqlite3")
     body = {"task": "financial-sentiment", "input": "Sales rose.", "label": "positive"}
@@ -245,8 +246,8 @@ def test_api_key_guards_feedback_on_loopback(loaded, tmp_path):
 def test_beyond_loopback_every_route_but_health_needs_the_key(loaded, tmp_path):
     from fastapi.testclient import TestClient
 
-    from tunehub.core.feedback import FeedbackStore
-    from tunehub.core.serve import create_app
+    from tunehub.core.operations.feedback import FeedbackStore
+    from tunehub.core.serving.serve import create_app
 
     store = FeedbackStore(tmp_path / "feedback.sqlite3")
     try:

@@ -7,11 +7,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tunehub.core import hub, monitor
+from tunehub.core.artifacts import hub
+from tunehub.core.operations import monitor
 from tunehub.core.cli import main
 from tunehub.core.cli.feedback import spreadsheet_safe
 from tunehub.core.errors import ConfigError, ModelError
-from tunehub.core.tasks import check_task_name
+from tunehub.core.extending.tasks import check_task_name
 
 from test_hub import fake_artifact
 
@@ -113,7 +114,7 @@ def test_times_outside_the_calendar_are_refused():
 
 
 def test_the_server_shows_no_local_paths():
-    from tunehub.core.serve import _public_name
+    from tunehub.core.serving.serve import _public_name
 
     assert _public_name("/home/me/models/bert") == "bert"
     assert _public_name("./models/bert") == "bert"
@@ -156,7 +157,7 @@ def test_entity_rows_that_would_turn_into_garbage_are_refused(line, words, tmp_p
 
 
 def test_an_id_of_zero_is_an_id_and_nan_ratings_are_refused(tmp_path):
-    from tunehub.core.data import id_text
+    from tunehub.core.running.data import id_text
 
     assert [id_text(v) for v in (0, 0.0, 12.0, " 7 ", None, float("nan"))] == ["0", "0", "12", "7", "", ""]
     rows = ["user_id,item_id,rating,timestamp"] + [f"{u},{i},4,{1000 + u * 10 + i}"
@@ -173,7 +174,7 @@ def test_an_id_of_zero_is_an_id_and_nan_ratings_are_refused(tmp_path):
 def test_a_huge_line_is_skipped_in_pieces_and_the_stream_goes_on():
     import io
 
-    from tunehub.core import monitor_io
+    from tunehub.core.operations import monitor_io
 
     text = '{"a": 1}\n' + "x" * 50 + "\n" + '{"a": 2}\n'
     assert list(monitor_io._lines(io.StringIO(text), limit=20)) == ['{"a": 1}\n', None, '{"a": 2}\n']
@@ -191,7 +192,7 @@ def test_a_csv_row_over_the_field_limit_is_one_bad_row():
     import csv
     import io
 
-    from tunehub.core import monitor_io
+    from tunehub.core.operations import monitor_io
 
     old = csv.field_size_limit(100)
     try:
@@ -202,7 +203,7 @@ def test_a_csv_row_over_the_field_limit_is_one_bad_row():
 
 
 def test_a_damaged_parquet_input_is_one_clear_line(tmp_path):
-    from tunehub.core import monitor_io
+    from tunehub.core.operations import monitor_io
     from tunehub.core.errors import DataError
 
     broken = tmp_path / "posts.parquet"
@@ -216,7 +217,7 @@ def test_a_damaged_parquet_input_is_one_clear_line(tmp_path):
 def test_a_sink_that_is_a_folder_or_a_factory_that_raises_is_one_line(tmp_path):
     from types import SimpleNamespace
 
-    from tunehub.core.sinks import FileSink, make_sinks
+    from tunehub.core.operations.sinks import FileSink, make_sinks
 
     with pytest.raises(ConfigError, match="is a folder"):
         FileSink(str(tmp_path))
@@ -232,7 +233,7 @@ def test_a_sink_that_is_a_folder_or_a_factory_that_raises_is_one_line(tmp_path):
 def test_a_monitor_that_fails_mid_stream_leaves_no_half_report(tmp_path):
     from types import SimpleNamespace
 
-    from tunehub.core.monitor_run import run_monitor
+    from tunehub.core.operations.monitor_run import run_monitor
 
     stream = tmp_path / "posts.jsonl"
     stream.write_text("".join(json.dumps({"time": 1_700_000_000 + 60 * i, "text": f"post {i}"}) + "\n"

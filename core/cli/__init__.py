@@ -39,7 +39,7 @@ class App(click.Group):
             command = f"app {exc.ctx.command_path.split(' ', 1)[-1]}" if exc.ctx else "app"
             _fail(f"{exc.format_message()} See `{command} --help`.", exc.exit_code)
         except OSError as exc:
-            from ..runs import HOME_ERRORS, home_error
+            from ..running.workdirs import HOME_ERRORS, home_error
 
             home = _home_or_none()
             if exc.errno in HOME_ERRORS and home is not None and _under(exc.filename, home):
@@ -69,7 +69,7 @@ class App(click.Group):
 
 def _home_or_none():
     from ..errors import TunehubError
-    from ..hub import home
+    from ..artifacts.hub import home
 
     try:
         return home()

@@ -13,8 +13,8 @@ def clean(dry_run: bool, as_json: bool) -> None:
     """Remove leftovers of killed runs: unfinished artifacts (staging folders), deleted
     versions still on disk, and work folders of runs whose process is gone (including
     interrupted runs kept for --resume). Folders of running processes are never touched."""
-    from ..hub import home, human_size
-    from ..runs import leftovers, remove
+    from ..artifacts.hub import home, human_size
+    from ..running.workdirs import leftovers, remove
 
     found = leftovers()
     if not dry_run:

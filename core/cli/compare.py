@@ -37,7 +37,7 @@ def compare(ctx: click.Context, ref_a: str, ref_b: str, data: str | None, change
     """Score versions A and B of a task on the same data: metrics side by side, a paired
     bootstrap 95% interval of each difference B - A, McNemar's test for classification,
     and the first inputs whose answer changed."""
-    from ..compare import compare_versions
+    from ..running.compare import compare_versions
 
     task = _task_of(ref_a, ref_b)
     result = compare_versions(task, ref_a, ref_b, data=data, catalog=catalog_from(ctx),

@@ -23,7 +23,7 @@ from .output import catalog_from, emit_json, json_option, print_result
 def evaluate(ctx: click.Context, name: str, model: str | None, data: str | None,
              overrides: tuple[str, ...], quantize: str, no_report: bool, as_json: bool) -> None:
     """Evaluate a fine-tuned version of task NAME on --data (or its own eval data)."""
-    from ..runner import evaluate as run_evaluate
+    from ..running.runner import evaluate as run_evaluate
 
     result = run_evaluate(name, model=model, data=data, overrides=overrides, quantize=quantize,
                           write=not no_report, catalog=catalog_from(ctx))

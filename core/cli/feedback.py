@@ -14,7 +14,7 @@ since_option = click.option(
 
 
 def _rows(task: str, since: str | None, limit: int | None = None) -> list[dict[str, Any]]:
-    from ..feedback import list_feedback, parse_since
+    from ..operations.feedback import list_feedback, parse_since
 
     return list_feedback(task, parse_since(since), limit)
 

@@ -10,7 +10,7 @@ from .output import catalog_from, emit_json, json_option, stdout_console, table,
 
 def _serving_refs() -> set[str]:
     """The version each task's ``@serving`` answers with (promoted, else latest)."""
-    from .. import hub
+    from ..artifacts import hub
     from ..errors import ModelError
 
     refs = set()
@@ -23,7 +23,7 @@ def _serving_refs() -> set[str]:
 
 
 def _version_row(artifact, serving: set[str]) -> dict[str, Any]:
-    from .. import hub
+    from ..artifacts import hub
 
     manifest = artifact.manifest()
     size = hub.folder_size(artifact.path)
@@ -48,7 +48,7 @@ def _artifact(ref: str):
     """TASK@vN, TASK@N, TASK@latest, TASK (latest) or an artifact folder."""
     from pathlib import Path
 
-    from .. import hub
+    from ..artifacts import hub
 
     bare_task = "@" not in ref and not (Path(ref).expanduser() / "manifest.json").is_file()
     return hub.artifact_for(f"{ref}@latest" if bare_task else ref)
@@ -69,7 +69,7 @@ def models(ctx: click.Context, all_metrics: bool, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .. import hub
+    from ..artifacts import hub
 
     catalog = catalog_from(ctx)
     warn_failed(catalog)
@@ -140,7 +140,7 @@ def show(ref: str, as_json: bool) -> None:
 @json_option
 def rm(refs: tuple[str, ...], yes: bool, force: bool, as_json: bool) -> None:
     """Delete fine-tuned versions (TASK@vN ...). Asks first unless --yes."""
-    from .. import hub
+    from ..artifacts import hub
     from ..errors import ConfigError
 
     artifacts = [_artifact(ref) for ref in refs]
@@ -182,14 +182,14 @@ def export(ctx: click.Context, ref: str, dest: str, onnx: bool, merged: bool, as
     folder that pipeline() loads); bi-encoder tasks export their sentence-transformers
     folder. A LoRA version exports its adapter unless --merged. See the README's "Serving".
     """
-    from .. import hub
-    from ..runner import load_artifact_config, resolve_config
+    from ..artifacts import hub
+    from ..running.runner import load_artifact_config, resolve_config
 
     artifact = _artifact(ref)
     catalog = catalog_from(ctx)
     spec = catalog.task(artifact.task)
     config = resolve_config(catalog, spec, base=load_artifact_config(artifact))
-    from ..progress import phase
+    from ..running.progress import phase
 
     with phase(f"exporting {artifact.ref}" + (" with ONNX (checked against torch)" if onnx else "")):
         info = hub.export_artifact(artifact, dest, catalog.head_of(spec), config, onnx=onnx,

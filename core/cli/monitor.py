@@ -35,7 +35,7 @@ def monitor(ctx: click.Context, name: str, source: str, fmt: str | None, model: 
     tail -f feed.jsonl | app monitor financial-sentiment --input - --set monitor.window=1h
     """
     from ..errors import ConfigError
-    from ..monitor_run import run_monitor
+    from ..operations.monitor_run import run_monitor
 
     specs = [*sinks, *([f"file:{alerts_file}"] if alerts_file else [])]
     if as_json and not specs:

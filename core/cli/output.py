@@ -10,7 +10,7 @@ import click
 
 def catalog_from(ctx: click.Context):
     """The command's catalog: plugins and task files loaded once per command."""
-    from ..plugins import load_catalog
+    from ..extending.plugins import load_catalog
 
     root = ctx.find_root()
     if "catalog" not in root.obj:
@@ -86,12 +86,12 @@ def data_options(func):
 
 def print_result(result) -> None:
     """The short human report of a run or an evaluation (stdout)."""
-    from ..report import metrics_rows
+    from ..running.report import metrics_rows
 
     console = stdout_console()
     console.print(table(f"{result.task}: metrics (primary: {result.primary_metric})",
                         *metrics_rows(result)))
-    from ..report import as_table
+    from ..running.report import as_table
 
     for name, value in result.details.items():
         header, rows = as_table(value)

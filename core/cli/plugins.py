@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .. import registry as registry_module
+from ..extending import registry as registry_module
 
 from .output import catalog_from, emit_json, json_option, stdout_console, table, warn_failed
 
@@ -25,7 +25,7 @@ def plugin_commands(ctx: click.Context, builtin: Container[str]) -> dict[str, An
     root = ctx.find_root()
     cached = root.meta.get("tunehub.plugin_commands")
     if cached is None:
-        from ..plugins import load_catalog
+        from ..extending.plugins import load_catalog
 
         try:
             catalog = load_catalog(False, root.params.get("registries") or ())
@@ -59,7 +59,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     warn_failed(catalog)
     project = registry_module.project_registry().resolve()
     if project in catalog.registry.files and project != registry_module.builtin_registry().resolve():
-        from ..progress import console
+        from ..running.progress import console
 
         console().print(f"[bold yellow]warning:[/] read {project} from the current folder; a "
                         "registry file can load plugin code, so run `app` only in folders you "

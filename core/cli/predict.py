@@ -41,9 +41,9 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
             users: tuple[str, ...] = (), k: int | None = None, items: str | None = None) -> None:
     """Predict with task NAME's latest (or --model) fine-tuned version."""
     from ..errors import ConfigError
-    from ..predict_io import predict_file
-    from ..progress import console
-    from ..runner import check_inputs, load
+    from ..serving.predict_io import predict_file
+    from ..running.progress import console
+    from ..running.runner import check_inputs, load
 
     texts = (*texts, *users)
     overrides = [*overrides, *[f"predict.k={k}"] * (k is not None),
@@ -56,12 +56,12 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
     check_inputs(texts)  # before the model loads
     if output and Path(output).expanduser().exists() and not overwrite:
         raise ConfigError(f"--output {output} already exists; choose a new file or add --overwrite.")
-    from ..runner import version_config
+    from ..running.runner import version_config
 
     catalog = catalog_from(ctx)
     version = version_config(name, model=model, overrides=overrides, catalog=catalog)
     if input_path:  # the file, its rows and its column are checked before the model loads
-        from ..predict_io import input_column, open_source
+        from ..serving.predict_io import input_column, open_source
 
         input_column(open_source(input_path), column, version[1]["dataset"]["columns"])
     loaded = load(name, quantize=quantize, catalog=catalog, version=version)

@@ -15,10 +15,10 @@ def promote(ref: str, as_json: bool) -> None:
     A running `app serve TASK` (started without --model) follows the pointer and switches
     to REF within seconds, without dropping requests. `TASK@latest` is unaffected.
     """
-    from ..promotion import promote as move
+    from ..artifacts.promotion import promote as move
     from .models import _artifact
 
-    from .. import hub
+    from ..artifacts import hub
     from ..errors import ConfigError
 
     artifact = _artifact(ref)

@@ -31,9 +31,9 @@ def run_task(ctx: click.Context, name: str, data: str | None, eval_data: str | N
              resume: str | None, with_feedback: bool, promote_if_better: bool,
              as_json: bool) -> None:
     """Fine-tune and evaluate task NAME (bundled sample data unless --data is given)."""
-    from ..engine import is_main_process
-    from ..retrain import previous_serving
-    from ..runner import run_task as run
+    from ..running.engine import is_main_process
+    from ..operations.retrain import previous_serving
+    from ..running.runner import run_task as run
 
     catalog = catalog_from(ctx)
     previous = previous_serving(name) if promote_if_better else None
@@ -45,7 +45,7 @@ def run_task(ctx: click.Context, name: str, data: str | None, eval_data: str | N
     record = {"feedback": result.notes["feedback"]} if with_feedback else None
     decision = None
     if promote_if_better:
-        from ..promotion import promote_if_better as decide
+        from ..artifacts.promotion import promote_if_better as decide
 
         decision = decide(name, result.version, previous, catalog)
     if as_json:

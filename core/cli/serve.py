@@ -11,7 +11,7 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
     from ..errors import ConfigError
 
     chosen: dict[str, str | None] = dict.fromkeys(names)
-    from ..hub import parse_ref
+    from ..artifacts.hub import parse_ref
 
     for ref in models:
         task = (parse_ref(ref) or (None, None))[0]
@@ -61,10 +61,10 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
           max_text_chars: int, max_body_bytes: int, quantize: str, no_log_predictions: bool,
           access_log: bool, api_key: str) -> None:
     """Serve tasks NAME... over HTTP: GET /health, GET /v1/tasks, POST /v1/predict, docs at /docs."""
-    from ..progress import console
-    from ..promotion import follower
-    from ..runner import load
-    from ..serve import LOOPBACK, ServeSettings, serve as run_server
+    from ..running.progress import console
+    from ..artifacts.promotion import follower
+    from ..running.runner import load
+    from ..serving.serve import LOOPBACK, ServeSettings, serve as run_server
 
     from ..errors import ConfigError
 
@@ -76,7 +76,7 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
         raise ConfigError("--api-key must be at least 16 characters; generate one with "
                           "`python -c \"import secrets; print(secrets.token_urlsafe(24))\"`.")
     if not no_log_predictions:  # a damaged feedback store fails now, not after the models load
-        from ..feedback import check_store
+        from ..operations.feedback import check_store
 
         check_store()
     catalog = catalog_from(ctx)

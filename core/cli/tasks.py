@@ -31,8 +31,8 @@ def list_tasks(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show_task(ctx: click.Context, name: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Show a task's resolved configuration."""
-    from ..config import to_toml
-    from ..runner import resolve_config
+    from ..running.config import to_toml
+    from ..running.runner import resolve_config
 
     catalog = catalog_from(ctx)
     task = catalog.task(name)

@@ -14,14 +14,14 @@ from .output import data_options, emit_json, json_option, stdout_console, table
 def validate_data(ctx: click.Context, name: str, data: str | None, eval_data: str | None,
                   overrides: tuple[str, ...], as_json: bool) -> None:
     """Check that data files fit task NAME (columns, labels, encoding, empty rows)."""
-    from ..runner import validate_data as validate
+    from ..running.runner import validate_data as validate
 
     task_data = validate(name, data=data, eval_data=eval_data, overrides=overrides,
                          strict=ctx.obj["strict"], registries=ctx.obj["registries"])
     summary = {"task": name, "valid": True,
                "files": {k: str(v) for k, v in task_data.files.items()}, **task_data.summary,
                "warnings": list(task_data.warnings)}
-    from ..progress import console
+    from ..running.progress import console
 
     for text in task_data.warnings:  # the same warnings `app run-task` prints
         console().print(f"[bold yellow]warning:[/] {text}", highlight=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..hookspecs import PLUGIN_API_VERSION
+from ..extending.hookspecs import PLUGIN_API_VERSION
 
 NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 # template -> where it goes in the new package

@@ -1,7 +1,7 @@
 """The built-in ``sequence-classification`` head and its ``majority-class`` baseline.
 
 A default plugin: it registers through the same hooks as any third-party plugin, and the
-core reaches the head only through the head protocol (`tunehub.core.heads`).
+core reaches the head only through the head protocol (`tunehub.core.extending.heads`).
 """
 from __future__ import annotations
 

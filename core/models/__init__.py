@@ -1,0 +1,1 @@
+"""The model library heads share: LoRA, bi-encoders, vector search and the inference path."""

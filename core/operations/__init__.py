@@ -1,0 +1,1 @@
+"""Operations: monitoring streams, alert sinks, production feedback and retraining."""

@@ -1,0 +1,1 @@
+"""Runs: config resolution, data reading, the training engine, scoring, reports and comparisons."""
