@@ -6,6 +6,7 @@ The Python API mirrors the CLI::
     result = tunehub.run_task("financial-sentiment", overrides=["train.epochs=2"])
     print(result.metrics, result.artifact)
     tunehub.predict("financial-sentiment", ["Profit rose 20%."])
+    model = tunehub.load("financial-sentiment")  # load once, predict many
 
 Importing tunehub is cheap: torch and transformers load only when a model is used.
 """
@@ -14,12 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["run_task", "evaluate", "predict", "validate_data", "list_tasks", "load_catalog",
-           "RunResult", "TunehubError"]
+__all__ = ["run_task", "evaluate", "predict", "load", "validate_data", "list_tasks",
+           "load_catalog", "RunResult", "TunehubError"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("run_task", "evaluate", "predict", "validate_data", "RunResult"):
+    if name in ("run_task", "evaluate", "predict", "load", "validate_data", "RunResult"):
         from .core.running import runner
 
         return getattr(runner, name)

@@ -37,6 +37,7 @@ from ..core.operations.feedback import EVALUATION_ROW, input_text, latest_correc
 from ..core.errors import ConfigError, DataError, ModelError, TunehubError, did_you_mean, unknown
 from ..core.extending.heads import FitOutput, Head, Run, TaskData
 from ..core.extending.hookspecs import PLUGIN_API_VERSION, hookimpl
+from ..core.operations.monitor import WindowStats
 from ..core.models.inference import (
     Predictor,
     length_order,
@@ -58,7 +59,7 @@ __all__ = [
     "label_counts", "files_hash", "MIN_ROWS_PER_LABEL", "MIN_EVAL_ROWS",
     "place", "run_batches", "length_order", "token_batches", "quantize_int8",
     "refuse_remote_code", "safe_model_folder", "phase", "say",
-    "latest_corrections", "input_text", "EVALUATION_ROW",
+    "latest_corrections", "input_text", "EVALUATION_ROW", "WindowStats",
     "lora", "biencoder", "index", "ranking",
     "TunehubError", "ConfigError", "DataError", "ModelError", "did_you_mean", "unknown",
 ]

@@ -207,3 +207,21 @@ def test_evaluate_writes_a_report_and_measures_int8(artifact, labelled_csv, prec
     data = json.loads(invoke("evaluate", "financial-sentiment", "--model", artifact, "--data",
                              str(labelled_csv), "--json").stdout)
     assert set(data["metrics"]) == {"accuracy", "macro_f1"} and data["report"] != report
+
+
+def test_the_input_column_is_the_heads_input_role(tmp_path):
+    from tunehub.core.extending.plugins import load_catalog
+    from tunehub.core.serving.predict_io import input_column, open_source
+
+    path = tmp_path / "asked.csv"
+    path.write_text("id,question,user_id\n1,lost card,u1\n")
+    catalog = load_catalog()
+    roles = {name: catalog.head_of(catalog.task(name)).input_role
+             for name in ("financial-sentiment", "customer-service-qa", "recommendation-scoring")}
+    assert roles == {"financial-sentiment": "text", "customer-service-qa": "query",
+                     "recommendation-scoring": "user"}
+    source = open_source(path)
+    assert input_column(source, None, {"query": "question"}, "query") == "question"
+    assert input_column(source, None, {"user": "user_id"}, "user") == "user_id"
+    with pytest.raises(DataError, match="no text column found"):
+        input_column(source, None, {}, "text")

@@ -63,7 +63,8 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
     if input_path:  # the file, its rows and its column are checked before the model loads
         from ..serving.predict_io import input_column, open_source
 
-        input_column(open_source(input_path), column, version[1]["dataset"]["columns"])
+        role = catalog.head_of(catalog.task(name)).input_role
+        input_column(open_source(input_path), column, version[1]["dataset"]["columns"], role)
     loaded = load(name, quantize=quantize, catalog=catalog, version=version)
     if input_path:
         summary = predict_file(loaded, input_path, output, column, batch_size)

@@ -74,7 +74,7 @@ class Head(Protocol):
 # Optional members of a head and what stands in for them.
 OPTIONAL = ("description", "schema", "baselines", "load", "evaluate", "export", "example_inputs",
             "training_texts", "row_keys", "corrections", "join_feedback", "monitor_outputs",
-            "paths")
+            "paths", "input_role")
 
 
 def _method(impl: Any, name: str) -> Callable[..., Any] | None:
@@ -116,6 +116,7 @@ class RegisteredHead:
         self.description: str = str(getattr(impl, "description", "") or "")
         self.schema: Mapping[str, Any] = dict(getattr(impl, "schema", None) or {})
         self.paths: tuple[str, ...] = tuple(getattr(impl, "paths", None) or ())
+        self.input_role: str = str(getattr(impl, "input_role", None) or "text")
         undeclared = [key for key in self.paths if key not in self.schema]
         if undeclared:
             raise PluginError(f"head '{name}' of plugin '{plugin}': paths names {', '.join(undeclared)}, "

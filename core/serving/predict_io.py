@@ -45,22 +45,22 @@ def iter_rows(source: Source, progress: Callable[[int], None] | None = None) -> 
     return iter_records(source.path, source.kind, progress)
 
 
-def input_column(source: Source, column: str | None, roles: Mapping[str, str]) -> str:
-    """--column, else the task's text (or query) column, else the only column."""
+def input_column(source: Source, column: str | None, roles: Mapping[str, str],
+                 role: str = "text") -> str:
+    """--column, else the column of the head's input ``role`` (its ``input_role``: ``text``,
+    ``query``, ``user``...) as the task maps it, else the only column."""
     if column:
         if column not in source.columns:
             raise DataError(f"{source.path}: no column '{column}'.{did_you_mean(column, source.columns)} "
                             f"Columns: {', '.join(source.columns)}.")
         return column
-    for role in ("text", "query"):
-        name = roles.get(role, role)
-        if name in source.columns:
-            return name
+    name = roles.get(role, role)
+    if name in source.columns:
+        return name
     if len(source.columns) == 1:
         return source.columns[0]
-    raise DataError(f"{source.path}: no text column found (looked for "
-                    f"'{roles.get('text', 'text')}'). Columns: {', '.join(source.columns)}. "
-                    "Name one with --column.")
+    raise DataError(f"{source.path}: no {role} column found (looked for '{name}'). Columns: "
+                    f"{', '.join(source.columns)}. Name one with --column.")
 
 
 def batches(source: Source, column: str, size: int,
@@ -139,7 +139,8 @@ def predict_file(loaded: Any, input_path: str | Path, output: str | Path | None,
     if batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, got {batch_size}.")
     source = open_source(input_path)
-    name = input_column(source, column, loaded.config["dataset"]["columns"])
+    name = input_column(source, column, loaded.config["dataset"]["columns"],
+                        loaded.head.input_role)
     start, rows = time.perf_counter(), 0
     with _progress(source, show_progress) as advance, open_sink(output) as sink:
         for batch in batches(source, name, batch_size, advance):

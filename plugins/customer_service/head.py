@@ -103,6 +103,7 @@ class BiEncoderHead:
     name = "bi-encoder"
     description = ("FAQ retrieval: sentence-transformers bi-encoder fine-tuned with in-batch "
                    "negatives, FAISS index, calibrated hand-off.")
+    input_role = "query"  # what a prediction reads: the column role of `app predict --input`
     paths = ("dataset.faq",)  # a file setting: relative in a task file means beside it
     schema = {
         "dataset.faq": "",  # FAQ file (id,question,answer); empty: one entry per faq_id

@@ -29,6 +29,7 @@ class TwoTowerHead:
     description = ("Text-aware recommender: a sentence-encoder item tower with a trained adapter, "
                    "pooled user vectors, fused with EASE/transitions/popularity; cold items ranked "
                    "by text.")
+    input_role = "user"  # what a prediction reads: the column role of `app predict --input`
     paths = ("dataset.items",)  # a file setting: relative in a task file means beside it
     schema = {
         "dataset.items": "",  # items file: item id + text columns
