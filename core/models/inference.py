@@ -40,7 +40,8 @@ class Predictor(Protocol):
     head's ``evaluate``). ``quantize(kind)`` switches the loaded model to ``kind``
     (``"int8"``) in place (optional: without it, ``--quantize`` is refused). ``labels``: the
     names of the classes it predicts (optional; feedback and monitoring check labels against
-    them).
+    them). ``stream(input)`` yields the answer to one input piece by piece as it is written
+    (optional; ``POST /v1/stream`` serves it as server-sent events).
     """
 
     def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]: ...
@@ -54,6 +55,7 @@ class PredictorAdapter:
         # the predictor's optional members, resolved once
         self._evaluate = _callable(impl, "evaluate")
         self._quantize = _callable(impl, "quantize")
+        self._stream = _callable(impl, "stream")
         labels = getattr(impl, "labels", None) if impl is not None else None
         self.labels: list[str] | None = [str(label) for label in labels] if labels else None
 
@@ -69,6 +71,17 @@ class PredictorAdapter:
             return self.head.own_evaluate(self.model_dir, data, self.config)
         raise ConfigError(f"head '{self.head.name}' cannot evaluate: its predictor needs "
                           "evaluate(data), or the head evaluate(model_dir, data, config).")
+
+    @property
+    def streams(self) -> bool:
+        return self._stream is not None
+
+    def stream(self, prompt: Any) -> Iterator[str]:
+        """The answer to one input as it is written (a predictor's ``stream``)."""
+        if self._stream is None:
+            raise ConfigError(f"head '{self.head.name}' does not stream its answers (its "
+                              "predictor has no stream(input)); use /v1/predict.")
+        return self._stream(prompt)
 
     @property
     def supports_quantize(self) -> bool:

@@ -39,6 +39,12 @@ class PredictRequest(BaseModel):
     task: str | None = Field(None, description="Task name; optional when one task is served.")
 
 
+class StreamRequest(BaseModel):
+    input: StrictStr = Field(description="One input (a prompt); the answer streams back as "
+                                         "server-sent events.", examples=["How do I reset my PIN?"])
+    task: str | None = Field(None, description="Task name; optional when one task is served.")
+
+
 class FeedbackRequest(BaseModel):
     """The right answer for one prediction (by ``prediction_id``) or one input. Exactly one
     of ``prediction_id`` / ``input``, and exactly one right answer, under a correction field
@@ -248,7 +254,7 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
 
     from .serve_docs import add_offline_docs
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, StreamingResponse
 
     from ..operations.feedback import FeedbackStore
 
@@ -325,16 +331,20 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
                         "batches": batchers[name].batches if name in batchers else 0})
         return {"tasks": out}
 
-    @app.post("/v1/predict", response_model=PredictResponse)
-    async def predict(body: PredictRequest):
-        name = body.task
+    def task_of(name: str | None) -> str:
+        """The served task a request names (or the only one)."""
         if name is None:
             if len(by_task) != 1:
                 raise HTTPException(422, f"name the task: one of {', '.join(sorted(by_task))}.")
-            name = next(iter(by_task))
+            return next(iter(by_task))
         if name not in by_task:
             raise HTTPException(404, f"task '{name}' is not served here; served: "
                                      f"{', '.join(sorted(by_task))}.")
+        return name
+
+    @app.post("/v1/predict", response_model=PredictResponse)
+    async def predict(body: PredictRequest):
+        name = task_of(body.task)
         if not body.inputs:
             raise HTTPException(422, "inputs is empty; send at least one input.")
         if len(body.inputs) > settings.max_inputs:
@@ -359,6 +369,42 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
             ids = [uuid.uuid4().hex for _ in outputs]
         outputs = [{**out, "prediction_id": pid} for out, pid in zip(outputs, ids)]
         return JSONResponse({"task": name, "model": ref, "outputs": outputs})
+
+    @app.post("/v1/stream", response_class=StreamingResponse, responses={200: {
+        "content": {"text/event-stream": {}},
+        "description": 'Server-sent events: {"text": piece} as the answer is written, then '
+                       '{"done": true, "text": answer, "prediction_id": ..., "model": ...}.'}})
+    async def stream(body: StreamRequest):
+        """Stream the answer to one input as it is written (tasks whose head streams)."""
+        name = task_of(body.task)
+        if not body.input.strip():
+            raise HTTPException(422, "input: empty text.")
+        if len(body.input) > settings.max_text_chars:
+            raise HTTPException(422, f"input: {len(body.input)} characters; the limit is "
+                                     f"{settings.max_text_chars}. Shorten the text.")
+        loaded = by_task[name]
+        if not loaded.predictor.streams:
+            raise HTTPException(422, f"task '{name}' does not stream its answers (head "
+                                     f"'{loaded.head.name}'); use /v1/predict.")
+        pieces, ref = loaded.predictor.stream(body.input), loaded.artifact.ref
+
+        def events():
+            text = ""
+            try:
+                for piece in pieces:
+                    text += piece
+                    yield _event({"text": piece})
+            except Exception as exc:  # the model failed mid-answer: say so, end the stream
+                yield _event({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+                return
+            if settings.log_predictions:
+                pid = store.record_predictions(name, ref, [body.input], [{"text": text}])[0]
+            else:
+                pid = uuid.uuid4().hex
+            yield _event({"done": True, "text": text, "prediction_id": pid, "model": ref})
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
 
     FeedbackBody = feedback_request({name: corrections_of(m) for name, m in by_task.items()})
 
@@ -392,6 +438,13 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
     app.state.models = by_task
     app.state.store = store
     return app
+
+
+def _event(data: Mapping[str, Any]) -> str:
+    """One server-sent event carrying ``data`` as JSON."""
+    import json
+
+    return f"data: {json.dumps(dict(data), ensure_ascii=False)}\n\n"
 
 
 def corrections_of(loaded: Any) -> dict[str, Any]:
