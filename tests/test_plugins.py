@@ -380,3 +380,29 @@ def test_help_with_plugin_commands_imports_no_heavy_library(tmp_path):
             "print('HEAVY', [m for m in ('torch', 'transformers', 'faiss') if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "light-cmd" in out.stdout and "HEAVY []" in out.stdout
+
+
+def test_relative_paths_in_a_task_file_are_read_from_its_folder(tmp_path, monkeypatch,
+                                                                labelled_csv):
+    import shutil
+
+    folder = tmp_path / "team" / "tasks"
+    (folder / "data").mkdir(parents=True)
+    shutil.copy(labelled_csv, folder / "data" / "train.csv")
+    (folder / "tone.toml").write_text(
+        'name = "tone"\nmetrics = ["accuracy"]\n[head]\nname = "sequence-classification"\n'
+        '[dataset]\ntrain = "data/train.csv"\n')
+    (folder / "gone.toml").write_text(
+        'name = "gone"\nmetrics = ["accuracy"]\n[head]\nname = "sequence-classification"\n'
+        '[dataset]\ntrain = "data/missing.csv"\n')
+    registry = tmp_path / "registry.toml"
+    registry.write_text(f'[tasks]\npaths = ["{folder}"]\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not the task file's folder
+    cli = CliRunner()
+    ok = cli.invoke(main, ["--registry", str(registry), "validate-data", "tone"])
+    assert ok.exit_code == 0, ok.output
+    gone = cli.invoke(main, ["--registry", str(registry), "validate-data", "gone"])
+    assert gone.exit_code == 2
+    assert f"{folder / 'gone.toml'}: dataset.train = 'data/missing.csv': no such file" in gone.output
