@@ -115,7 +115,8 @@ def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], se
                 work_dir: Path, resume: bool = False, callbacks: Sequence[Any] = (),
                 scale: float = 20.0, negatives: Mapping[str, Sequence[str]] | None = None,
                 symmetric: bool = False):
-    """Fine-tune ``model`` in place on (anchor, positive) pairs; returns the engine's FitResult.
+    """Fine-tune ``model`` in place on (anchor, positive) pairs; returns (the trained model,
+    the engine's FitResult).
 
     ``negatives`` adds hard-negative columns (``negative_1``...: one text per anchor each),
     scored against each anchor beside the in-batch negatives. ``symmetric`` adds the
