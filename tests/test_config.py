@@ -89,3 +89,32 @@ def test_defaults_come_from_the_schema():
     config = resolve(CORE_SCHEMA, {"name": "x"})
     assert config["train"]["epochs"] == CORE_SCHEMA["train.epochs"]
     assert config["model"] == "minilm"
+
+
+def test_a_heads_ranges_are_intervals_checked_with_the_core_settings():
+    from tunehub.core.errors import PluginError
+    from tunehub.core.extending.heads import RegisteredHead
+    from tunehub.core.running.config import check_settings, interval
+
+    ok, expected = interval("[0, 1)")
+    assert ok(0) and ok(0.5) and not ok(1) and not ok(float("nan"))
+    assert expected == "a finite number >= 0 and < 1"
+    assert interval("(0, inf)")[0](1e9) and not interval("(0,)")[0](0)
+    with pytest.raises(ValueError):
+        interval("0..1")
+
+    class Head:
+        name, schema, ranges = "h", {"head.temperature": 1.0}, {"head.temperature": "(0, 5]"}
+
+        def load_data(self, config, files): ...
+
+        def fit(self, run): ...
+
+        def predict(self, model_dir, inputs, config): ...
+
+    head = RegisteredHead(Head(), "p")
+    with pytest.raises(ConfigError, match=r"'head.temperature' must be a finite number > 0 and <= 5"):
+        check_settings({"head": {"temperature": 0}}, "task 't'", head.rules)
+    Head.ranges = {"head.other": "[0, 1]"}
+    with pytest.raises(PluginError, match="which its schema does not declare"):
+        RegisteredHead(Head(), "p")

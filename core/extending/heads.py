@@ -74,7 +74,7 @@ class Head(Protocol):
 # Optional members of a head and what stands in for them.
 OPTIONAL = ("description", "schema", "baselines", "load", "evaluate", "export", "example_inputs",
             "training_texts", "row_keys", "corrections", "join_feedback", "monitor_outputs",
-            "paths", "input_role")
+            "paths", "input_role", "ranges")
 
 
 def _method(impl: Any, name: str) -> Callable[..., Any] | None:
@@ -94,6 +94,23 @@ def _monitor_outputs(impl: Any, name: str, plugin: str) -> dict[str, str] | None
                           '"label" and "scores" to output field names, such as {"label": '
                           '"label", "scores": "probabilities"}.')
     return dict(found)
+
+
+def _ranges(impl: Any, name: str, plugin: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``ranges``: the head's numeric settings and the interval each must lie in, such as
+    ``{"head.dropout": "[0, 1)"}``, checked with the core's settings before any data loads."""
+    from ..running.config import interval
+
+    rules = {}
+    for key, text in dict(getattr(impl, "ranges", None) or {}).items():
+        if key not in schema:
+            raise PluginError(f"head '{name}' of plugin '{plugin}': ranges names '{key}', which "
+                              "its schema does not declare.")
+        try:
+            rules[key] = interval(text)
+        except ValueError as exc:
+            raise PluginError(f"head '{name}' of plugin '{plugin}': ranges['{key}']: {exc}.") from None
+    return rules
 
 
 class RegisteredHead:
@@ -117,6 +134,7 @@ class RegisteredHead:
         self.schema: Mapping[str, Any] = dict(getattr(impl, "schema", None) or {})
         self.paths: tuple[str, ...] = tuple(getattr(impl, "paths", None) or ())
         self.input_role: str = str(getattr(impl, "input_role", None) or "text")
+        self.rules = _ranges(impl, name, plugin, self.schema)
         undeclared = [key for key in self.paths if key not in self.schema]
         if undeclared:
             raise PluginError(f"head '{name}' of plugin '{plugin}': paths names {', '.join(undeclared)}, "

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
@@ -242,16 +243,30 @@ RULES: dict[str, tuple[Any, str]] = {
     "train.lora.learning_rate": _range(0, None, low_open=True),
     "train.lora.max_epochs": _range(1, None),
     "dataset.eval_fraction": _range(0, 1, low_open=True, high_open=True),
-    "dataset.validation_fraction": _range(0, 1, high_open=True),
-    "head.dropout": _range(0, 1, high_open=True),
 }
+INTERVAL = re.compile(r"^\s*([\[(])\s*(-inf|[-+]?[0-9.]+(?:e[-+]?[0-9]+)?)?\s*,\s*"
+                      r"(inf|[-+]?[0-9.]+(?:e[-+]?[0-9]+)?)?\s*([\])])\s*$")
 
 
-def check_settings(config: Mapping[str, Any], where: str = "config") -> None:
+def interval(text: str) -> tuple[Any, str]:
+    """A head's range rule written as an interval, ``"[0, 1)"`` (an empty or infinite end:
+    unbounded), as (check, what it expects); `ValueError` for anything else."""
+    found = INTERVAL.match(str(text))
+    if not found:
+        raise ValueError(f"{text!r} is not an interval such as '[0, 1)' or '(0, inf)'")
+    left, low, high, right = found.groups()
+    low = None if low in (None, "-inf") else float(low)
+    high = None if high in (None, "inf") else float(high)
+    return _range(low, high, low_open=left == "(", high_open=right == ")")
+
+
+def check_settings(config: Mapping[str, Any], where: str = "config",
+                   rules: Mapping[str, tuple[Any, str]] | None = None) -> None:
     """Ranges, finiteness and known names of the settings that would otherwise fail (or,
-    worse, silently train nothing) after a model load; raises one `ConfigError`."""
+    worse, silently train nothing) after a model load; raises one `ConfigError`. ``rules``:
+    the head's own (its ``ranges``), checked after the core's."""
     flat = flatten(config)
-    for key, (ok, expected) in RULES.items():
+    for key, (ok, expected) in {**RULES, **(rules or {})}.items():
         if key in flat and not ok(flat[key]):
             value = flat[key]
             choices = expected[len("one of "):].split(", ") if expected.startswith("one of ") else []

@@ -55,7 +55,7 @@ def resolve_config(catalog: Catalog, task: TaskSpec, overrides: Iterable[str] = 
     if primary not in scalars:
         raise ConfigError(f"{task.source}: primary_metric: " + unknown("scalar metric", primary, scalars))
     config["primary_metric"] = primary
-    check_settings(config, f"task '{task.name}'")
+    check_settings(config, f"task '{task.name}'", head.rules)
     return config
 
 

@@ -91,6 +91,8 @@ def _few_rows(names: list[str], train_labels: list[int], eval_rows: int) -> list
 class SequenceClassificationHead:
     name = "sequence-classification"
     description = "Text classification: encoder + mean pooling + linear layer (transformers)."
+    # numeric settings and the interval each must lie in (checked before any data loads)
+    ranges = {"head.dropout": "[0, 1)", "dataset.validation_fraction": "[0, 1)"}
     schema = {
         "head.pooling": "auto",  # auto (mean for encoders, last token for decoders) | mean | cls | last
         "head.dropout": 0.1,

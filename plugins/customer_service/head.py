@@ -105,6 +105,8 @@ class BiEncoderHead:
                    "negatives, FAISS index, calibrated hand-off.")
     input_role = "query"  # what a prediction reads: the column role of `app predict --input`
     paths = ("dataset.faq",)  # a file setting: relative in a task file means beside it
+    # numeric settings and the interval each must lie in (checked before any data loads)
+    ranges = {"dataset.validation_fraction": "[0, 1)"}
     schema = {
         "dataset.faq": "",  # FAQ file (id,question,answer); empty: one entry per faq_id
         "dataset.validation_fraction": 0.1,  # of training queries, held out to calibrate

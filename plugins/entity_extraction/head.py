@@ -29,6 +29,8 @@ class TokenClassificationHead:
     description = ("Entity extraction: encoder + linear layer per token (transformers), "
                    "IOB2 tags, windows for long texts, constrained decoding.")
     paths = ("dataset.validation",)  # a file setting: relative in a task file means beside it
+    # numeric settings and the interval each must lie in (checked before any data loads)
+    ranges = {"dataset.validation_fraction": "[0, 1)"}
     schema = {
         "dataset.tag_scheme": "auto",  # auto | iob2 | iob1 | bioes (auto: bioes if E-/S- occur)
         "dataset.validation": "",  # a file for best-epoch selection; else a slice of train
