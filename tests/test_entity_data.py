@@ -176,3 +176,45 @@ def test_gazetteer_takes_the_longest_match_and_the_most_frequent_type():
     assert gazetteer_tags(["the", "New", "York", "Times", "in", "New", "York", "and", "Jordan"],
                           gazetteer) == \
         ["O", "B-ORG", "I-ORG", "I-ORG", "O", "B-LOC", "I-LOC", "O", "B-LOC"]
+
+
+def test_unspaced_scripts_split_into_characters_with_exact_offsets():
+    from tunehub.plugins.entity_extraction.data import from_spans, words
+
+    text = "张三在北京的Harbor Group工作，营收1,200万元。"
+    pieces = [text[a:b] for a, b in words(text)]
+    assert pieces[:6] == ["张", "三", "在", "北", "京", "的"]
+    assert ["Harbor", "Group", "工", "作", "，"] == pieces[6:11] and "1,200" in pieces
+    tokens, tags, offsets = from_spans("张三在北京工作", [
+        {"start": 0, "end": 2, "label": "PER"}, {"start": 3, "end": 5, "label": "LOC"}], "row 1")
+    assert tokens == list("张三在北京工作")
+    assert tags == ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O", "O"]
+    assert offsets == [(i, i + 1) for i in range(7)]
+    japanese = "株式会社トヨタ"
+    assert [japanese[a:b] for a, b in words(japanese)] == list(japanese)
+
+
+def test_chinese_spans_train_and_predictions_point_into_the_text(tiny_model, tmp_path):
+    import json
+
+    import tunehub
+
+    from conftest import tiny_overrides
+
+    people, places = ["张三", "李四", "王五", "赵六"], ["北京", "上海", "深圳", "杭州"]
+    rows = []
+    for i in range(24):
+        person, place = people[i % 4], places[(i // 4) % 4]
+        text = f"{person}昨天在{place}开会。"
+        rows.append({"text": text, "spans": [
+            {"start": 0, "end": 2, "label": "PER"},
+            {"start": text.index(place), "end": text.index(place) + 2, "label": "LOC"}]})
+    data = tmp_path / "zh.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    tunehub.run_task("entity-extraction", data=data, model=str(tiny_model), overrides=tiny_overrides(
+        **{"train.epochs": "30", "train.learning_rate": "5e-3", "train.batch_size": "4",
+           "dataset.validation_fraction": "0", "train.max_length": "32"}))
+    text = "王五昨天在深圳开会。"
+    found = tunehub.predict("entity-extraction", [text])[0]["entities"]
+    assert found and all(text[e["start"]:e["end"]] == e["text"] for e in found)
+    assert {(e["text"], e["type"]) for e in found} == {("王五", "PER"), ("深圳", "LOC")}

@@ -27,8 +27,14 @@ from tunehub.plugin import DataError, Table, read_table
 from .tags import SCHEMES, TagError, detect_scheme, spans, tags_from_spans, to_iob2
 
 COLUMN_FILES = (".conll", ".iob")
-# Words, numbers with inner separators ("4.5", "1,200"), hyphenated words, or one symbol.
-WORD = re.compile(r"\d+(?:[.,]\d+)+|\w+(?:[-']\w+)*|[^\w\s]")
+# Scripts written without spaces between words (Chinese characters, Japanese kana): each
+# character is a word of its own, so entity offsets fall on character boundaries.
+UNSPACED = ("\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3040-\u30ff\u3100-\u312f"
+            "\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f")
+_SPACED = f"(?:(?![{UNSPACED}])\\w)"
+# One unspaced character, a number with inner separators ("4.5", "1,200"), a (hyphenated)
+# word, or one symbol.
+WORD = re.compile(f"[{UNSPACED}]|\\d+(?:[.,]\\d+)+|{_SPACED}+(?:[-']{_SPACED}+)*|[^\\w\\s]")
 
 
 @dataclass
