@@ -48,7 +48,7 @@ from ..core.models.inference import (
 )
 from ..core.running.progress import phase, say
 from ..core.artifacts.safety import refuse_remote_code, safe_model_folder
-from . import biencoder, index, lora, ranking  # documented submodules
+from . import biencoder, generation, index, lora, ranking  # documented submodules
 
 __all__ = [
     "PLUGIN_API_VERSION", "hookimpl",
@@ -60,6 +60,6 @@ __all__ = [
     "place", "run_batches", "length_order", "token_batches", "quantize_int8",
     "refuse_remote_code", "safe_model_folder", "phase", "say",
     "latest_corrections", "input_text", "EVALUATION_ROW", "WindowStats",
-    "lora", "biencoder", "index", "ranking",
+    "lora", "biencoder", "generation", "index", "ranking",
     "TunehubError", "ConfigError", "DataError", "ModelError", "did_you_mean", "unknown",
 ]

@@ -31,6 +31,7 @@ class TaskData:
     info: dict[str, Any] = field(default_factory=dict)  # e.g. labels
     warnings: list[str] = field(default_factory=list)  # printed before training, kept in the report
     base_model: Path | None = None  # the base model's folder: set by the runner before fit and baselines
+    models: dict[str, Path] = field(default_factory=dict)  # setting -> folder of each other model the head's `models` settings name (set by the runner)
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Head(Protocol):
 # Optional members of a head and what stands in for them.
 OPTIONAL = ("description", "schema", "baselines", "load", "evaluate", "export", "example_inputs",
             "training_texts", "row_keys", "corrections", "join_feedback", "monitor_outputs",
-            "paths", "input_role", "ranges")
+            "paths", "input_role", "ranges", "models")
 
 
 def _method(impl: Any, name: str) -> Callable[..., Any] | None:
@@ -135,10 +136,13 @@ class RegisteredHead:
         self.paths: tuple[str, ...] = tuple(getattr(impl, "paths", None) or ())
         self.input_role: str = str(getattr(impl, "input_role", None) or "text")
         self.rules = _ranges(impl, name, plugin, self.schema)
-        undeclared = [key for key in self.paths if key not in self.schema]
-        if undeclared:
-            raise PluginError(f"head '{name}' of plugin '{plugin}': paths names {', '.join(undeclared)}, "
-                              "which its schema does not declare.")
+        # settings that name another model (a decoder beside an encoder, say): "" names none
+        self.models: tuple[str, ...] = tuple(getattr(impl, "models", None) or ())
+        for member in ("paths", "models"):
+            undeclared = [key for key in getattr(self, member) if key not in self.schema]
+            if undeclared:
+                raise PluginError(f"head '{name}' of plugin '{plugin}': {member} names "
+                                  f"{', '.join(undeclared)}, which its schema does not declare.")
         self.monitor_outputs = _monitor_outputs(impl, name, plugin)
         if self.monitor_outputs:  # `app monitor` settings, the head's own values first
             from ..operations.monitor import SETTINGS

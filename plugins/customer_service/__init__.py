@@ -1,7 +1,9 @@
 """Customer-service QA: answer questions from an FAQ, or hand off to a person.
 
-Registers the ``customer-service-qa`` task, its sample FAQ of an invented bank, the
-``bi-encoder`` head (with its ``untuned`` baseline), the no-answer metrics, and ``bm25``.
+Registers the ``customer-service-qa`` task (stored answers) and ``customer-service-answers``
+(answers a decoder writes from the entries found, citing them), their sample FAQ of an
+invented bank, the ``bi-encoder`` head (with its ``untuned``, ``retrieved-answer`` and
+``untuned-decoder`` baselines), the no-answer and answer metrics, and ``bm25``.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ DATA = Path(__file__).parent / "data"
 @hookimpl
 def register_tasks(register) -> None:
     register(Path(__file__).parent / "customer-service-qa.toml")
+    register(Path(__file__).parent / "customer-service-answers.toml")
 
 
 @hookimpl
@@ -34,13 +37,22 @@ def register_heads(register) -> None:
 
 @hookimpl
 def register_metrics(register) -> None:
-    from . import retrieval
+    from . import answers, retrieval
 
     register("no_answer_precision", retrieval.no_answer_precision,
              description="of the queries handed off, the share with no right top answer "
                          "(out of scope or wrong)")
     register("no_answer_recall", retrieval.no_answer_recall,
              description="of the queries with no right top answer, the share handed off")
+    register("answer_token_f1", answers.answer_token_f1,
+             description="mean token-F1 of the reply against the right entry's answer "
+                         "(in-scope queries)")
+    register("answer_rouge_l", answers.answer_rouge_l,
+             description="mean ROUGE-L of the reply against the right entry's answer "
+                         "(in-scope queries)")
+    register("cites_right_entry", answers.cites_right_entry,
+             description="of the in-scope queries, the share whose reply rests on the right "
+                         "entry")
 
 
 @hookimpl

@@ -19,6 +19,7 @@ import numpy as np
 from tunehub.plugin import ConfigError, ModelError
 from tunehub.plugin import FitOutput, Run, TaskData
 
+from . import answers
 from . import data as qa
 from . import rerank
 from .retrieval import calibrate_search, documents, entry_texts, outputs
@@ -59,7 +60,8 @@ class Retriever:
         return self.reranker.search(self.first_stage)(texts, k)
 
     def save(self, folder: Path, threshold: float, note: str, config: Mapping[str, Any],
-             choice: Mapping[str, Any] | None = None, base: Mapping[str, Any] | None = None) -> None:
+             choice: Mapping[str, Any] | None = None, base: Mapping[str, Any] | None = None,
+             extra: Mapping[str, Any] | None = None) -> None:
         from tunehub.plugin.biencoder import save_encoder
 
         save_encoder(self.model, folder, base)
@@ -74,7 +76,8 @@ class Retriever:
                     "top_k": head["top_k"], "handoff_message": head["handoff_message"],
                     "document": head["document"], "index_paraphrases": head["index_paraphrases"],
                     "index_kind": self.index.kind, "vectors": len(self.index),
-                    "rerank": dict(choice or {"used": False})}
+                    "rerank": dict(choice or {"used": False}), "answer": "retrieved",
+                    **(extra or {})}
         (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
 
     @classmethod
@@ -105,6 +108,7 @@ class BiEncoderHead:
                    "negatives, FAISS index, calibrated hand-off.")
     input_role = "query"  # what a prediction reads: the column role of `app predict --input`
     paths = ("dataset.faq",)  # a file setting: relative in a task file means beside it
+    models = ("generate.model",)  # the decoder of generated answers (the runner resolves it)
     # numeric settings and the interval each must lie in (checked before any data loads)
     ranges = {"dataset.validation_fraction": "[0, 1)"}
     schema = {
@@ -130,15 +134,19 @@ class BiEncoderHead:
         "head.rerank_loss": "bce",  # bce (pairs, positives weighted) | mnrl (in-batch + mined)
         "head.rerank_epochs": 1,
         "head.rerank_learning_rate": 2e-4,  # a new scoring layer: higher than fine-tuning alone
+        **answers.SETTINGS,  # head.answer and the decoder's generate.* settings
     }
 
     @property
     def baselines(self) -> dict[str, Any]:
-        """Baselines of this head alone: its base model without fine-tuning."""
-        return {"untuned": untuned_baseline}
+        """Baselines of this head alone: its base model without fine-tuning, and with
+        generated answers the retriever's own stored answer and the untuned decoder."""
+        return {"untuned": untuned_baseline, "retrieved-answer": retrieved_answer,
+                "untuned-decoder": untuned_decoder}
 
     # -- data ---------------------------------------------------------------------
     def load_data(self, config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
+        answers.check(config)
         faq, splits, evaluation, summary = qa.load(config, files)
         used = {role: path for role, path in files.items()}
         if config["dataset"]["faq"]:
@@ -227,8 +235,14 @@ class BiEncoderHead:
         retriever = Retriever.build(model, faq, splits.train, config)
         choice = self.second_stage(run, retriever, settings)
         threshold, note = calibrate_search(retriever.search, faq, splits.calibration)  # final score
-        retriever.save(run.model_dir, threshold, note, config, choice, base)
-        out = outputs(retriever.search, faq, run.data.eval, threshold)
+        handoff = head["handoff_message"]
+        out = outputs(retriever.search, faq, run.data.eval, threshold, handoff_message=handoff)
+        extra, written = {}, {}
+        if answers.generating(config):
+            run.data.info["retrieved_outputs"] = out
+            out, written = self.write_answers(run, retriever, out)
+            extra = {"answer": "generated", "entries": int(config["generate"]["entries"])}
+        retriever.save(run.model_dir, threshold, note, config, choice, base, extra)
         # the `untuned` baseline: the base model, same documents, index and calibration
         run.data.info["untuned_outputs"] = untuned(run.data, config, run.base_model)
         notes = {
@@ -239,8 +253,41 @@ class BiEncoderHead:
                      f"({head['document']}{' + known paraphrases' if head['index_paraphrases'] else ''})",
             "re-ranker": rerank.describe(choice),
             "hand-off threshold": note,
+            **written,
         }
         return FitOutput(out, result.log_history, notes)
+
+    @staticmethod
+    def write_answers(run: Run, retriever: Retriever, out: dict[str, Any]) -> tuple[dict, dict]:
+        """Train the decoder that writes grounded answers (into ``model_dir/generator``) and
+        score its replies; the untuned decoder answers the same prompts as a baseline.
+        Returns (outputs with the written replies, notes)."""
+        from tunehub.plugin import generation, phase
+
+        config, faq, splits = run.config, run.data.info["faq"], run.data.train
+        g = config["generate"]
+        entries = int(g["entries"])
+        decoder = run.data.models["generate.model"]
+        settings = answers.decoder_settings(config)
+        prompts, responses = answers.training_pairs(retriever.search, faq, splits.train, entries,
+                                                    settings.seed)
+        work = run.work_dir / answers.GENERATOR_DIR
+        generator, result, how = generation.train(
+            decoder, str(g["model"]), prompts, responses, settings,
+            run.model_dir / answers.GENERATOR_DIR, work, resume=run.resume and work.is_dir(),
+            callbacks=run.callbacks, generation=g)
+        texts = run.data.eval.texts
+        with phase("writing answers to the evaluation questions"):
+            written = answers.with_written(out, answers.Writer(generator, faq, entries), texts)
+        with phase("the untuned decoder answering the same prompts"):
+            base = generation.load_base(decoder, g)
+            run.data.info["untuned_decoder_outputs"] = answers.with_written(
+                out, answers.Writer(base, faq, entries), texts)
+        notes = {"generated answers": f"{g['model']} writes each reply from the top {entries} "
+                                      f"entries and cites one; {how}; {len(prompts)} training "
+                                      f"questions, {result.train_seconds:.0f} s; "
+                                      f"{generator.describe()}"}
+        return written, notes
 
     @staticmethod
     def train_mnrl(run: Run, model: Any, anchors: list[str], positives: list[str],
@@ -317,7 +364,9 @@ class BiEncoderHead:
         """The model folder loaded once (encoder, index, FAQ) for many predictions."""
         retriever, settings = Retriever.load(model_dir, config["train"]["max_length"],
                                              config["train"]["eval_batch_size"])
-        return FaqPredictor(retriever, settings)
+        writer = (answers.load_writer(model_dir, retriever.faq, config, settings)
+                  if settings.get("answer") == "generated" else None)
+        return FaqPredictor(retriever, settings, writer)
 
     def evaluate(self, model_dir: Path, data: TaskData, config: Mapping[str, Any]):
         return self.load(model_dir, config).evaluate(data)
@@ -327,10 +376,12 @@ class BiEncoderHead:
 
 
 class FaqPredictor:
-    """Answers from a saved model: top FAQ entries with scores, or a hand-off."""
+    """Answers from a saved model: top FAQ entries with scores, or a hand-off; with
+    generated answers (``writer``) the reply is written from the top entries."""
 
-    def __init__(self, retriever: Retriever, settings: Mapping[str, Any]):
-        self.retriever, self.settings = retriever, dict(settings)
+    def __init__(self, retriever: Retriever, settings: Mapping[str, Any],
+                 writer: answers.Writer | None = None):
+        self.retriever, self.settings, self.writer = retriever, dict(settings), writer
         self.threshold = float(settings["threshold"])
 
     @property
@@ -343,30 +394,61 @@ class FaqPredictor:
 
     def evaluate(self, data: TaskData) -> dict[str, Any]:
         qa.check_known(data.eval, self.retriever.faq, "evaluation queries")
-        return outputs(self.retriever.search, self.retriever.faq, data.eval, self.threshold)
+        out = outputs(self.retriever.search, self.retriever.faq, data.eval, self.threshold,
+                      handoff_message=self.settings["handoff_message"])
+        return answers.with_written(out, self.writer, data.eval.texts) if self.writer else out
+
+    def _found(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        k = int(self.settings["top_k"])
+        if self.writer is not None:
+            k = max(k, self.writer.entries)
+        return self.retriever.search(texts, k)
 
     def predict(self, inputs: Sequence[str]) -> list[dict[str, Any]]:
         texts = [str(t) for t in inputs]
         if not texts:
             return []
-        entries, scores = self.retriever.search(texts, int(self.settings["top_k"]))
-        faq = self.retriever.faq
+        entries, scores = self._found(texts)
+        faq, top_k = self.retriever.faq, int(self.settings["top_k"])
         results = []
         for row, row_scores in zip(entries, scores):
-            answers = []
-            for e, s in zip(row, row_scores):
+            answers_ = []
+            for e, s in zip(row[:top_k], row_scores[:top_k]):
                 if e < 0:
                     continue
                 item = {"id": faq.ids[e], "question": faq.questions[e], "answer": faq.answers[e],
                         "score": round(float(s), 4)}
                 if faq.metadata and faq.metadata[e]:
                     item["metadata"] = faq.metadata[e]
-                answers.append(item)
-            handoff = not answers or float(row_scores[0]) < self.threshold
-            reply = self.settings["handoff_message"] if handoff else answers[0]["answer"]
-            results.append({"answers": answers, "handoff": handoff, "reply": reply,
+                answers_.append(item)
+            handoff = not answers_ or float(row_scores[0]) < self.threshold
+            reply = self.settings["handoff_message"] if handoff else answers_[0]["answer"]
+            results.append({"answers": answers_, "handoff": handoff, "reply": reply,
                             "threshold": round(self.threshold, 4)})
+        if self.writer is not None:
+            self._write(texts, entries, results)
         return results
+
+    def _write(self, texts: list[str], entries: np.ndarray, results: list[dict[str, Any]]) -> None:
+        """Generated replies for the questions not handed off, with the ids they rest on."""
+        todo = [i for i, r in enumerate(results) if not r["handoff"]]
+        written = self.writer.write([texts[i] for i in todo], [list(entries[i]) for i in todo])
+        for result in results:
+            result.update(answer="generated", grounded_in=[], cites=[])
+        for i, (reply, cites) in zip(todo, written):
+            results[i].update(reply=reply, grounded_in=self.writer.grounded(list(entries[i])),
+                              cites=cites)
+
+    def stream(self, text: str):
+        """The reply to one question as it is written (a stored answer or the hand-off
+        message comes in one piece)."""
+        entries, scores = self._found([str(text)])
+        if not (entries[0] >= 0).any() or float(scores[0][0]) < self.threshold:
+            yield self.settings["handoff_message"]
+        elif self.writer is None:
+            yield self.retriever.faq.answers[int(entries[0][0])]
+        else:
+            yield from self.writer.stream(str(text), list(entries[0]))
 
 
 def untuned(data: TaskData, config: Mapping[str, Any], base: Path) -> dict[str, Any]:
@@ -377,7 +459,8 @@ def untuned(data: TaskData, config: Mapping[str, Any], base: Path) -> dict[str, 
     model = load_encoder(Path(base), config["train"]["max_length"])
     retriever = Retriever.build(model, faq, splits.train, config)
     threshold, _ = calibrate_search(retriever.search, faq, splits.calibration)
-    return outputs(retriever.search, faq, data.eval, threshold)
+    return outputs(retriever.search, faq, data.eval, threshold,
+                   handoff_message=config["head"]["handoff_message"])
 
 
 def untuned_baseline(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -398,4 +481,24 @@ def bm25(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
     faq, splits = data.info["faq"], data.train
     index = BM25(*documents(faq, splits.train, config["head"]))
     threshold, _ = calibrate_search(index.search, faq, splits.calibration)
-    return outputs(index.search, faq, data.eval, threshold)
+    return outputs(index.search, faq, data.eval, threshold,
+                   handoff_message=config["head"]["handoff_message"])
+
+
+def _during_the_run(data: TaskData, key: str, name: str) -> dict[str, Any]:
+    cached = data.info.get(key)
+    if cached is None:
+        raise ConfigError(f"the '{name}' baseline is computed while a run trains with "
+                          "head.answer = generated (it needs that run's retriever); run the task "
+                          "with `app run-task ... --set head.answer=generated`.")
+    return cached
+
+
+def retrieved_answer(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The fine-tuned retriever's own reply: the top entry's stored answer (no generation)."""
+    return _during_the_run(data, "retrieved_outputs", "retrieved-answer")
+
+
+def untuned_decoder(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The base decoder, not fine-tuned, answering the same grounded prompts."""
+    return _during_the_run(data, "untuned_decoder_outputs", "untuned-decoder")

@@ -85,15 +85,24 @@ def calibrate_search(search: Search, faq: Faq, calibration: Queries) -> tuple[fl
     return calibrate(scores[:, 0], entries[:, 0] == truth)
 
 
-def outputs(search: Search, faq: Faq, queries: Queries, threshold: float, k: int = 10) -> dict[str, Any]:
+def outputs(search: Search, faq: Faq, queries: Queries, threshold: float, k: int = 10,
+            handoff_message: str = "") -> dict[str, Any]:
     """Evaluation outputs: ranked ids (best first), relevant ids ([] when out of scope),
-    top scores, and which queries would be handed off."""
+    top scores, which queries would be handed off, and the reply each would get (the top
+    entry's answer, or ``handoff_message``) beside the right entry's answer ("" when out of
+    scope) and the ids the reply rests on."""
     entries, scores = search(queries.texts, k)
     ranked = [[faq.ids[e] for e in row if e >= 0] for row in entries]
     top = [float(row[0]) if len(row) and np.isfinite(row[0]) else float("-inf") for row in scores]
+    handoff = [t < threshold for t in top]
+    position = faq.position()
     return {"ranked": ranked, "relevant": [[f] if f else [] for f in queries.faq_ids],
             "scores": [[round(float(v), 6) for v in row if np.isfinite(v)] for row in scores],
-            "threshold": threshold, "handoff": [t < threshold for t in top]}
+            "threshold": threshold, "handoff": handoff,
+            "answer_true": [faq.answers[position[f]] if f in position else "" for f in queries.faq_ids],
+            "answer_pred": [handoff_message if h or not row else faq.answers[row[0]]
+                            for h, row in zip(handoff, [[e for e in r if e >= 0] for r in entries])],
+            "cited": [[] if h or not ids else ids[:1] for h, ids in zip(handoff, ranked)]}
 
 
 def _should_hand_off(outputs: Mapping[str, Any]) -> list[bool]:

@@ -7,24 +7,29 @@ the loss counts the response tokens only. The model folder holds the LoRA adapte
 full model with ``train.peft = none``), the tokenizer and ``generation.json`` (the prompt
 layout and the base model's record). Generation is greedy unless
 ``predict.temperature > 0``, stops at ``predict.max_new_tokens`` or a ``predict.stop``
-string, and streams token by token through `Generator.stream`.
+string, and streams token by token.
+
+With ``head.references = N`` the prompt is retrieval-augmented: the answers to the N most
+similar training questions (TF-IDF) come before the question, so the model can reuse the
+team's wording; it trains that way too, never seeing a row's own answer among its
+references, and the model folder keeps the training pairs (``references.jsonl``).
+The engine is `tunehub.plugin.generation`.
 """
 from __future__ import annotations
 
 import json
 import random
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunehub.plugin import (ConfigError, DataError, FitOutput, ModelError, Run, TaskData,
-                            TrainSettings, column_for, lora, place, read_table,
-                            refuse_remote_code, run_trainer, text_cell)
+                            TrainSettings, column_for, generation, read_table, text_cell)
 
-META = "generation.json"
-PLAIN = "### Question:\n{prompt}\n\n### Answer:\n"  # for tokenizers without a chat template
+META = generation.META
+ASKED = ("Answer the customer's question. The entries above are answers we gave to similar "
+         "questions: use their words where they fit.")
 
 
 @dataclass
@@ -60,43 +65,52 @@ def split(n: int, fraction: float, seed: int, source: Any) -> tuple[list[int], l
     return sorted(order[held:]), sorted(order[:held])
 
 
-def load_tokenizer(folder: Path):
-    """The tokenizer, with a pad token (its end-of-text token when it has none)."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
-    if tokenizer.eos_token is None:  # an encoder's tokenizer: its separator ends the answer
-        tokenizer.eos_token = tokenizer.sep_token or tokenizer.pad_token
-    if tokenizer.eos_token is None:
-        raise ModelError(f"{folder}: the tokenizer has no end-of-text token, so an answer could "
-                         "not end; text generation needs a decoder LLM such as smollm2.")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def prompt_ids(tokenizer: Any, prompt: str, system: str = "") -> list[int]:
-    """The token ids the model reads before it answers ``prompt``."""
-    if tokenizer.chat_template:
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": prompt}]
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        return list(ids["input_ids"] if isinstance(ids, Mapping) else ids)
-    text = (f"{system}\n\n" if system else "") + PLAIN.format(prompt=prompt)
-    return list(tokenizer(text)["input_ids"])
+load_tokenizer, prompt_ids = generation.load_tokenizer, generation.prompt_ids
 
 
 def encode(tokenizer: Any, pairs: Pairs, system: str, max_length: int) -> list[dict[str, Any]]:
-    """Training rows: prompt then response and end-of-text, the loss on the response only;
-    a long prompt keeps its end, a long response its start."""
-    rows = []
-    for prompt, response in zip(pairs.prompts, pairs.responses):
-        head = prompt_ids(tokenizer, prompt, system)[-(max_length // 2):]
-        tail = list(tokenizer(response, add_special_tokens=False)["input_ids"])
-        tail = tail[:max_length - len(head) - 1] + [tokenizer.eos_token_id]
-        rows.append({"input_ids": head + tail, "attention_mask": [1] * (len(head) + len(tail)),
-                     "labels": [-100] * len(head) + tail})
-    return rows
+    """Training rows of ``pairs`` (see `tunehub.plugin.generation.sft_rows`)."""
+    return generation.sft_rows(tokenizer, pairs.prompts, pairs.responses, system, max_length)
+
+
+class Neighbours:
+    """The training pairs most like a prompt (TF-IDF cosine over words and character
+    n-grams): the retrieval baseline, and the references of a retrieval-augmented prompt."""
+
+    def __init__(self, pairs: Pairs) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import make_union
+
+        if not len(pairs):
+            raise DataError("retrieving similar answers needs training pairs.")
+        self.pairs = pairs
+        self.vectors = make_union(
+            TfidfVectorizer(sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True))
+        self.matrix = self.vectors.fit_transform(pairs.prompts)
+
+    def nearest(self, prompts: Sequence[str], k: int, skip_self: bool = False) -> list[list[int]]:
+        """Row numbers of the ``k`` most similar training prompts, best first; with
+        ``skip_self`` prompt ``i`` is training row ``i`` and never its own neighbour."""
+        import numpy as np
+
+        scores = (self.vectors.transform(list(prompts)) @ self.matrix.T).toarray()
+        if skip_self:
+            np.fill_diagonal(scores, -np.inf)
+        k = min(k, len(self.pairs) - int(skip_self))
+        return [list(row) for row in np.argsort(-scores, axis=1, kind="stable")[:, :k]]
+
+    def prompts(self, prompts: Sequence[str], k: int, skip_self: bool = False) -> list[str]:
+        """``prompts`` with the answers to their ``k`` nearest training prompts before them."""
+        if k < 1:
+            return list(prompts)
+        rows = self.nearest(prompts, k, skip_self)
+        return [generation.grounded_prompt(
+            p, [(self.pairs.prompts[i], self.pairs.responses[i]) for i in near], ASKED)
+            for p, near in zip(prompts, rows)]
+
+
+REFERENCES = "references.jsonl"  # the training pairs a retrieval-augmented model reads from
 
 
 class TextGenerationHead:
@@ -104,8 +118,10 @@ class TextGenerationHead:
     description = ("Generated answers: supervised fine-tuning of a decoder LLM on prompt and "
                    "response pairs (LoRA by default), greedy or sampled generation, streaming.")
     input_role = "prompt"  # what a prediction reads
+    ranges = {"head.references": "[0, 20]"}
     schema = {
         "head.system_prompt": "",  # a system message before each prompt ("" : the template's own)
+        "head.references": 0,  # answers to the N most similar training questions shown with each
         "predict.max_new_tokens": 128,
         "predict.temperature": 0.0,  # 0: greedy
         "predict.stop": [],  # strings that end an answer
@@ -165,217 +181,99 @@ class TextGenerationHead:
 
     # -- training -------------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
-        from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer
-
         settings = TrainSettings.from_config(run.config["train"])
-        refuse_remote_code(run.base_model, run.config["model"])
-        tokenizer = load_tokenizer(run.base_model)
-        model = AutoModelForCausalLM.from_pretrained(str(run.base_model), trust_remote_code=False,
-                                                     dtype="float32")
-        model, settings, base = lora.apply(model, settings, run.base_model, run.config["model"],
-                                           task_type="CAUSAL_LM")
         system = str(run.config["head"]["system_prompt"])
-        rows = encode(tokenizer, run.data.train, system, settings.max_length)
-
-        def make_trainer(args):
-            return Trainer(model=model, args=args, train_dataset=rows,
-                           data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True),
-                           processing_class=tokenizer)
-
-        trainer, result = run_trainer(make_trainer, settings, run.work_dir, None, True,
-                                      run.resume, run.callbacks)
-        trained = trainer.model
-        run.model_dir.mkdir(parents=True, exist_ok=True)
-        trained.save_pretrained(run.model_dir)  # with LoRA: the adapter alone
-        tokenizer.save_pretrained(run.model_dir)
-        meta = {"head": self.name, "system_prompt": system,
-                "layout": "chat template" if tokenizer.chat_template else "plain"}
-        if base is not None:
-            meta["base_model"] = base
-            trained = trained.merge_and_unload()  # evaluate as served
+        k = int(run.config["head"]["references"])
+        train = run.data.train
+        neighbours = Neighbours(train) if k else None
+        prompts = neighbours.prompts(train.prompts, k, skip_self=True) if neighbours else train.prompts
+        generator, result, how = generation.train(
+            run.base_model, run.config["model"], prompts, train.responses, settings,
+            run.model_dir, run.work_dir, system=system, resume=run.resume,
+            callbacks=run.callbacks, generation=run.config["predict"])
+        meta = {**generator.meta, "head": self.name, "references": k}
         (run.model_dir / META).write_text(json.dumps(meta, indent=2) + "\n")
-        generator = Generator(trained.eval(), tokenizer, meta, run.config)
-        notes = {**result.notes(),
-                 "fine-tuning": ("LoRA" if base else "full fine-tuning")
-                 + f"; {lora.trainable_summary(model)}; loss on response tokens; "
-                 f"prompt layout: {meta['layout']}",
-                 "generation": generator.describe()}
-        return FitOutput(generator.evaluate(run.data), result.log_history, notes)
+        if neighbours:
+            write_pairs(run.model_dir / REFERENCES, train)
+        answers = Answers(generator, neighbours, k)
+        notes = {**result.notes(), "fine-tuning": how, "generation": generator.describe(),
+                 "references": f"the {k} most similar training pairs (TF-IDF) before each "
+                               "question, never a row's own" if k else "none (the question alone)"}
+        return FitOutput(answers.evaluate(run.data), result.log_history, notes)
 
     # -- using a saved model ----------------------------------------------------------
-    def load(self, model_dir: Path, config: Mapping[str, Any]) -> "Generator":
-        from transformers import AutoModelForCausalLM
-
-        path = Path(model_dir) / META
-        if not path.is_file():
-            raise ModelError(f"{model_dir} is not a text-generation model (no {META}); pass a "
-                             "fine-tuned version of a text-generation task.")
-        meta = json.loads(path.read_text())
-        if lora.is_adapter(Path(model_dir)):
-            base = lora.base_folder(meta["base_model"], Path(model_dir))
-            model = AutoModelForCausalLM.from_pretrained(str(base), trust_remote_code=False,
-                                                         dtype="float32")
-            model = lora.load_adapter(model, Path(model_dir))
-        else:
-            model = AutoModelForCausalLM.from_pretrained(str(model_dir), trust_remote_code=False,
-                                                         dtype="float32")
-        return Generator(place(model).eval(), load_tokenizer(Path(model_dir)), meta, config)
+    def load(self, model_dir: Path, config: Mapping[str, Any]) -> "Answers":
+        generator = generation.load(model_dir, config["predict"])
+        k = int(generator.meta.get("references", 0))
+        neighbours = Neighbours(read_pairs_jsonl(Path(model_dir) / REFERENCES)) if k else None
+        return Answers(generator, neighbours, k)
 
     @property
     def baselines(self) -> dict[str, Any]:
         return {"untuned": untuned, "nearest-response": nearest_response}
 
 
-class Generator:
-    """A loaded decoder: ``predict(prompts)`` -> ``{"text": ...}``, ``stream(prompt)``
-    yields the answer as it is written, ``evaluate(data)`` scores ``data.eval``."""
+def write_pairs(path: Path, pairs: Pairs) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for prompt, response in zip(pairs.prompts, pairs.responses):
+            handle.write(json.dumps({"prompt": prompt, "response": response},
+                                    ensure_ascii=False) + "\n")
 
-    def __init__(self, model: Any, tokenizer: Any, meta: Mapping[str, Any],
-                 config: Mapping[str, Any]) -> None:
-        self.model, self.tokenizer, self.meta = model, tokenizer, dict(meta)
-        p = config["predict"]
-        self.max_new_tokens, self.temperature = int(p["max_new_tokens"]), float(p["temperature"])
-        self.stop, self.batch_size = [str(s) for s in p["stop"]], int(p["batch_size"])
 
-    def describe(self) -> str:
-        how = "greedy" if self.temperature <= 0 else f"sampled at temperature {self.temperature:g}"
-        return f"{how}, at most {self.max_new_tokens} new tokens" + (
-            f", stops at {self.stop}" if self.stop else "")
+def read_pairs_jsonl(path: Path) -> Pairs:
+    if not path.is_file():
+        raise ModelError(f"{path.parent}: this model answers from its training pairs, and "
+                         f"{path.name} is missing; retrain the task.")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return Pairs([r["prompt"] for r in rows], [r["response"] for r in rows])
 
-    def _settings(self, width: int = 0) -> dict[str, Any]:
-        tok = self.tokenizer
-        room = getattr(self.model.config, "max_position_embeddings", None)
-        new = min(self.max_new_tokens, room - width) if room else self.max_new_tokens
-        if new < 1:
-            raise DataError(f"the prompt takes {width} tokens, all the model reads "
-                            f"({room}); shorten it.")
-        out = {"max_new_tokens": new, "pad_token_id": tok.pad_token_id,
-               "eos_token_id": tok.eos_token_id, "do_sample": self.temperature > 0}
-        if self.temperature > 0:
-            out["temperature"] = self.temperature
-        if self.stop:
-            out.update(stop_strings=self.stop, tokenizer=tok)
-        return out
 
-    def _batch(self, prompts: Sequence[str]):
-        import torch
+class Answers:
+    """A loaded model: ``predict(prompts)`` -> ``{"text": ...}``, ``stream(prompt)`` yields
+    the answer as it is written, ``evaluate(data)`` scores ``data.eval``."""
 
-        ids = [prompt_ids(self.tokenizer, p, self.meta.get("system_prompt", "")) for p in prompts]
-        width = max(len(i) for i in ids)
-        pad = self.tokenizer.pad_token_id  # left padding: every answer starts at the end
-        device = next(self.model.parameters()).device
-        input_ids = torch.tensor([[pad] * (width - len(i)) + i for i in ids], device=device)
-        mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids], device=device)
-        return input_ids, mask
+    def __init__(self, generator: Any, neighbours: Neighbours | None = None, k: int = 0) -> None:
+        self.generator, self.neighbours, self.k = generator, neighbours, k
 
-    def _clean(self, text: str) -> str:
-        for stop in self.stop:
-            text = text.split(stop, 1)[0]
-        return text.strip()
+    @property
+    def model(self):  # the torch module (what `--quantize int8` replaces)
+        return self.generator.model
 
-    def generate(self, prompts: Sequence[str]) -> list[str]:
-        import torch
+    def prompts(self, questions: Sequence[str]) -> list[str]:
+        questions = [str(q) for q in questions]
+        return self.neighbours.prompts(questions, self.k) if self.neighbours else questions
 
-        out: list[str] = []
-        for start in range(0, len(prompts), self.batch_size):
-            input_ids, mask = self._batch(prompts[start:start + self.batch_size])
-            with torch.inference_mode():
-                tokens = self.model.generate(input_ids=input_ids, attention_mask=mask,
-                                             **self._settings(input_ids.shape[1]))
-            new = tokens[:, input_ids.shape[1]:]
-            out += [self._clean(t) for t in
-                    self.tokenizer.batch_decode(new, skip_special_tokens=True)]
-        return out
+    def generate(self, questions: Sequence[str]) -> list[str]:
+        return self.generator.generate(self.prompts(questions))
 
     def predict(self, inputs: Sequence[str]) -> list[dict[str, Any]]:
-        return [{"text": text} for text in self.generate([str(x) for x in inputs])]
+        return [{"text": text} for text in self.generate(inputs)] if len(inputs) else []
 
     def stream(self, prompt: str) -> Iterator[str]:
-        """The answer to one prompt, piece by piece as the model writes it."""
-        import torch
-        from transformers import TextIteratorStreamer
-
-        input_ids, mask = self._batch([str(prompt)])
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        failed: list[BaseException] = []
-
-        def write() -> None:
-            try:
-                with torch.inference_mode():
-                    self.model.generate(input_ids=input_ids, attention_mask=mask,
-                                        streamer=streamer, **self._settings(input_ids.shape[1]))
-            except BaseException as exc:  # noqa: BLE001 - re-raised by the reader
-                failed.append(exc)
-                streamer.end()
-
-        thread = threading.Thread(target=write, daemon=True, name="tunehub-generate")
-        thread.start()
-        text, written = "", ""
-        for piece in streamer:
-            text += piece
-            ready = self._ready(text)
-            if len(ready) > len(written):
-                yield ready[len(written):]
-                written = ready
-            if any(stop in text for stop in self.stop):
-                break
-        thread.join()
-        if failed:
-            raise failed[0]
-        rest = self._clean(text)[len(written):]  # what the last piece held back
-        if rest:
-            yield rest
-
-    def _ready(self, text: str) -> str:
-        """The part of ``text`` that is final: up to a stop string, without white space
-        at either end, and without an end that could still become a stop string."""
-        for stop in self.stop:
-            text = text.split(stop, 1)[0]
-        ready = text.strip()
-        for stop in self.stop:
-            for k in range(len(stop) - 1, 0, -1):
-                if ready.endswith(stop[:k]):
-                    return ready[:-k].rstrip()
-        return ready
+        return self.generator.stream(self.prompts([prompt])[0])
 
     def quantize(self, kind: str) -> None:
-        from tunehub.plugin import quantize_int8
-
-        if kind != "int8":
-            raise ConfigError(f"--quantize {kind}: text generation supports int8 only.")
-        self.model = quantize_int8(self.model)
+        self.generator.quantize(kind)
 
     def evaluate(self, data: TaskData) -> dict[str, Any]:
-        return {"y_true": list(data.eval.responses),
-                "y_pred": self.generate(list(data.eval.prompts))}
+        return {"y_true": list(data.eval.responses), "y_pred": self.generate(data.eval.prompts)}
 
 
 def untuned(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The base model with the same prompt, not fine-tuned."""
-    from transformers import AutoModelForCausalLM
-
+    """The base model with the same prompt (the same references too), not fine-tuned."""
     if data.base_model is None:
         raise ConfigError("the untuned baseline scores the base model, which this data does not "
                           "name; run it through `app run-task`.")
-    model = AutoModelForCausalLM.from_pretrained(str(data.base_model), trust_remote_code=False,
-                                                 dtype="float32")
-    meta = {"system_prompt": str(config["head"]["system_prompt"])}
-    return Generator(place(model).eval(), load_tokenizer(data.base_model), meta,
-                     config).evaluate(data)
+    k = int(config["head"]["references"])
+    base = generation.load_base(data.base_model, config["predict"],
+                                str(config["head"]["system_prompt"]))
+    return Answers(base, Neighbours(data.train) if k else None, k).evaluate(data)
 
 
 def nearest_response(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
     """Retrieval: the response of the most similar training prompt (TF-IDF cosine over
     words and character n-grams)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_union
-
-    if not len(data.train):
-        raise DataError("the nearest-response baseline needs training pairs.")
-    vectors = make_union(TfidfVectorizer(sublinear_tf=True),
-                         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True))
-    train = vectors.fit_transform(data.train.prompts)
-    scores = vectors.transform(data.eval.prompts) @ train.T
-    best = scores.toarray().argmax(axis=1)
+    neighbours = Neighbours(data.train)
+    best = [row[0] for row in neighbours.nearest(data.eval.prompts, 1)]
     return {"y_true": list(data.eval.responses),
             "y_pred": [data.train.responses[i] for i in best]}
