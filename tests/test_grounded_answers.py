@@ -74,6 +74,22 @@ def test_the_decoder_trains_on_its_own_entry_at_a_random_place():
     assert places == {1, 2, 3}
 
 
+def test_the_right_entry_is_placed_as_the_retriever_places_it_on_held_out_questions():
+    faq = Faq([r[0] for r in FAQ], [r[1] for r in FAQ], [r[2] for r in FAQ])
+    held = Queries(["a", "b", "c", "d", "joke"], ["card-lost", "card-lost", "pin-reset", "abroad", ""])
+
+    def search(texts, k):  # file order: card-lost 1st, pin-reset 2nd, fees 3rd, abroad 4th
+        return np.tile(np.arange(k), (len(texts), 1)), np.ones((len(texts), k))
+
+    weights = answers.places(search, faq, held, 3)
+    assert weights == [1 + 2, 1 + 1, 1]  # abroad is not in the top 3: not counted
+    train = Queries([q for qs in QUERIES.values() for q in qs] * 20,
+                    [e for e, qs in QUERIES.items() for _ in qs] * 20)
+    _, responses = answers.training_pairs(search, faq, train, 3, seed=0, weights=[8, 1, 1])
+    first = sum(r.startswith("[1]") for r in responses) / len(responses)
+    assert 0.7 < first < 0.9
+
+
 @pytest.fixture(scope="module")
 def long_llama(tiny_llama, tmp_path_factory):
     """The tiny Llama with room for a prompt of three FAQ entries."""

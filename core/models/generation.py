@@ -192,6 +192,8 @@ def train(base: Path, name: str, prompts: Sequence[str], responses: Sequence[str
 
     trainer, result = run_trainer(make_trainer, settings, work_dir, None, True, resume, callbacks)
     trained = trainer.model
+    how = (("LoRA" if record else "full fine-tuning") + f"; {lora.trainable_summary(trained)}; "
+           "loss on response tokens")
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     trained.save_pretrained(model_dir)  # with LoRA: the adapter alone
@@ -202,8 +204,7 @@ def train(base: Path, name: str, prompts: Sequence[str], responses: Sequence[str
         meta["base_model"] = record
         trained = trained.merge_and_unload()  # evaluate as served
     (model_dir / META).write_text(json.dumps(meta, indent=2) + "\n")
-    how = (("LoRA" if record else "full fine-tuning") + f"; {lora.trainable_summary(model)}; "
-           f"loss on response tokens; prompt layout: {meta['layout']}")
+    how += f"; prompt layout: {meta['layout']}"
     return Generator(trained.eval(), tokenizer, meta, generation), result, how
 
 

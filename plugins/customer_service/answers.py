@@ -5,8 +5,10 @@ The prompt lists the top ``generate.entries`` entries, numbered, then the custom
 question; the decoder answers ``"[n] ..."`` and the reply carries the id of entry ``n``
 (``cites``) beside the ids of every entry it was shown (``grounded_in``). It trains on the
 FAQ's training questions: each sees its own entry among the entries the fine-tuned
-retriever ranks next (so it learns to pick, not to copy the first), at a random place, and
-learns to answer in that entry's words. The hand-off threshold still decides first: a
+retriever ranks next, at a place drawn as often as the retriever puts the right entry there
+on the held-out calibration questions (first most of the time, so the decoder learns both
+the retriever's prior and to pick another entry when it answers better), and learns to
+answer in that entry's words. The hand-off threshold still decides first: a
 handed-off question gets the hand-off message and no generation.
 
 The answer metrics read three output fields that every retriever here fills
@@ -30,7 +32,7 @@ SETTINGS = {
     "head.answer": "retrieved",  # retrieved (the entry's stored answer) | generated (written from the top entries)
     "generate.model": "",  # the decoder that writes answers (head.answer = generated), e.g. smollm2
     "generate.entries": 3,  # entries shown to the decoder, best first
-    "generate.epochs": 2,
+    "generate.epochs": 1,
     "generate.batch_size": 8,
     "generate.learning_rate": 5e-4,  # LoRA adapters' learning rate
     "generate.max_length": 512,  # tokens of prompt and answer while training
@@ -72,10 +74,27 @@ def references(faq: Faq, row: Sequence[int]) -> list[tuple[str, str]]:
     return [(faq.questions[e], faq.answers[e]) for e in row if e >= 0]
 
 
-def training_pairs(first_stage: Any, faq: Faq, train: Queries, entries: int,
-                   seed: int) -> tuple[list[str], list[str]]:
+def places(search: Any, faq: Faq, held_out: Queries, entries: int) -> list[int]:
+    """How often the right entry comes at each of the first ``entries`` places when
+    ``search`` answers the in-scope ``held_out`` questions, plus one for each place (so
+    every place is trained on)."""
+    position = faq.position()
+    rows = [i for i, f in enumerate(held_out.faq_ids) if f]
+    counts = [1] * entries
+    if rows:
+        ranked, _ = search([held_out.texts[i] for i in rows], min(len(faq), entries))
+        for i, row in zip(rows, ranked):
+            hits = [p for p, e in enumerate(row) if e == position[held_out.faq_ids[i]]]
+            if hits:
+                counts[hits[0]] += 1
+    return counts
+
+
+def training_pairs(first_stage: Any, faq: Faq, train: Queries, entries: int, seed: int,
+                   weights: Sequence[float] | None = None) -> tuple[list[str], list[str]]:
     """(prompts, responses) from the in-scope training questions: each question's own entry
-    among the ``entries - 1`` others the retriever ranks highest, at a random place."""
+    among the ``entries - 1`` others the retriever ranks highest, at a place drawn with
+    ``weights`` (one per place; uniform when None)."""
     position = faq.position()
     rows = [i for i, f in enumerate(train.faq_ids) if f]
     if not rows:
@@ -88,7 +107,8 @@ def training_pairs(first_stage: Any, faq: Faq, train: Queries, entries: int,
     for text, i, row in zip(texts, rows, ranked):
         gold = position[train.faq_ids[i]]
         shown = [int(e) for e in row if e >= 0 and e != gold][:entries - 1]
-        place = rng.randint(0, len(shown))
+        room = list(range(len(shown) + 1))
+        place = rng.choices(room, weights=list(weights)[:len(room)] if weights else None)[0]
         shown.insert(place, gold)
         prompts.append(generation.grounded_prompt(text, references(faq, shown)))
         responses.append(generation.cite(place + 1, faq.answers[gold]))

@@ -269,8 +269,9 @@ class BiEncoderHead:
         entries = int(g["entries"])
         decoder = run.data.models["generate.model"]
         settings = answers.decoder_settings(config)
+        weights = answers.places(retriever.search, faq, splits.calibration, entries)
         prompts, responses = answers.training_pairs(retriever.search, faq, splits.train, entries,
-                                                    settings.seed)
+                                                    settings.seed, weights)
         work = run.work_dir / answers.GENERATOR_DIR
         generator, result, how = generation.train(
             decoder, str(g["model"]), prompts, responses, settings,
@@ -283,10 +284,12 @@ class BiEncoderHead:
             base = generation.load_base(decoder, g)
             run.data.info["untuned_decoder_outputs"] = answers.with_written(
                 out, answers.Writer(base, faq, entries), texts)
+        shares = ", ".join(f"[{n}] {w / sum(weights):.0%}" for n, w in enumerate(weights, 1))
         notes = {"generated answers": f"{g['model']} writes each reply from the top {entries} "
                                       f"entries and cites one; {how}; {len(prompts)} training "
-                                      f"questions, {result.train_seconds:.0f} s; "
-                                      f"{generator.describe()}"}
+                                      f"questions, {result.train_seconds:.0f} s; the right entry "
+                                      f"placed as the retriever places it on the calibration "
+                                      f"questions ({shares}); {generator.describe()}"}
         return written, notes
 
     @staticmethod
