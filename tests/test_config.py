@@ -118,3 +118,8 @@ def test_a_heads_ranges_are_intervals_checked_with_the_core_settings():
     Head.ranges = {"head.other": "[0, 1]"}
     with pytest.raises(PluginError, match="which its schema does not declare"):
         RegisteredHead(Head(), "p")
+    Head.ranges, Head.models = {}, ("generate.model",)  # a model setting must be declared too
+    with pytest.raises(PluginError, match="models names generate.model, which its schema"):
+        RegisteredHead(Head(), "p")
+    Head.schema = {**Head.schema, "generate.model": ""}
+    assert RegisteredHead(Head(), "p").models == ("generate.model",)

@@ -64,6 +64,9 @@ def test_rouge_l_and_token_f1_match_the_libraries():
         assert metrics.rouge_l_pair(reference, generated) == pytest.approx(expected)
     assert metrics.token_f1_pair("the cat sat", "the cat sat down") == pytest.approx(2 * 0.75 / 1.75)
     assert metrics.exact_match({"y_true": ["Yes."], "y_pred": ["yes"]}) == 1.0
+    # Chinese is scored by characters: 净利润 shares 2 of 3 characters with 利润
+    assert metrics.words("净利润 up 5%") == ["净", "利", "润", "up", "5"]
+    assert metrics.token_f1_pair("净利润", "利润") == pytest.approx(2 * 1 * (2 / 3) / (1 + 2 / 3))
 
 
 def test_the_loss_counts_the_answer_only_and_uses_the_chat_template(tiny_llama):

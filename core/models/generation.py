@@ -106,11 +106,13 @@ def cited(text: str) -> tuple[list[int], str]:
 
 # -- scores of generated text ---------------------------------------------------------
 
-WORD = re.compile(r"[a-z0-9]+")
+# Runs of ASCII letters and digits (what `rouge-score` reads), and each CJK character on
+# its own (Chinese and Japanese are not written with spaces; `rouge-score` drops them).
+WORD = re.compile(r"[a-z0-9]+|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased runs of letters and digits: what `rouge-score` reads."""
+    """Lower-cased runs of ASCII letters and digits, and each CJK character as a word."""
     return WORD.findall(str(text).lower())
 
 
@@ -142,7 +144,7 @@ def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
 
 def rouge_l(reference: str, generated: str) -> float:
     """ROUGE-L F-measure: the longest common word subsequence over both lengths (equal to
-    `rouge-score`'s ``rougeL`` without stemming)."""
+    `rouge-score`'s ``rougeL`` without stemming on text without CJK characters)."""
     ref, gen = words(reference), words(generated)
     if not ref or not gen:
         return 0.0

@@ -1,8 +1,9 @@
 """Scores of generated text against a reference, averaged over pairs.
 
-Words are lower-cased runs of letters and digits (what `rouge-score` reads, so ROUGE-L
-here equals its ``rougeL`` F-measure without stemming; a test checks it against the
-library). Outputs are ``{"y_true": [references], "y_pred": [generated]}``; the per-pair
+Words are lower-cased runs of ASCII letters and digits (what `rouge-score` reads, so
+ROUGE-L here equals its ``rougeL`` F-measure without stemming; a test checks it against the
+library), and each CJK character on its own (so Chinese answers are scored by characters,
+where `rouge-score` would drop them). Outputs are ``{"y_true": [references], "y_pred": [generated]}``; the per-pair
 scores are `tunehub.plugin.generation`'s.
 """
 from __future__ import annotations
