@@ -1,11 +1,14 @@
-"""Serving latency of a generated answer: a fine-tuned `support-answers` version answers
-held-out questions with at most 64 new tokens, through the predictor (`predict`) and
-streamed (`stream`, time to the first piece), beside plain `model.generate` on the same
-weights in the same process (the ratio is tunehub's overhead).
+"""Serving latency of a generated answer: a fine-tuned `support-answers` or
+`customer-service-answers` version answers held-out questions with at most 64 new tokens,
+through the predictor (`predict`) and streamed (`stream`, time to the first piece), beside
+plain `model.generate` on the same weights and prompt in the same process (the ratio is
+tunehub's overhead: retrieval, prompt building, citations).
 
     python bench/generation_latency.py [--model support-answers@latest] [--questions 20]
+    python bench/generation_latency.py --model customer-service-answers@latest
 
 Train the version first: `app run-task support-answers` (SmolLM2-135M-Instruct, LoRA).
+For customer-service-answers only questions that are answered (not handed off) count.
 """
 from __future__ import annotations
 
@@ -40,17 +43,30 @@ def main() -> None:
 
     configure_threads()
     task = args.model.split("@")[0]
-    overrides = [f"predict.max_new_tokens={args.max_new_tokens}", "predict.batch_size=1"]
+    section = "generate" if task == "customer-service-answers" else "predict"
+    overrides = [f"{section}.max_new_tokens={args.max_new_tokens}", f"{section}.batch_size=1"]
     loaded = load(task, model=args.model, overrides=overrides)
     prepared = prepare(task, overrides=overrides, catalog=load_catalog())
-    prompts = load_data(prepared).eval.prompts[:args.questions]
-    generator = loaded.predictor.impl
-    generator.predict([prompts[0]])  # warm-up
+    data = load_data(prepared)
+    impl = loaded.predictor.impl
+    if section == "generate":  # grounded: the prompt holds the entries the retriever found
+        generator, field = impl.writer.generator, "reply"
+        asked = [q for q, f in zip(data.eval.texts, data.eval.faq_ids) if f]
+
+        def full_prompt(question: str) -> str:
+            entries, _ = impl._found([question])
+            return impl.writer.prompt(question, list(entries[0]))
+
+        prompts = [q for q in asked if not loaded.predict([q])[0]["handoff"]][:args.questions]
+    else:
+        generator, field, full_prompt = impl.generator, "text", lambda q: impl.prompts([q])[0]
+        prompts = data.eval.prompts[:args.questions]
+    loaded.predict([prompts[0]])  # warm-up
 
     whole, first, plain, tokens = [], [], [], []
     for prompt in prompts:
         start = time.perf_counter()
-        text = loaded.predict([prompt])[0]["text"]
+        text = loaded.predict([prompt])[0][field]
         whole.append(time.perf_counter() - start)
         tokens.append(len(generator.tokenizer(text, add_special_tokens=False)["input_ids"]))
         start = time.perf_counter()
@@ -59,7 +75,7 @@ def main() -> None:
         first.append(time.perf_counter() - start)
         for _ in pieces:
             pass
-        input_ids, mask = generator._batch([prompt])
+        input_ids, mask = generator._batch([full_prompt(prompt)])
         start = time.perf_counter()
         with torch.inference_mode():
             generator.model.generate(input_ids=input_ids, attention_mask=mask,

@@ -112,9 +112,10 @@ def check_metrics(task: str, catalog: Any, config: Mapping[str, Any], data: Any)
     when a baseline loads the base model.
     """
     from tunehub.core.artifacts import hub
-    from tunehub.core.running.runner import baseline_fn, score
+    from tunehub.core.running.runner import baseline_fn, other_models, score
 
     data.base_model = hub.resolve_model(config["model"], catalog.models())  # as the runner does
+    data.models = other_models(catalog.head(config["head"]["name"]), config, catalog)
     for name in config["metrics"]:
         metric = catalog.metric(name)
         if not isinstance(metric.higher_is_better, bool) or not isinstance(metric.scalar, bool):
@@ -300,6 +301,17 @@ class Contract:
 
         return str(self.model or build_tiny_model())
 
+    def settings(self) -> list[str]:
+        """The contract's own settings: the overrides given, and the tiny model for every
+        other model the task names (a head's ``models`` settings that are set)."""
+        from tunehub.core.running.runner import resolve_config, setting
+
+        task = self.catalog.task(self.task)
+        config = resolve_config(self.catalog, task, model=self.base_model())
+        head = self.catalog.head(config["head"]["name"])
+        named = [key for key in head.models if setting(config, key)]
+        return [f"{key}={self.base_model()}" for key in named] + list(self.overrides)
+
     def task_file(self) -> dict[str, Any]:
         return check_task_file(self.task, self.catalog)
 
@@ -315,21 +327,21 @@ class Contract:
         self.task_file()
         # baselines may load the base model (e.g. an untuned encoder): use the tiny one
         config = resolve_config(self.catalog, self.catalog.task(self.task),
-                                model=self.base_model())
+                                overrides=self.settings(), model=self.base_model())
         return check_metrics(self.task, self.catalog, config,
                              check_data(self.task, self.catalog, config))
 
     def train_and_predict(self):
         return check_train_and_predict(self.task, self.catalog, self.base_model(),
-                                       self.inputs, self.overrides)
+                                       self.inputs, self.settings())
 
     def determinism(self, first: Any = None):
-        return check_determinism(self.task, self.catalog, self.base_model(), self.overrides, first)
+        return check_determinism(self.task, self.catalog, self.base_model(), self.settings(), first)
 
     def quantize(self, artifact: str | Path | None = None) -> str:
         if artifact is None:
             artifact = check_train_and_predict(self.task, self.catalog, self.base_model(),
-                                               self.inputs, self.overrides)[0].artifact
+                                               self.inputs, self.settings())[0].artifact
         return check_quantize(self.task, self.catalog, artifact, self.inputs)
 
     def run_all(self):

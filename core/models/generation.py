@@ -185,7 +185,8 @@ def train(base: Path, name: str, prompts: Sequence[str], responses: Sequence[str
     model = AutoModelForCausalLM.from_pretrained(str(base), trust_remote_code=False,
                                                  dtype="float32")
     model, settings, record = lora.apply(model, settings, base, name, task_type="CAUSAL_LM")
-    rows = sft_rows(tokenizer, prompts, responses, system, settings.max_length)
+    room = getattr(model.config, "max_position_embeddings", None) or settings.max_length
+    rows = sft_rows(tokenizer, prompts, responses, system, min(settings.max_length, room))
 
     def make_trainer(args):
         return Trainer(model=model, args=args, train_dataset=rows,
@@ -294,13 +295,23 @@ class Generator:
     def _batch(self, prompts: Sequence[str]):
         import torch
 
-        ids = [prompt_ids(self.tokenizer, p, self.meta.get("system_prompt", "")) for p in prompts]
+        ids = [self._fit(prompt_ids(self.tokenizer, p, self.meta.get("system_prompt", "")))
+               for p in prompts]
         width = max(len(i) for i in ids)
         pad = self.tokenizer.pad_token_id  # left padding: every answer starts at the end
         device = next(self.model.parameters()).device
         input_ids = torch.tensor([[pad] * (width - len(i)) + i for i in ids], device=device)
         mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids], device=device)
         return input_ids, mask
+
+    def _fit(self, ids: list[int]) -> list[int]:
+        """A prompt the model can read with room to answer: one longer than its context
+        less the answer's tokens (at most half the context) keeps its end."""
+        room = getattr(self.model.config, "max_position_embeddings", None)
+        if not room:
+            return ids
+        keep = room - min(self.max_new_tokens, room // 2)
+        return ids[-keep:] if len(ids) > keep else ids
 
     def _clean(self, text: str) -> str:
         for stop in self.stop:

@@ -57,7 +57,7 @@ def _plot(result: Any, path: Path) -> bool:
     top = [entity for entity, _ in result.entities.most_common(TOP_ENTITIES)]
     if not top:
         return False
-    plt = _pyplot()
+    plt = _pyplot(top)
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for entity in top:
         points = list(result.series[entity])

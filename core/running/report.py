@@ -3,9 +3,14 @@ a confusion-matrix plot and a loss curve (PNG, drawn with matplotlib's Agg backe
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from ..errors import ConfigError
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -90,18 +95,67 @@ def as_table(value: Any) -> tuple[list[str], list[list[Any]]]:
     return [], []
 
 
-def _pyplot():
+# Fonts with Chinese (and Japanese) glyphs, in order of preference; the first one installed
+# backs up matplotlib's default font, glyph by glyph. TUNEHUB_CJK_FONT names a font file
+# to use instead.
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
+             "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback", "AR PL UMing CN",
+             "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "SimHei", "Noto Sans CJK JP")
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+NO_CJK_FONT = ("the plot has Chinese (CJK) text and no installed font has its characters, so "
+               "they show as boxes: install one (Debian/Ubuntu: apt install fonts-noto-cjk or "
+               "fonts-wqy-microhei) or set TUNEHUB_CJK_FONT to a .ttf/.otf/.ttc file.")
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The family name of the font that draws CJK characters in plots, or None."""
+    from matplotlib import font_manager
+
+    path = os.environ.get("TUNEHUB_CJK_FONT", "").strip()
+    if path:
+        if not Path(path).expanduser().is_file():
+            raise ConfigError(f"TUNEHUB_CJK_FONT={path}: no such font file; name a .ttf, .otf "
+                              "or .ttc file, or unset it.")
+        font_manager.fontManager.addfont(str(Path(path).expanduser()))
+        return font_manager.FontProperties(fname=str(Path(path).expanduser())).get_name()
+    manager = font_manager.fontManager
+    found = next((n for n in CJK_FONTS if n in {f.name for f in manager.ttflist}), None)
+    if found is None:  # installed after matplotlib cached its font list: add the new files
+        known = {f.fname for f in manager.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in known:
+                try:
+                    manager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        found = next((n for n in CJK_FONTS if n in {f.name for f in manager.ttflist}), None)
+    return found
+
+
+def _pyplot(texts: Iterable[str] = ()):
+    """pyplot on the Agg backend, with a CJK font behind the default one when installed;
+    one warning when ``texts`` (what the plot will show) need one and none is."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    font = cjk_font()
+    if font:
+        plt.rcParams["font.family"] = ["DejaVu Sans", font]  # glyph by glyph
+    elif any(CJK.search(str(t)) for t in texts):
+        from rich.markup import escape
+
+        from .progress import console
+
+        console().print(f"[bold yellow]warning:[/] {escape(NO_CJK_FONT)}", highlight=False)
     return plt
 
 
 def _plot_confusion(matrix: Mapping[str, Any], path: Path) -> bool:
-    plt = _pyplot()
     labels, counts = matrix["labels"], matrix["matrix"]
+    plt = _pyplot(labels)
     size = max(3.5, 0.6 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(counts, cmap="Blues")

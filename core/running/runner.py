@@ -244,7 +244,7 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
         keys = _row_keys(p, task_data)
     base_model = hub.resolve_model(p.config["model"], p.catalog.models())
     task_data.base_model = base_model  # baselines such as "untuned" read the base model here
-    task_data.models = other_models(p)
+    task_data.models = other_models(p.head, p.config, p.catalog)
     coverage_note = _coverage(p, task_data, base_model)
     if coverage_note:
         task_data.summary["tokenizer coverage"] = coverage_note
@@ -296,16 +296,18 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
     return result
 
 
-def other_models(p: Prepared) -> dict[str, Path]:
-    """The folders of the models a head's ``models`` settings name (empty settings skipped)."""
-    def value(key: str) -> str:
-        node: Any = p.config
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        return str(node or "")
+def setting(config: Mapping[str, Any], key: str) -> Any:
+    """The value of a dotted setting (``"generate.model"``) in a resolved config, or None."""
+    node: Any = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
 
-    named = {key: value(key) for key in p.head.models}
-    return {key: hub.resolve_model(name, p.catalog.models()) for key, name in named.items() if name}
+
+def other_models(head: Any, config: Mapping[str, Any], catalog: Catalog) -> dict[str, Path]:
+    """The folders of the models a head's ``models`` settings name (empty settings skipped)."""
+    named = {key: str(setting(config, key) or "") for key in head.models}
+    return {key: hub.resolve_model(name, catalog.models()) for key, name in named.items() if name}
 
 
 def _row_keys(p: Prepared, task_data: TaskData) -> dict[str, list[str]] | None:

@@ -488,20 +488,26 @@ def bm25(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
                    handoff_message=config["head"]["handoff_message"])
 
 
-def _during_the_run(data: TaskData, key: str, name: str) -> dict[str, Any]:
-    cached = data.info.get(key)
-    if cached is None:
-        raise ConfigError(f"the '{name}' baseline is computed while a run trains with "
-                          "head.answer = generated (it needs that run's retriever); run the task "
-                          "with `app run-task ... --set head.answer=generated`.")
-    return cached
-
-
 def retrieved_answer(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The fine-tuned retriever's own reply: the top entry's stored answer (no generation)."""
-    return _during_the_run(data, "retrieved_outputs", "retrieved-answer")
+    """The fine-tuned retriever's own reply: the top entry's stored answer (no generation).
+    Computed while a generating run trains; outside a run (the contract kit, a direct
+    call) no fine-tuned retriever exists and the untuned one stands in."""
+    cached = data.info.get("retrieved_outputs")
+    return cached if cached is not None else untuned_baseline(data, config)
 
 
 def untuned_decoder(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The base decoder, not fine-tuned, answering the same grounded prompts."""
-    return _during_the_run(data, "untuned_decoder_outputs", "untuned-decoder")
+    """The base decoder, not fine-tuned, answering the same grounded prompts (from the
+    run's retriever; outside a run, from the untuned one)."""
+    from tunehub.plugin import generation
+
+    cached = data.info.get("untuned_decoder_outputs")
+    if cached is not None:
+        return cached
+    decoder = data.models.get("generate.model")
+    if decoder is None:
+        raise ConfigError("the untuned-decoder baseline needs generate.model: the decoder LLM "
+                          "that writes answers (e.g. --set generate.model=smollm2).")
+    writer = answers.Writer(generation.load_base(decoder, config["generate"]), data.info["faq"],
+                            int(config["generate"]["entries"]))
+    return answers.with_written(untuned_baseline(data, config), writer, data.eval.texts)
