@@ -4,6 +4,7 @@ streaming gives the non-streaming text, the server streams, feedback joins train
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -161,3 +162,30 @@ def test_a_corrected_answer_joins_training(generated, monkeypatch):
     assert json.loads(out.stdout)["feedback"]["added"] == 1
     v1, v2 = (runner.hub.find_artifact(f"{TASK}@{v}").manifest()["evaluation"] for v in ("v1", "v2"))
     assert v1["digest"] == v2["digest"] and v2["training rows"] == v1["training rows"] + 1
+
+
+def test_references_show_similar_answers_but_never_a_row_s_own():
+    from tunehub.plugins.text_generation.head import Neighbours
+
+    pairs = Pairs([p for p, _ in toy_pairs()], [r for _, r in toy_pairs()])
+    neighbours = Neighbours(pairs)
+    prompts = neighbours.prompts(pairs.prompts, 2, skip_self=True)
+    for i, prompt in enumerate(prompts):
+        assert f"] {pairs.prompts[i]}\n" not in prompt  # its own pair is not a reference
+        assert re.findall(r"(?m)^\[(\d)\] ", prompt) == ["1", "2"]
+        assert prompt.rstrip().endswith("use their words where they fit.")
+    near = neighbours.nearest(["What colour is the car 3?"], 1)[0]
+    assert pairs.prompts[near[0]] == "What colour is the car 3?"  # without skip_self: itself
+
+
+def test_a_version_with_references_keeps_its_pairs_and_answers_the_same_after_loading(
+        tiny_llama, tmp_path):
+    data = write_csv(tmp_path / "pairs.csv", ["question", "answer"], toy_pairs())
+    result = tunehub.run_task(TASK, data=data, model=str(tiny_llama), overrides=tiny_overrides(
+        **{"train.max_steps": "5", "predict.max_new_tokens": "8", "train.max_length": "128",
+           "head.references": "2"}))
+    model_dir = runner.hub.find_artifact(f"{TASK}@v1").model_dir
+    kept = (model_dir / "references.jsonl").read_text().splitlines()
+    assert len(kept) == len(toy_pairs()) - round(0.2 * len(toy_pairs()))  # the training pairs
+    assert "2 most similar training pairs" in result.notes["references"]
+    assert runner.evaluate(TASK, write=False).metrics == result.metrics
