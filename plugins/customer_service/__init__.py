@@ -26,6 +26,9 @@ def register_datasets(register) -> None:
     register("customer-service-sample", train=DATA / "queries.csv", faq=DATA / "faq.csv",
              description="Lumen Bank FAQ (55 entries) and 405 customer questions (35 out of "
                          "scope), written for tunehub")
+    register("customer-service-zh-sample", train=DATA / "queries_zh.csv", faq=DATA / "faq_zh.csv",
+             description="澜星银行 (Lanxing Bank) FAQ in Chinese (30 entries) and 270 customer "
+                         "questions (30 out of scope), written for tunehub")
 
 
 @hookimpl

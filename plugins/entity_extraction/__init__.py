@@ -73,6 +73,9 @@ def register_datasets(register) -> None:
     register("entity-extraction-sample", train=DATA / "sample.jsonl",
              description="1,200 sentences written for tunehub (support tickets, financial "
                          "news, product mentions), text + character spans: PER, ORG, LOC, PRODUCT")
+    register("entity-extraction-zh-sample", train=DATA / "sample_zh.jsonl",
+             description="600 Chinese sentences written for tunehub (support tickets, financial "
+                         "news, product mentions), text + character spans: PER, ORG, LOC, PRODUCT")
 
 
 @hookimpl

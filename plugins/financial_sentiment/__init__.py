@@ -1,4 +1,5 @@
-"""Financial sentiment: the task, its sample data, and a finance-lexicon baseline."""
+"""Financial sentiment: the English and Chinese tasks, their sample data, and a
+finance-lexicon baseline (English)."""
 from __future__ import annotations
 
 import re
@@ -56,12 +57,16 @@ def finance_lexicon(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
 @hookimpl
 def register_tasks(register) -> None:
     register(Path(__file__).parent / "financial-sentiment.toml")
+    register(Path(__file__).parent / "financial-sentiment-zh.toml")
 
 
 @hookimpl
 def register_datasets(register) -> None:
     register("financial-sentiment-sample", train=DATA / "sample.csv",
              description="407 financial news sentences written for tunehub (text,label)")
+    register("financial-sentiment-zh-sample", train=DATA / "sample_zh.csv",
+             description="360 Chinese financial news sentences and investor posts written for "
+                         "tunehub, 120 per label (text,label)")
 
 
 @hookimpl
