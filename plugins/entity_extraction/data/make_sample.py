@@ -121,24 +121,31 @@ POOLS = {"PER": PER, "FIRST": FIRST, "ORG": ORG, "LOC": LOC, "PRODUCT": PRODUCT,
 LABELS = {"PER": "PER", "FIRST": "PER", "ORG": "ORG", "LOC": "LOC", "PRODUCT": "PRODUCT"}
 
 
-def fill(template: str, rng: random.Random) -> dict:
-    """One sentence: every slot filled (distinct values within a sentence), with spans."""
+def build(template: str, rng: random.Random, slots: re.Pattern, pick, labels: dict) -> dict:
+    """One sentence built piece by piece: each slot filled with ``pick(slot, used, rng)``
+    (distinct values within a sentence), a span recorded for each slot in ``labels``."""
     text, spans, used, position = "", [], set(), 0
-    for match in SLOT.finditer(template):
+    for match in slots.finditer(template):
         slot = match.group(1)
-        value = rng.choice([v for v in POOLS[slot] if v not in used])
+        value = pick(slot, used, rng)
         used.add(value)
         text += template[position:match.start()]
-        if slot in LABELS:
-            spans.append({"start": len(text), "end": len(text) + len(value), "label": LABELS[slot]})
+        if slot in labels:
+            spans.append({"start": len(text), "end": len(text) + len(value), "label": labels[slot]})
         text += value
         position = match.end()
     return {"text": text + template[position:], "spans": spans}
 
 
-def main(count: int = 1200, seed: int = 7) -> None:
+def fill(template: str, rng: random.Random) -> dict:
+    """One sentence: every slot filled (distinct values within a sentence), with spans."""
+    return build(template, rng, SLOT,
+                 lambda slot, used, r: r.choice([v for v in POOLS[slot] if v not in used]), LABELS)
+
+
+def write(templates: list[str], fill, count: int, seed: int, name: str) -> None:
+    """``count`` distinct sentences, the templates taken in turn, shuffled, to ``name``."""
     rng = random.Random(seed)
-    templates = SUPPORT + FINANCE + PRODUCTS
     rows, seen = [], set()
     while len(rows) < count:
         row = fill(templates[len(rows) % len(templates)], rng)
@@ -146,9 +153,13 @@ def main(count: int = 1200, seed: int = 7) -> None:
             seen.add(row["text"])
             rows.append(row)
     rng.shuffle(rows)
-    out = Path(__file__).parent / "sample.jsonl"
+    out = Path(__file__).parent / name
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     print(f"wrote {len(rows)} sentences to {out}")
+
+
+def main(count: int = 1200, seed: int = 7) -> None:
+    write(SUPPORT + FINANCE + PRODUCTS, fill, count, seed, "sample.jsonl")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,13 @@ letters and digits appear inside product names, order numbers and amounts.
 """
 from __future__ import annotations
 
-import json
 import random
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_sample import build, write  # noqa: E402  (the English generator's machinery)
 
 # Names are combined from parts, so most entities of the evaluation split never occur in
 # training: the model must generalise from context, and a gazetteer cannot simply recall.
@@ -173,36 +176,21 @@ PRODUCTS = [
 ]
 
 
+def pick(slot: str, used: set, rng: random.Random) -> str:
+    """A value for ``slot``: an entity not used yet in the sentence."""
+    value = POOLS[slot](rng)
+    while slot in LABELS and value in used:
+        value = POOLS[slot](rng)
+    return value
+
+
 def fill(template: str, rng: random.Random) -> dict:
     """One sentence built piece by piece (distinct values within a sentence), with spans."""
-    text, spans, used, position = "", [], set(), 0
-    for match in SLOT.finditer(template):
-        slot = match.group(1)
-        value = POOLS[slot](rng)
-        while slot in LABELS and value in used:
-            value = POOLS[slot](rng)
-        used.add(value)
-        text += template[position:match.start()]
-        if slot in LABELS:
-            spans.append({"start": len(text), "end": len(text) + len(value), "label": LABELS[slot]})
-        text += value
-        position = match.end()
-    return {"text": text + template[position:], "spans": spans}
+    return build(template, rng, SLOT, pick, LABELS)
 
 
 def main(count: int = 600, seed: int = 0) -> None:
-    rng = random.Random(seed)
-    templates = SUPPORT + FINANCE + PRODUCTS
-    rows, seen = [], set()
-    while len(rows) < count:
-        row = fill(templates[len(rows) % len(templates)], rng)
-        if row["text"] not in seen:
-            seen.add(row["text"])
-            rows.append(row)
-    rng.shuffle(rows)
-    out = Path(__file__).parent / "sample_zh.jsonl"
-    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    print(f"wrote {len(rows)} sentences to {out}")
+    write(SUPPORT + FINANCE + PRODUCTS, fill, count, seed, "sample_zh.jsonl")
 
 
 if __name__ == "__main__":
