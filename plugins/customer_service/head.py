@@ -262,7 +262,7 @@ class BiEncoderHead:
         """Train the decoder that writes grounded answers (into ``model_dir/generator``) and
         score its replies; the untuned decoder answers the same prompts as a baseline.
         Returns (outputs with the written replies, notes)."""
-        from tunehub.plugin import generation, phase
+        from tunehub.plugin import generation, last_checkpoint, phase
 
         config, faq, splits = run.config, run.data.info["faq"], run.data.train
         g = config["generate"]
@@ -275,7 +275,8 @@ class BiEncoderHead:
         work = run.work_dir / answers.GENERATOR_DIR
         generator, result, how = generation.train(
             decoder, str(g["model"]), prompts, responses, settings,
-            run.model_dir / answers.GENERATOR_DIR, work, resume=run.resume and work.is_dir(),
+            run.model_dir / answers.GENERATOR_DIR, work,
+            resume=run.resume and last_checkpoint(work / "checkpoints") is not None,
             callbacks=run.callbacks, generation=g)
         texts = run.data.eval.texts
         with phase("writing answers to the evaluation questions"):
