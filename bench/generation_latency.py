@@ -57,7 +57,11 @@ def main() -> None:
             entries, _ = impl._found([question])
             return impl.writer.prompt(question, list(entries[0]))
 
-        prompts = [q for q in asked if not loaded.predict([q])[0]["handoff"]][:args.questions]
+        def answered(question: str) -> bool:  # the hand-off decides first: no generation
+            _, scores = impl._found([question])
+            return float(scores[0][0]) >= impl.threshold
+
+        prompts = [q for q in asked if answered(q)][:args.questions]
     else:
         generator, field, full_prompt = impl.generator, "text", lambda q: impl.prompts([q])[0]
         prompts = data.eval.prompts[:args.questions]
