@@ -278,7 +278,7 @@ def test_plugins_json_shows_origin_of_plugins_and_task_files(tmp_path):
     files = plugins[f"tasks of {registry}"]
     assert (files["source"], files["tasks"], files["status"]) == ("task files", ["extra"], "ok")
     builtin = plugins["tunehub.plugins.financial_sentiment"]
-    assert builtin["tasks"] == ["financial-sentiment"] and builtin["api"] == 2
+    assert builtin["tasks"] == ["financial-sentiment", "financial-sentiment-zh"] and builtin["api"] == 3
     assert builtin["registry"].endswith("registry.toml")
 
 
