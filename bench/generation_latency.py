@@ -58,8 +58,8 @@ def main() -> None:
             return impl.writer.prompt(question, list(entries[0]))
 
         def answered(question: str) -> bool:  # the hand-off decides first: no generation
-            _, scores = impl._found([question])
-            return float(scores[0][0]) >= impl.threshold
+            entries, scores = impl._found([question])
+            return not impl.hands_off(entries[0], scores[0])
 
         prompts = [q for q in asked if answered(q)][:args.questions]
     else:

@@ -304,12 +304,13 @@ class Contract:
     def settings(self) -> list[str]:
         """The contract's own settings: the overrides given, and the tiny model for every
         other model the task names (a head's ``models`` settings that are set)."""
-        from tunehub.core.running.runner import resolve_config, setting
+        from tunehub.core.running.config import flatten
+        from tunehub.core.running.runner import resolve_config
 
         task = self.catalog.task(self.task)
         config = resolve_config(self.catalog, task, model=self.base_model())
         head = self.catalog.head(config["head"]["name"])
-        named = [key for key in head.models if setting(config, key)]
+        named = [key for key in head.models if flatten(config).get(key)]
         return [f"{key}={self.base_model()}" for key in named] + list(self.overrides)
 
     def task_file(self) -> dict[str, Any]:

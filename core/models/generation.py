@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError, ModelError
+from ..running.data import CJK_CHARACTERS
 
 META = "generation.json"
 PLAIN = "### Question:\n{prompt}\n\n### Answer:\n"  # for tokenizers without a chat template
@@ -108,7 +109,7 @@ def cited(text: str) -> tuple[list[int], str]:
 
 # Runs of ASCII letters and digits (what `rouge-score` reads), and each CJK character on
 # its own (Chinese and Japanese are not written with spaces; `rouge-score` drops them).
-WORD = re.compile(r"[a-z0-9]+|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+WORD = re.compile(f"[a-z0-9]+|[{CJK_CHARACTERS}]")
 
 
 def words(text: str) -> list[str]:
@@ -172,7 +173,7 @@ def train(base: Path, name: str, prompts: Sequence[str], responses: Sequence[str
     ``settings`` is a `TrainSettings` (``peft`` auto: LoRA). Returns (the trained model as a
     `Generator` with the ``generation`` settings, the engine's `FitResult`, a sentence on
     how it was tuned)."""
-    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer
+    from transformers import DataCollatorForSeq2Seq, Trainer
 
     from ..artifacts.safety import refuse_remote_code
     from ..running.engine import run_trainer
@@ -182,8 +183,7 @@ def train(base: Path, name: str, prompts: Sequence[str], responses: Sequence[str
         raise DataError("no (prompt, response) pairs to fine-tune the decoder on.")
     refuse_remote_code(base, name)
     tokenizer = load_tokenizer(base)
-    model = AutoModelForCausalLM.from_pretrained(str(base), trust_remote_code=False,
-                                                 dtype="float32")
+    model = _causal_lm(base)
     model, settings, record = lora.apply(model, settings, base, name, task_type="CAUSAL_LM")
     room = getattr(model.config, "max_position_embeddings", None) or settings.max_length
     rows = sft_rows(tokenizer, prompts, responses, system, min(settings.max_length, room))
@@ -211,14 +211,20 @@ def train(base: Path, name: str, prompts: Sequence[str], responses: Sequence[str
     return Generator(trained.eval(), tokenizer, meta, generation), result, how
 
 
+def _causal_lm(folder: Path):
+    """The decoder at ``folder`` with fp32 weights, no remote code."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(folder), trust_remote_code=False,
+                                                dtype="float32")
+
+
 def is_generator(folder: Path) -> bool:
     return (Path(folder) / META).is_file()
 
 
 def load(model_dir: Path, generation: Mapping[str, Any] | None = None) -> "Generator":
     """A folder `train` wrote, on the device inference runs on."""
-    from transformers import AutoModelForCausalLM
-
     from . import lora
     from .inference import place
 
@@ -229,25 +235,18 @@ def load(model_dir: Path, generation: Mapping[str, Any] | None = None) -> "Gener
     meta = json.loads((model_dir / META).read_text())
     if lora.is_adapter(model_dir):
         base = lora.base_folder(meta["base_model"], model_dir)
-        model = AutoModelForCausalLM.from_pretrained(str(base), trust_remote_code=False,
-                                                     dtype="float32")
-        model = lora.load_adapter(model, model_dir)
+        model = lora.load_adapter(_causal_lm(base), model_dir)
     else:
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), trust_remote_code=False,
-                                                     dtype="float32")
+        model = _causal_lm(model_dir)
     return Generator(place(model).eval(), load_tokenizer(model_dir), meta, generation)
 
 
 def load_base(base: Path, generation: Mapping[str, Any] | None = None,
               system: str = "") -> "Generator":
     """The base decoder at ``base``, not fine-tuned (for an ``untuned`` baseline)."""
-    from transformers import AutoModelForCausalLM
-
     from .inference import place
 
-    model = AutoModelForCausalLM.from_pretrained(str(base), trust_remote_code=False,
-                                                 dtype="float32")
-    return Generator(place(model).eval(), load_tokenizer(base), {"system_prompt": system},
+    return Generator(place(_causal_lm(base)).eval(), load_tokenizer(base), {"system_prompt": system},
                      generation)
 
 

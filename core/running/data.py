@@ -23,6 +23,9 @@ from ..errors import DataError, did_you_mean
 MAX_FIELD_CHARS = 10_000_000
 # Below these, metrics are noise: a run still trains, but says so loudly (stderr, report).
 MIN_ROWS_PER_LABEL = 10
+# Characters of scripts written without spaces (a regex character-class body): kana, CJK
+# ideographs and Hangul syllables. Text scores read each as a word; plots need a CJK font.
+CJK_CHARACTERS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 MIN_EVAL_ROWS = 30
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .data import CJK_CHARACTERS
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -101,7 +102,7 @@ def as_table(value: Any) -> tuple[list[str], list[list[Any]]]:
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
              "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Droid Sans Fallback", "AR PL UMing CN",
              "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "SimHei", "Noto Sans CJK JP")
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+CJK = re.compile(f"[{CJK_CHARACTERS}]")
 NO_CJK_FONT = ("the plot has Chinese (CJK) text and no installed font has its characters, so "
                "they show as boxes: install one (Debian/Ubuntu: apt install fonts-noto-cjk or "
                "fonts-wqy-microhei) or set TUNEHUB_CJK_FONT to a .ttf/.otf/.ttc file.")
@@ -120,17 +121,20 @@ def cjk_font() -> str | None:
         font_manager.fontManager.addfont(str(Path(path).expanduser()))
         return font_manager.FontProperties(fname=str(Path(path).expanduser())).get_name()
     manager = font_manager.fontManager
-    found = next((n for n in CJK_FONTS if n in {f.name for f in manager.ttflist}), None)
-    if found is None:  # installed after matplotlib cached its font list: add the new files
-        known = {f.fname for f in manager.ttflist}
+
+    def installed() -> str | None:
+        names = {font.name for font in manager.ttflist}
+        return next((name for name in CJK_FONTS if name in names), None)
+
+    if installed() is None:  # installed after matplotlib cached its font list: add the new files
+        known = {font.fname for font in manager.ttflist}
         for path in font_manager.findSystemFonts():
             if path not in known:
                 try:
                     manager.addfont(path)
                 except (OSError, RuntimeError, ValueError):
                     continue
-        found = next((n for n in CJK_FONTS if n in {f.name for f in manager.ttflist}), None)
-    return found
+    return installed()
 
 
 def _pyplot(texts: Iterable[str] = ()):

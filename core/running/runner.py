@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import hub
-from .config import CORE_SCHEMA, check_settings, config_hash, resolve, to_toml
+from .config import CORE_SCHEMA, check_settings, config_hash, flatten, resolve, to_toml
 from .data import files_hash
 from ..errors import ConfigError, DataError, unknown
 from ..extending.heads import Run, TaskData
@@ -296,17 +296,10 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
     return result
 
 
-def setting(config: Mapping[str, Any], key: str) -> Any:
-    """The value of a dotted setting (``"generate.model"``) in a resolved config, or None."""
-    node: Any = config
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return node
-
-
 def other_models(head: Any, config: Mapping[str, Any], catalog: Catalog) -> dict[str, Path]:
     """The folders of the models a head's ``models`` settings name (empty settings skipped)."""
-    named = {key: str(setting(config, key) or "") for key in head.models}
+    flat = flatten(config)
+    named = {key: str(flat.get(key) or "") for key in head.models}
     return {key: hub.resolve_model(name, catalog.models()) for key, name in named.items() if name}
 
 

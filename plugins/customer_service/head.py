@@ -402,6 +402,11 @@ class FaqPredictor:
                       handoff_message=self.settings["handoff_message"])
         return answers.with_written(out, self.writer, data.eval.texts) if self.writer else out
 
+    def hands_off(self, row: np.ndarray, row_scores: np.ndarray) -> bool:
+        """Whether a question whose search found ``row`` (best first, -1 padded) is handed
+        off: nothing found, or the best score below the threshold."""
+        return bool(row[0] < 0 or float(row_scores[0]) < self.threshold)
+
     def _found(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         k = int(self.settings["top_k"])
         if self.writer is not None:
@@ -425,7 +430,7 @@ class FaqPredictor:
                 if faq.metadata and faq.metadata[e]:
                     item["metadata"] = faq.metadata[e]
                 answers_.append(item)
-            handoff = not answers_ or float(row_scores[0]) < self.threshold
+            handoff = self.hands_off(row, row_scores)
             reply = self.settings["handoff_message"] if handoff else answers_[0]["answer"]
             results.append({"answers": answers_, "handoff": handoff, "reply": reply,
                             "threshold": round(self.threshold, 4)})
@@ -447,7 +452,7 @@ class FaqPredictor:
         """The reply to one question as it is written (a stored answer or the hand-off
         message comes in one piece)."""
         entries, scores = self._found([str(text)])
-        if not (entries[0] >= 0).any() or float(scores[0][0]) < self.threshold:
+        if self.hands_off(entries[0], scores[0]):
             yield self.settings["handoff_message"]
         elif self.writer is None:
             yield self.retriever.faq.answers[int(entries[0][0])]

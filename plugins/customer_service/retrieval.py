@@ -100,8 +100,8 @@ def outputs(search: Search, faq: Faq, queries: Queries, threshold: float, k: int
             "scores": [[round(float(v), 6) for v in row if np.isfinite(v)] for row in scores],
             "threshold": threshold, "handoff": handoff,
             "answer_true": [faq.answers[position[f]] if f in position else "" for f in queries.faq_ids],
-            "answer_pred": [handoff_message if h or not row else faq.answers[row[0]]
-                            for h, row in zip(handoff, [[e for e in r if e >= 0] for r in entries])],
+            "answer_pred": [handoff_message if h or not ids else faq.answers[position[ids[0]]]
+                            for h, ids in zip(handoff, ranked)],
             "cited": [[] if h or not ids else ids[:1] for h, ids in zip(handoff, ranked)]}
 
 
