@@ -10,6 +10,7 @@ See docs/heads.md ("Writing a head") for the contract in full.
 from __future__ import annotations
 
 from ..core.running.data import (
+    CJK_CHARACTERS,
     MIN_EVAL_ROWS,
     MIN_ROWS_PER_LABEL,
     Table,
@@ -56,7 +57,7 @@ __all__ = [
     "TrainSettings", "FitResult", "run_trainer", "training_arguments", "resolve_precision",
     "seed_everything", "quiet_transformers", "is_main_process", "last_checkpoint",
     "Table", "read_table", "column_for", "text_cell", "key_cell", "id_text", "stratified_split",
-    "label_counts", "files_hash", "MIN_ROWS_PER_LABEL", "MIN_EVAL_ROWS",
+    "label_counts", "files_hash", "MIN_ROWS_PER_LABEL", "MIN_EVAL_ROWS", "CJK_CHARACTERS",
     "place", "run_batches", "length_order", "token_batches", "quantize_int8",
     "refuse_remote_code", "safe_model_folder", "phase", "say",
     "latest_corrections", "input_text", "EVALUATION_ROW", "WindowStats",

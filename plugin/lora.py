@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from ..core.models.lora import (
     ADAPTER_CONFIG,
+    ATTENTIONS,
     LORA_DEFAULTS,
     PEFTS,
     apply,
+    attention_kwargs,
     base_folder,
     base_record,
+    bidirectional,
+    can_attend_both_ways,
     enable_checkpointing,
     is_adapter,
     is_decoder,
@@ -30,6 +34,7 @@ from ..core.models.lora import (
 )
 
 __all__ = ["PEFTS", "LORA_DEFAULTS", "ADAPTER_CONFIG", "apply", "wrap", "resolve_peft",
-           "is_decoder", "lora_settings", "lora_config", "train_settings", "enable_checkpointing",
+           "is_decoder", "ATTENTIONS", "can_attend_both_ways", "bidirectional",
+           "attention_kwargs", "lora_settings", "lora_config", "train_settings", "enable_checkpointing",
            "trainable_summary", "base_record", "base_folder", "weights_sha256", "is_adapter",
            "load_adapter"]

@@ -178,11 +178,22 @@ def test_entity_extraction_trains_lora_on_a_llama_decoder(tiny_llama):
         assert text[entity["start"]:entity["end"]] == entity["text"]
 
 
-def test_entity_extraction_refuses_a_decoder_without_a_token_classification_class(tiny_gemma):
+def test_entity_extraction_refuses_a_decoder_without_a_token_classification_class(tiny_llama,
+                                                                                   tmp_path):
+    """Cohere has a causal-LM class and no token-classification class in transformers."""
+    import shutil
+
+    from transformers import CohereConfig, CohereForCausalLM
+
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_llama / name, tmp_path / name)
+    CohereForCausalLM(CohereConfig(vocab_size=300, hidden_size=32, intermediate_size=64,
+                                   num_hidden_layers=1, num_attention_heads=2,
+                                   num_key_value_heads=2)).save_pretrained(tmp_path)
     result = CliRunner().invoke(main, ["run-task", "entity-extraction", "--base-model",
-                                       str(tiny_gemma), *sum((["--set", o] for o in tiny_overrides()), [])])
+                                       str(tmp_path), *sum((["--set", o] for o in tiny_overrides()), [])])
     assert result.exit_code == 2
-    assert "gemma3_text" in result.stderr and "Traceback" not in result.stderr
+    assert "'cohere'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_customer_service_bi_encoder_trains_lora_and_reloads(tiny_model):

@@ -41,13 +41,31 @@ def load_encoder(path: str | Path, max_length: int | None = None):
         record = json.loads((folder / BASE_RECORD).read_text()) if (folder / BASE_RECORD).is_file() else {}
         base = lora.base_folder(record, folder)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = SentenceTransformer(str(base if adapter else folder), device=device,
-                                trust_remote_code=False, model_kwargs={"use_safetensors": True})
+    source = base if adapter else folder
+    model = SentenceTransformer(str(source), device=device, trust_remote_code=False,
+                                model_kwargs={"use_safetensors": True},
+                                config_kwargs=_both_ways(source))
     if adapter:
         model[0].model = lora.load_adapter(model[0].model, folder)
+    tokenizer = model.tokenizer
+    if tokenizer.pad_token is None:  # decoder LLMs may ship without one
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if max_length:
         model.max_seq_length = int(max_length)
     return model
+
+
+def _both_ways(folder: Path) -> dict[str, Any]:
+    """A decoder that can attend both ways (Gemma 3) embeds with its causal mask off, as
+    EmbeddingGemma does: a sentence vector must see every token from every position."""
+    config = folder / "config.json"
+    if (folder / "modules.json").is_file() or not config.is_file():
+        return {}  # a sentence-transformers folder keeps the config it was saved with
+    from transformers import AutoConfig
+
+    from . import lora
+
+    return lora.attention_kwargs(AutoConfig.from_pretrained(folder, trust_remote_code=False))
 
 
 def encode(model: Any, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
@@ -169,16 +187,19 @@ def prepare_peft(model: Any, settings: Any, base: Path, name: str) -> tuple[Any,
     transformer (and the LoRA learning rate), or nothing for full fine-tuning. Returns
     (settings to train with, the base model's record for `save_encoder` or None).
 
-    Decoder LLMs are refused: their causal states are not sentence vectors, and a
-    bi-encoder needs both sides of a text in every position."""
+    Decoders train with their causal mask off (`load_encoder` does that for the Gemma
+    family); other decoder LLMs are refused: their causal states are not sentence vectors,
+    and a bi-encoder needs both sides of a text in every position."""
     from . import lora
 
     transformer = model[0].model  # (its auto_model property reads this attribute)
-    if lora.is_decoder(transformer.config):
+    config = transformer.config
+    if lora.is_decoder(config) and not getattr(config, "use_bidirectional_attention", False):
         raise ConfigError(
-            f"'{name}' is a decoder LLM ({transformer.config.model_type}); a bi-encoder needs "
-            "an encoder whose mean-pooled states are sentence vectors. Use an encoder such as "
-            "minilm as the base model.")
+            f"'{name}' is a decoder LLM ({config.model_type}) that only attends one way; a "
+            "bi-encoder needs a model whose mean-pooled states are sentence vectors. Use an "
+            "encoder such as minilm, or a Gemma 3 decoder (gemma3-270m), which attends both "
+            "ways here.")
     model[0].model, settings, record = lora.apply(transformer, settings, base, name)
     return settings, record
 

@@ -55,6 +55,39 @@ def is_decoder(config: Any) -> bool:
     return kind in MODEL_FOR_CAUSAL_LM_MAPPING and kind not in MODEL_FOR_MASKED_LM_MAPPING
 
 
+ATTENTIONS = ("auto", "causal", "bidirectional")
+
+
+def can_attend_both_ways(config: Any) -> bool:
+    """True for a decoder whose causal mask transformers can switch off: the Gemma family's
+    ``use_bidirectional_attention`` (what EmbeddingGemma turns on to make Gemma 3 an
+    encoder)."""
+    return is_decoder(config) and hasattr(config, "use_bidirectional_attention")
+
+
+def bidirectional(config: Any, setting: str = "auto", where: str = "head.attention") -> bool:
+    """Whether to switch a decoder's causal mask off for a task that reads a whole text at
+    once (tagging each token, embedding a sentence): ``setting`` is ``"auto"`` (yes when the
+    model can, `can_attend_both_ways`), ``"causal"`` (no) or ``"bidirectional"`` (yes, or a
+    `ConfigError` naming the model). Encoders already attend both ways: always False."""
+    if setting not in ATTENTIONS:
+        raise ConfigError(f"{where} must be one of {', '.join(ATTENTIONS)}, got '{setting}'.")
+    if not is_decoder(config) or setting == "causal":
+        return False
+    able = can_attend_both_ways(config)
+    if setting == "bidirectional" and not able:
+        raise ConfigError(f"{where} = bidirectional: transformers cannot switch the causal "
+                          f"mask of '{config.model_type}' off (only the Gemma family can); "
+                          f"use {where} = causal or auto.")
+    return able
+
+
+def attention_kwargs(config: Any, setting: str = "auto", where: str = "head.attention") -> dict:
+    """Config overrides for ``from_pretrained`` (or sentence-transformers' ``config_kwargs``)
+    that give `bidirectional`'s answer: ``{"use_bidirectional_attention": True}`` or ``{}``."""
+    return {"use_bidirectional_attention": True} if bidirectional(config, setting, where) else {}
+
+
 def resolve_peft(peft: str, model_config: Any) -> str:
     """``auto`` -> ``lora`` for decoder backbones, ``none`` for encoders."""
     if peft not in PEFTS:

@@ -18,6 +18,7 @@ DATA = Path(__file__).parent / "data"
 @hookimpl
 def register_tasks(register) -> None:
     register(Path(__file__).parent / "customer-service-qa.toml")
+    register(Path(__file__).parent / "customer-service-qa-zh.toml")
     register(Path(__file__).parent / "customer-service-answers.toml")
 
 

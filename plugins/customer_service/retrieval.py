@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tunehub.plugin import ConfigError
+from tunehub.plugin import CJK_CHARACTERS, ConfigError
 
 from .data import Faq, Queries
 
@@ -124,11 +124,20 @@ def no_answer_recall(outputs: Mapping[str, Any]) -> float:
     return sum(pairs) / len(pairs) if pairs else 1.0
 
 
-TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+TOKEN = re.compile(rf"[a-z0-9]+(?:'[a-z]+)?|[{CJK_CHARACTERS}]+")
+CJK_RUN = re.compile(f"[{CJK_CHARACTERS}]")
 
 
 def tokens(text: str) -> list[str]:
-    return TOKEN.findall(text.lower())
+    """BM25's terms: lower-cased words, and for unsegmented CJK runs each character and each
+    pair of adjacent characters (the usual word-free indexing of Chinese)."""
+    out: list[str] = []
+    for run in TOKEN.findall(text.lower()):
+        if CJK_RUN.match(run):
+            out += list(run) + [run[i:i + 2] for i in range(len(run) - 1)]
+        else:
+            out.append(run)
+    return out
 
 
 class BM25:

@@ -16,7 +16,9 @@ from tunehub.plugin import PLUGIN_API_VERSION, hookimpl
 
 TUNEHUB_PLUGIN_API = PLUGIN_API_VERSION
 DATA = Path(__file__).parent / "data"
-MAX_GAZETTEER_WORDS = 8  # longest entity (in tokens) the gazetteer looks up
+# longest entity (in tokens) the gazetteer looks up: 8 words, or 32 characters of Chinese,
+# where every character is a token (MSRA organisation names run past 10)
+MAX_GAZETTEER_WORDS = 32
 
 
 def build_gazetteer(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]):
@@ -34,8 +36,9 @@ def build_gazetteer(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str
 def gazetteer_tags(words: Sequence[str], gazetteer: Mapping[tuple[str, ...], str]) -> list[str]:
     """Left to right, the longest run of tokens that is a known entity gets its type."""
     tags, i = ["O"] * len(words), 0
+    longest = max(map(len, gazetteer), default=0)
     while i < len(words):
-        for size in range(min(MAX_GAZETTEER_WORDS, len(words) - i), 0, -1):
+        for size in range(min(longest, len(words) - i), 0, -1):
             kind = gazetteer.get(tuple(words[i:i + size]))
             if kind:
                 tags[i:i + size] = [f"B-{kind}"] + [f"I-{kind}"] * (size - 1)
@@ -66,6 +69,7 @@ def all_o_baseline(data: Any, config: Mapping[str, Any]) -> dict[str, Any]:
 @hookimpl
 def register_tasks(register) -> None:
     register(Path(__file__).parent / "entity-extraction.toml")
+    register(Path(__file__).parent / "entity-extraction-zh.toml")
 
 
 @hookimpl

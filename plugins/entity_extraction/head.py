@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunehub.plugin import (ConfigError, DataError, FitOutput, ModelError, Run, TaskData,
-                            TrainSettings, resolve_precision, run_trainer)
+                            TrainSettings, lora, resolve_precision, run_trainer)
 
 from . import model as tagging
 from .data import Sentences, read_file, words
@@ -26,7 +26,7 @@ DECODING = ("viterbi", "argmax")
 
 class TokenClassificationHead:
     name = "token-classification"
-    description = ("Entity extraction: encoder + linear layer per token (transformers), "
+    description = ("Entity extraction: a transformer + linear layer per token (transformers), "
                    "IOB2 tags, windows for long texts, constrained decoding.")
     paths = ("dataset.validation",)  # a file setting: relative in a task file means beside it
     # numeric settings and the interval each must lie in (checked before any data loads)
@@ -37,6 +37,8 @@ class TokenClassificationHead:
         "dataset.validation_fraction": 0.1,
         "head.stride": 32,  # subwords shared by consecutive windows of a long text
         "head.decoding": "viterbi",  # viterbi (valid IOB2 path) | argmax (then repaired)
+        # auto | causal | bidirectional: a decoder that can (Gemma 3) reads both ways
+        "head.attention": "auto",
     }
 
     # -- data -----------------------------------------------------------------------
@@ -136,13 +138,12 @@ class TokenClassificationHead:
     def fit(self, run: Run) -> FitOutput:
         from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer
 
-        from tunehub.plugin import lora
-
         cfg, settings = run.config, TrainSettings.from_config(run.config["train"])
         types = run.data.info["labels"]
         labels = tagging.tag_labels(types)
         tokenizer = _fast_tokenizer(AutoTokenizer.from_pretrained(run.base_model))
-        model = _load_model(run.base_model, labels)
+        attention = _attention(run.base_model, cfg["head"]["attention"])
+        model = _load_model(run.base_model, labels, attention)
         if settings.freeze_embeddings:
             model.get_input_embeddings().weight.requires_grad_(False)
         # with LoRA: adapters on the backbone, the new classifier trained fully (TOKEN_CLS)
@@ -168,12 +169,13 @@ class TokenClassificationHead:
         trainer, result = run_trainer(make_trainer, settings, run.work_dir, selecting,
                                       run.greater_is_better, run.resume, run.callbacks)
         predictor = EntityPredictor(trainer.model, tokenizer, types, settings, stride,
-                                    cfg["head"]["decoding"])
+                                    cfg["head"]["decoding"], attention)
         predictor.save(run.model_dir, base)
         if base is not None:  # evaluate as served: the adapter merged into the weights
             predictor.model = predictor.model.merge_and_unload()
         notes = {**result.notes(),
                  "fine-tuning": ("LoRA" if base else "full fine-tuning") + f" (train.peft); trained {trained}",
+                 "attention": f"{attention} (head.attention)",
                  "selection": f"best epoch on {selecting} over {source}" if selecting else "last epoch"}
         return FitOutput(predictor.outputs(run.data.eval), result.log_history, notes)
 
@@ -208,8 +210,9 @@ class EntityPredictor:
     """A loaded tagger: ``predict(texts)`` -> ``{"entities": [...]}`` per text."""
 
     def __init__(self, model, tokenizer, types: Sequence[str], settings: TrainSettings,
-                 stride: int = 32, decoding: str = "viterbi") -> None:
+                 stride: int = 32, decoding: str = "viterbi", attention: str = "causal") -> None:
         self.model, self.tokenizer, self.settings = model, tokenizer, settings
+        self.attention = attention
         self.types, self.labels = list(types), tagging.tag_labels(types)
         self.stride, self.decoding = stride, decoding
 
@@ -253,7 +256,7 @@ class EntityPredictor:
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         meta = {"head": "token-classification", "types": self.types, "scheme": "IOB2",
-                "stride": self.stride, "decoding": self.decoding}
+                "stride": self.stride, "decoding": self.decoding, "attention": self.attention}
         if base is not None:
             meta["base_model"] = dict(base)
         (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
@@ -267,20 +270,23 @@ class EntityPredictor:
         if not (folder / META).is_file():
             raise ModelError(f"{folder} is not a token-classification model (no {META}); "
                              "pass a fine-tuned version such as entity-extraction@latest.")
-        from tunehub.plugin import lora
-
         meta = json.loads((folder / META).read_text())
+        # as trained (folders from before head.attention were all causal or encoders)
+        attention = meta.get("attention", "causal")
+        setting = "bidirectional" if attention == "bidirectional" else "causal"
         if lora.is_adapter(folder):
             base = lora.base_folder(meta.get("base_model", {}), folder)
-            model = lora.load_adapter(_load_model(base, tagging.tag_labels(meta["types"])), folder)
+            model = lora.load_adapter(
+                _load_model(base, tagging.tag_labels(meta["types"]), setting), folder)
         else:
-            model = _load_model(folder, tagging.tag_labels(meta["types"]))
+            model = _load_model(folder, tagging.tag_labels(meta["types"]), setting)
         from tunehub.plugin import place
 
         model = place(model)
         tokenizer = _fast_tokenizer(AutoTokenizer.from_pretrained(folder))
         stride = window_stride(meta["stride"] if stride is None else stride, settings.max_length)
-        return cls(model, tokenizer, meta["types"], settings, stride, decoding or meta["decoding"])
+        return cls(model, tokenizer, meta["types"], settings, stride, decoding or meta["decoding"],
+                   attention)
 
 
 def _text_of(value: Any) -> str:
@@ -291,23 +297,39 @@ def _text_of(value: Any) -> str:
     return value
 
 
-def _load_model(path: Path, labels: Sequence[str]):
+def _load_model(path: Path, labels: Sequence[str], attention: str = "auto"):
+    """The token classifier at ``path``; a decoder that can attend both ways does so
+    (``head.attention``), since a tag depends on the words after it as well."""
     from transformers import (AutoConfig, AutoModelForTokenClassification,
                               MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING)
 
     from tunehub.plugin import quiet_transformers
 
+    from . import decoders
+
     quiet_transformers()
+    decoders.register()
     config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     if type(config) not in MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING:
         raise ModelError(
             f"entity extraction needs a token-classification model, and transformers has none "
             f"for '{config.model_type}' ({path}); use an encoder (minilm, a BERT) or a decoder "
-            "that has one (Llama, SmolLM2).")
+            "that has one (Llama, SmolLM2, Gemma 3).")
     return AutoModelForTokenClassification.from_pretrained(
         path, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
-        use_safetensors=True, trust_remote_code=False)
+        use_safetensors=True, trust_remote_code=False,
+        **lora.attention_kwargs(config, attention))
+
+
+def _attention(path: Path, setting: str) -> str:
+    """``head.attention`` resolved for the model at ``path``: bidirectional or causal
+    (encoders: bidirectional)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    both = lora.bidirectional(config, setting) or not lora.is_decoder(config)
+    return "bidirectional" if both else "causal"
 
 
 def _fast_tokenizer(tokenizer):
@@ -329,6 +351,9 @@ def _check_settings(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"head.stride must be 0 or more, got {config['head']['stride']}.")
     if config["train"]["max_length"] < 8:
         raise ConfigError(f"train.max_length must be at least 8, got {config['train']['max_length']}.")
+    if config["head"]["attention"] not in lora.ATTENTIONS:
+        raise ConfigError(f"head.attention must be one of {', '.join(lora.ATTENTIONS)}, "
+                          f"got '{config['head']['attention']}'.")
     if config["head"]["decoding"] not in DECODING:
         raise ConfigError(f"head.decoding must be one of {', '.join(DECODING)}, "
                           f"got '{config['head']['decoding']}'.")
