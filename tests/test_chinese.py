@@ -70,3 +70,49 @@ def test_a_chinese_run_reports_beside_the_character_baseline_and_serves_utf8(chi
     assert answer.headers["content-type"] == "application/json"  # UTF-8 by RFC 8259
     label = json.loads(answer.content.decode("utf-8"))["outputs"][0]["label"]
     assert label in {"negative", "neutral", "positive"}
+
+
+def test_monitoring_chinese_posts_alerts_on_a_chinese_entity_with_its_examples(tmp_path, monkeypatch):
+    """A planted surge of negative posts about one Chinese company: one alert naming it, its
+    Chinese examples intact in the UTF-8 alert file and in the report."""
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    from tunehub.core.operations.monitor_run import run_monitor
+
+    negative, other = "澜星银行股价大跌，商誉减值。", "公司发布季度营收公告。"
+
+    class Keyword:  # stands in for a loaded Chinese classifier: 大跌 is negative
+        class artifact:
+            ref = "financial-sentiment-zh@v1"
+
+        class predictor:
+            labels = ["negative", "neutral", "positive"]
+
+        def predict(self, texts):
+            return [{"label": "negative" if "大跌" in t else "neutral",
+                     "probabilities": {"negative": 0.9 if "大跌" in t else 0.05,
+                                       "neutral": 0.1 if "大跌" in t else 0.9, "positive": 0.0}}
+                    for t in texts]
+
+    monkeypatch.setattr(runner, "load", lambda task, **kwargs: Keyword())
+    rng, rows = random.Random(3), []
+    start = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    for day in range(10):
+        for entity in ("澜星银行", "华泰科技", "东方能源"):
+            share = 0.7 if (entity, day) == ("华泰科技", 7) else 0.1
+            for i in range(30):
+                moment = start + timedelta(days=day, minutes=rng.randrange(24 * 60))
+                rows.append({"time": moment.isoformat(), "entity": entity,
+                             "text": f"{negative if rng.random() < share else other}#{i}"})
+    rows.sort(key=lambda r: r["time"])
+    data = tmp_path / "posts.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    alerts = tmp_path / "alerts.jsonl"
+    result = run_monitor("financial-sentiment-zh", str(data), sinks=[f"file:{alerts}"],
+                         report_dir=tmp_path / "report")
+    found = [json.loads(line) for line in alerts.read_text(encoding="utf-8").splitlines()]
+    assert result.counts.alerts == 1 and [a["entity"] for a in found] == ["华泰科技"]
+    assert all("大跌" in text for text in found[0]["examples"])
+    report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "华泰科技" in report

@@ -72,7 +72,7 @@ def test_the_chinese_entity_task_defaults_to_gemma_reading_both_ways(chinese_tag
     assert config["model"] == "gemma3-270m" and config["head"]["attention"] == "auto"
     result, home = chinese_tagger
     monkeypatch.setenv("TUNEHUB_HOME", str(home))
-    assert result.notes["attention"].startswith("bidirectional")
+    assert result.notes["attention direction"].startswith("bidirectional")
     assert set(result.baselines) == {"gazetteer", "all-o"}
     model_dir = hub.artifact_for(result.artifact).model_dir
     assert json.loads((model_dir / "entities.json").read_text())["attention"] == "bidirectional"
@@ -144,3 +144,34 @@ def test_the_gazetteer_finds_long_chinese_names_character_by_character():
     name = list("中国共产党中央委员会")  # ten characters, one organisation
     gazetteer = build_gazetteer([name + list("开会")], [["B-ORG"] + ["I-ORG"] * 9 + ["O", "O"]])
     assert gazetteer_tags(list("今天") + name, gazetteer) == ["O", "O", "B-ORG"] + ["I-ORG"] * 9
+
+
+def test_a_gemma_classifier_reads_one_way_unless_told_both_ways(tiny_gemma, tiny_llama):
+    from tunehub.plugins.classification.head import TextClassifier
+
+    causal = TextClassifier.from_encoder(tiny_gemma, ["a", "b"])
+    assert (causal.attention, causal.pooling) == ("causal", "last")
+    both = TextClassifier.from_encoder(tiny_gemma, ["a", "b"], attention="bidirectional")
+    assert (both.attention, both.pooling) == ("bidirectional", "mean")
+    assert TextClassifier.from_encoder(tiny_gemma, ["a", "b"], attention="auto").attention == "bidirectional"
+    llama = TextClassifier.from_encoder(tiny_llama, ["a", "b"], attention="auto")
+    assert (llama.attention, llama.pooling) == ("causal", "last")
+
+
+def test_the_chinese_sentiment_default_reads_one_way(tiny_gemma, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEHUB_HOME", str(tmp_path))
+    result = tunehub.run_task("financial-sentiment-zh", model=str(tiny_gemma),
+                              overrides=tiny_overrides(**{"train.max_steps": "2"}))
+    meta = json.loads((hub.artifact_for(result.artifact).model_dir / "head.json").read_text())
+    assert (meta["attention"], meta["pooling"]) == ("causal", "last")
+
+
+def test_a_sentiment_version_trained_both_ways_reloads_both_ways(tiny_gemma, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEHUB_HOME", str(tmp_path))
+    result = tunehub.run_task("financial-sentiment-zh", model=str(tiny_gemma), overrides=tiny_overrides(
+        **{"train.max_steps": "2", "head.attention": "bidirectional"}))
+    model_dir = hub.artifact_for(result.artifact).model_dir
+    meta = json.loads((model_dir / "head.json").read_text())
+    assert (meta["attention"], meta["pooling"]) == ("bidirectional", "mean")
+    again = tunehub.evaluate("financial-sentiment-zh", model=result.artifact)
+    assert again.metrics["accuracy"] == pytest.approx(result.metrics["accuracy"], abs=1e-6)

@@ -29,7 +29,9 @@ def test_listing_imports_no_heavy_library(argv):
 def test_list_tasks_json_lists_financial_sentiment():
     result = CliRunner().invoke(main, ["list-tasks", "--json"])
     assert result.exit_code == 0, result.output
-    tasks = {t["name"]: t for t in json.loads(result.stdout)}
+    listed = json.loads(result.stdout)
+    assert all(t["task"] == t["name"] for t in listed)  # the table's column; "name" kept too
+    tasks = {t["task"]: t for t in listed}
     assert tasks["financial-sentiment"]["head"] == "sequence-classification"
     assert tasks["financial-sentiment"]["plugin"] == "tunehub.plugins.financial_sentiment"
 
@@ -38,7 +40,9 @@ def test_show_task_applies_overrides():
     result = CliRunner().invoke(main, ["show-task", "financial-sentiment", "--json",
                                        "--set", "train.epochs=7"])
     assert result.exit_code == 0, result.output
-    config = json.loads(result.stdout)["config"]
+    shown = json.loads(result.stdout)
+    assert shown["task"] == shown["name"] == "financial-sentiment"
+    config = shown["config"]
     assert config["train"]["epochs"] == 7
     assert config["dataset"]["labels"] == ["negative", "neutral", "positive"]
 

@@ -225,14 +225,23 @@ def tiny_rec(tmp_path, items_csv):
                      rows), items_csv
 
 
-def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model):
+def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model, capsys, monkeypatch):
     from tunehub.core.cli import main
+    from tunehub.core.running import progress
     from tunehub.core.running.runner import run_task
 
     interactions, items = tiny_rec
+    monkeypatch.setattr(progress, "ANNOUNCE_AFTER", 0.0)  # every phase, however quick, in the log
     result = run_task("recommendation-scoring", data=interactions, model=str(tiny_model),
                       overrides=tiny_overrides(**{"dataset.items": str(items),
                                                   "dataset.cold_start_fraction": "0.2"}))
+    log = capsys.readouterr().err
+    stages = ["encoding 6 items with the base encoder", "scoring the untuned text tower",
+              "training the item-tower adapter (tanh)", "choosing EASE's lambda on validation",
+              "choosing the fusion weights on validation", "fusion: score = ",
+              "scoring the fused model", "scoring baseline popularity", "saved recommendation-scoring@v1"]
+    places = [log.find(stage) for stage in stages]
+    assert -1 not in places and places == sorted(places), log  # each stage, in order
     assert set(result.baselines) == {"popularity", "itemknn", "ease", "transitions", "untuned"}
     for values in (result.metrics, *result.baselines.values()):
         assert {"hr@10", "ndcg@10", "auc", "hr@10_sampled", "cold_start_hr@10"} <= set(values)

@@ -63,15 +63,55 @@ def test_health_tasks_and_predict_over_http(server, loaded):
     ({"inputs": ["x"] * 9}, 413, "limit is 8"),
     ({"inputs": ["y" * 201]}, 422, "limit is 200"),
     ({"inputs": ["ok", 3, None]}, 422, "inputs.1"),
-    ({"inputs": "just a string"}, 422, "inputs"),
+    ({"inputs": 3}, 422, "inputs: expected a text, a list of texts"),
+    ({"inputs": "   "}, 422, "inputs: empty text"),
+    ({"inputs": "y" * 201}, 422, "inputs: 201 characters; the limit is 200"),
     ({"inputs": []}, 422, "empty"),
     ({"texts": ["x"]}, 422, "inputs"),
     ({"inputs": ["x"], "task": "nope"}, 404, "not served"),
+    ({"inputs": ["x"], "task": "financial-sentimnt"}, 404, "Did you mean 'financial-sentiment'?"),
 ])
 def test_bad_requests_get_4xx_with_a_message(server, body, status, words):
     answer = post(server.url, body)
     assert answer.status_code == status
     assert words in answer.json()["detail"]
+
+
+def test_one_text_gets_one_output_as_hugging_face_clients_send_it(server, loaded):
+    """{"inputs": "one text"} (Hugging Face's inference form) answers with one object."""
+    one = post(server.url, {"inputs": TEXTS[0]})
+    assert one.status_code == 200, one.text
+    output = one.json()["outputs"]
+    assert isinstance(output, dict) and len(output.pop("prediction_id")) == 32
+    assert output == loaded.predict(TEXTS[:1])[0]
+    listed = post(server.url, {"inputs": [TEXTS[0]]}).json()["outputs"]
+    assert isinstance(listed, list) and len(listed) == 1  # a list of one stays a list
+
+
+def test_openapi_documents_every_route_with_tags_and_typed_models(server):
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert {t["name"] for t in spec["tags"]} == {"predict", "feedback", "service"}
+    routes = {(path, method): op for path, ops in spec["paths"].items() for method, op in ops.items()}
+    assert set(routes) == {("/health", "get"), ("/v1/tasks", "get"), ("/v1/predict", "post"),
+                           ("/v1/stream", "post"), ("/v1/feedback", "post")}
+    for (path, method), op in routes.items():
+        assert op["tags"] and op["tags"][0] in {"predict", "feedback", "service"}, path
+        if method == "post":
+            body = op["requestBody"]["content"]["application/json"]["schema"]
+            assert body["$ref"].rsplit("/", 1)[1] in schemas, path
+        ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+        assert [c["schema"] for c in ok["content"].values()], path  # a typed answer
+        for code, answer in op["responses"].items():
+            if code.startswith("4"):
+                assert answer["content"]["application/json"]["schema"]["$ref"].endswith(
+                    "/ErrorResponse"), (path, code)
+    inputs = schemas["PredictRequest"]["properties"]["inputs"]["anyOf"]
+    assert {"type": "string"} in inputs and any(i.get("type") == "array" for i in inputs)
+    assert routes[("/v1/tasks", "get")]["responses"]["200"]["content"]["application/json"][
+        "schema"]["$ref"].endswith("/TasksResponse")
+    assert "corrections" in schemas["TaskInfo"]["properties"]
+    assert set(schemas["FeedbackResponse"]["required"]) >= {"stored", "id", "task"}
 
 
 def test_oversized_and_malformed_bodies(server):
@@ -141,6 +181,25 @@ class FakeLoaded:
 
     def predict(self, inputs):
         return self.predictor.predict(inputs)
+
+
+class TaggerPredictor(SlowPredictor):
+    """Stands in for an entity tagger: the whole input is one PER entity."""
+
+    def predict(self, inputs):
+        return [{"entities": [{"type": "PER", "text": x, "start": 0, "end": len(x), "score": 0.9}]}
+                for x in inputs]
+
+
+def test_entities_also_carry_hugging_face_token_classification_keys():
+    tagger = FakeLoaded("tagger")
+    tagger.predictor = TaggerPredictor(0.0, "tagger")
+    with BackgroundServer([tagger], ServeSettings(port=0)) as running:
+        one = post(running.url, {"inputs": "Ann Lee"}).json()["outputs"]
+        many = post(running.url, {"inputs": ["Ann Lee", "Bo"]}).json()["outputs"]
+    assert one["entities"] == [{"type": "PER", "text": "Ann Lee", "start": 0, "end": 7,
+                                "score": 0.9, "entity_group": "PER", "word": "Ann Lee"}]
+    assert [o["entities"][0]["word"] for o in many] == ["Ann Lee", "Bo"]  # the old keys stay
 
 
 def strip(outputs):

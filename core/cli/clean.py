@@ -27,13 +27,14 @@ def clean(dry_run: bool, as_json: bool) -> None:
         return
     console = stdout_console()
     if not found:
-        console.print(f"nothing to clean under {home()}")
+        console.print(f"nothing to clean under {home()}", markup=False)
         return
     verb = "would remove" if dry_run else "removed"
     console.print(table(f"{verb} under {home()}", ["kind", "folder", "size"],
                         [[f.kind, str(f.path.relative_to(home())), human_size(f.size)]
                          for f in found], keep=2))
-    console.print(f"{verb} {len(found)} folder(s), {human_size(sum(f.size for f in found))}")
+    console.print(f"{verb} {len(found)} folder(s), {human_size(sum(f.size for f in found))}",
+                  markup=False)
 
 
 COMMANDS = [clean]

@@ -56,7 +56,7 @@ def print_comparison(result: dict[str, Any]) -> None:
             for name, m in result["metrics"].items()]
     console.print(table(f"{a} (A) vs {b} (B) on {result['examples']} examples",
                         ["metric", "A", "B", "B - A", "95% interval", "verdict"], rows))
-    console.print(f"rows: {result['fairness']}", highlight=False)
+    console.print(f"rows: {result['fairness']}", markup=False, highlight=False)
     test = result.get("mcnemar")
     if test:
         console.print(f"McNemar: {test['only_a_right']} right only with A, {test['only_b_right']} "

@@ -37,6 +37,19 @@ def _version_row(artifact, serving: set[str]) -> dict[str, Any]:
     }
 
 
+def _short_base(base: Any) -> str:
+    """A base model by alias or hub id as given; a local folder by its name (JSON: in full)."""
+    from pathlib import Path
+
+    text = str(base or "")
+    return Path(text).name if text.startswith(("/", "~", ".")) else text
+
+
+def _when(created: Any) -> str:
+    """An ISO time as '2025-01-31 09:30' (UTC), which wraps at its space; JSON keeps it whole."""
+    return str(created)[:16].replace("T", " ") if created else ""
+
+
 def _short_source(alias) -> str:
     """A GGUF alias by its package (its chunk paths are long); anything else as given."""
     if alias.source.startswith("gguf:"):
@@ -84,22 +97,23 @@ def models(ctx: click.Context, all_metrics: bool, as_json: bool) -> None:
         return
     console = stdout_console()
     console.print(table("Base models", ["alias", "source", "licence", "description"],
-                        [[m.name, _short_source(m), m.licence, m.description] for m in aliases]))
+                        [[m.name, _short_source(m), m.licence, m.description] for m in aliases],
+                        whole=("licence",)))
     if all_metrics:
         scores = [hub.artifact_for(v["path"]).metrics().get("metrics", {}) for v in versions]
         names = list(dict.fromkeys(name for metrics in scores for name in metrics))
         console.print(table(f"Fine-tuned versions ({hub.artifacts_root()})",
                             ["model", *names, "created"],
-                            [[v["ref"], *(m.get(n, "") for n in names), v["created"]]
+                            [[v["ref"], *(m.get(n, "") for n in names), _when(v["created"])]
                              for v, m in zip(versions, scores)]))
         return
+    # the model column (TASK@vN) names task and version: never wrapped, never cut
     console.print(table(f"Fine-tuned versions ({hub.artifacts_root()}; @serving: what `app serve` "
                         "answers with)",
-                        ["model", "task", "version", "base", "metric", "value", "created", "size",
-                         "serving"],
-                        [[v["ref"], v["task"], v["version"], v["base_model"], v["primary_metric"],
-                          v["value"], v["created"], v["size"], "@serving" if v["serving"] else ""]
-                         for v in versions]))
+                        ["model", "base", "metric", "value", "created", "size", "serving"],
+                        [[v["ref"], _short_base(v["base_model"]), v["primary_metric"], v["value"],
+                          _when(v["created"]), v["size"], "@serving" if v["serving"] else ""]
+                         for v in versions], whole=("metric", "value", "serving")))
 
 
 @models.command("show")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Collection
 from typing import Any
 
 import click
@@ -41,21 +42,27 @@ def stdout_console():
     return console
 
 
-def table(title: str | None, header: list[str], rows: list[list[Any]], keep: int = 1):
-    """A rich table; the first ``keep`` columns (names, refs) are never cut or wrapped,
-    however narrow the terminal or log: the other columns wrap instead."""
+def table(title: str | None, header: list[str], rows: list[list[Any]], keep: int = 1,
+          whole: Collection[str] = ()):
+    """A rich table; the first ``keep`` columns (names, refs) and the columns named in
+    ``whole`` (short names such as a metric) are never cut or wrapped, however narrow the
+    terminal or log: the other columns wrap instead (at spaces; a long path or id folds).
+    Every string is shown as written: brackets are text, not Rich markup."""
+    from rich.markup import escape
     from rich.table import Table
 
-    cells = [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
-    out = Table(title=title, title_justify="left", header_style="bold")
+    from ..running.progress import readable
+
+    cells = [[f"{v:.4f}" if isinstance(v, float) else readable(v) for v in row] for row in rows]
+    out = Table(title=escape(title) if title else title, title_justify="left", header_style="bold")
     for i, name in enumerate(header):
-        if i < keep:
+        if i < keep or name in whole:
             widest = max((len(line) for row in cells for line in row[i].splitlines()), default=0)
-            out.add_column(name, no_wrap=True, min_width=max(widest, len(name)))
+            out.add_column(escape(name), no_wrap=True, min_width=max(widest, len(name)))
         else:
-            out.add_column(name, overflow="fold")
+            out.add_column(escape(name), overflow="fold")
     for row in cells:
-        out.add_row(*row)
+        out.add_row(*(escape(cell) for cell in row))
     return out
 
 
@@ -86,19 +93,24 @@ def data_options(func):
 
 def print_result(result) -> None:
     """The short human report of a run or an evaluation (stdout)."""
-    from ..running.report import metrics_rows
+    from rich.markup import escape
+
+    from ..running.progress import readable
+    from ..running.report import as_table, is_records, metrics_rows
 
     console = stdout_console()
     console.print(table(f"{result.task}: metrics (primary: {result.primary_metric})",
                         *metrics_rows(result)))
-    from ..running.report import as_table
-
     for name, value in result.details.items():
         header, rows = as_table(value)
         if header:
             console.print(table(name.replace("_", " "), header, rows))
-    for key, value in result.notes.items():
-        if value is not None:
-            console.print(f"{key}: {value}")
+    notes = {key: value for key, value in result.notes.items() if value is not None}
+    for key, value in notes.items():  # as written: "[head.rerank=auto]" is text, not markup
+        if not is_records(value):
+            console.print(f"{key}: {readable(value)}", markup=False, highlight=False)
+    for key, value in notes.items():  # rows of records (scores per variant, say): a table
+        if is_records(value):
+            console.print(table(key, *as_table(value)))
     if result.artifact:
-        console.print(f"[bold green]artifact[/] {result.artifact}")
+        console.print(f"[bold green]artifact[/] {escape(result.artifact)}")

@@ -59,11 +59,10 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     warn_failed(catalog)
     project = registry_module.project_registry().resolve()
     if project in catalog.registry.files and project != registry_module.builtin_registry().resolve():
-        from ..running.progress import console
+        from ..running.progress import warn
 
-        console().print(f"[bold yellow]warning:[/] read {project} from the current folder; a "
-                        "registry file can load plugin code, so run `app` only in folders you "
-                        "trust.", highlight=False)
+        warn(f"read {project} from the current folder; a registry file can load plugin code, "
+             "so run `app` only in folders you trust.")
     if as_json:
         emit_json([{**p.to_json(), "missing_files": missing.get(p.name, [])} for p in catalog.plugins])
         return

@@ -72,7 +72,8 @@ def predict(ctx: click.Context, name: str, texts: tuple[str, ...], model: str | 
             emit_json(summary)
         else:
             console().print(f"{summary['rows']} predictions -> {summary['output']} "
-                            f"({summary['rows_per_second']} rows/s, model {loaded.artifact.ref})")
+                            f"({summary['rows_per_second']} rows/s, model {loaded.artifact.ref})",
+                            markup=False)
         return
     outputs = loaded.predict(list(texts))
     if as_json:

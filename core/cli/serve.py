@@ -88,15 +88,18 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
                              max_wait_ms=max_wait_ms, max_inputs=max_inputs,
                              max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
                              log_predictions=not no_log_predictions, api_key=api_key)
+    from rich.markup import escape
+
     out = console()
     if host not in LOOPBACK:
-        out.print(f"[yellow]warning:[/] listening on {host}: other machines can reach this server; "
-                  "every route but /health needs the API key.")
+        out.print(f"[yellow]warning:[/] listening on {escape(host)}: other machines can reach this "
+                  "server; every route but /health needs the API key.")
     for item in loaded:
         follows = " (follows @serving)" if item.task in following else ""
-        out.print(f"serving [bold]{item.task}[/] with {item.artifact.ref}{follows}")
+        out.print(f"serving [bold]{escape(item.task)}[/] with {escape(item.artifact.ref)}{follows}")
     shown = f"[{host}]" if ":" in host else host
-    out.print(f"http://{shown}:{port}/v1/predict  (docs: http://{shown}:{port}/docs; Ctrl+C stops)")
+    out.print(f"http://{shown}:{port}/v1/predict  (docs: http://{shown}:{port}/docs; Ctrl+C stops)",
+              markup=False)
     run_server(loaded, settings, access_log=access_log,
                watch=follower(catalog, following, quantize) if following else None)
 

@@ -15,7 +15,8 @@ def list_tasks(ctx: click.Context, as_json: bool) -> None:
     tasks = sorted(catalog.tasks.values(), key=lambda t: t.name)
     warn_failed(catalog)
     if as_json:
-        emit_json([{"name": t.name, "head": t.head, "plugin": t.plugin,
+        # "task", as the table's column says; "name" too, the key earlier releases gave
+        emit_json([{"task": t.name, "name": t.name, "head": t.head, "plugin": t.plugin,
                     "description": t.description, "source": t.source} for t in tasks])
         return
     stdout_console().print(table(None, ["task", "head", "plugin", "description"],
@@ -38,8 +39,8 @@ def show_task(ctx: click.Context, name: str, overrides: tuple[str, ...], as_json
     task = catalog.task(name)
     config = resolve_config(catalog, task, overrides)
     if as_json:
-        emit_json({"name": task.name, "plugin": task.plugin, "source": task.source,
-                   "config": config})
+        emit_json({"task": task.name, "name": task.name, "plugin": task.plugin,
+                   "source": task.source, "config": config})
         return
     click.echo(f"# task {task.name} (plugin {task.plugin}, file {task.source})")
     click.echo(to_toml(config), nl=False)

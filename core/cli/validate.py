@@ -21,16 +21,16 @@ def validate_data(ctx: click.Context, name: str, data: str | None, eval_data: st
     summary = {"task": name, "valid": True,
                "files": {k: str(v) for k, v in task_data.files.items()}, **task_data.summary,
                "warnings": list(task_data.warnings)}
-    from ..running.progress import console
+    from ..running.progress import readable, warn
 
     for text in task_data.warnings:  # the same warnings `app run-task` prints
-        console().print(f"[bold yellow]warning:[/] {text}", highlight=False)
+        warn(text)
     if as_json:
         emit_json(summary)
         return
     summary.pop("warnings")
     stdout_console().print(table(f"{name}: data is valid", ["what", "value"],
-                                 [[k, v] for k, v in summary.items() if k != "valid"]))
+                                 [[k, readable(v)] for k, v in summary.items() if k != "valid"]))
 
 
 COMMANDS = [validate_data]

@@ -53,6 +53,7 @@ def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path
                      overrides: list[str]) -> Path:
     """``evaluations/<UTC time>/report.md`` + metrics.json, renamed into place complete."""
     from ..artifacts.hub import rename_to_free, write_json
+    from .progress import readable
     from .report import render
 
     now = datetime.now(timezone.utc)
@@ -62,7 +63,7 @@ def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path
     tmp.mkdir()
     data_hash = files_hash(sorted(set(files.values())))
     data_lines = [f"- {role}: `{path}`" for role, path in files.items()]
-    data_lines += [f"- {key}: {value}" for key, value in data.summary.items()]
+    data_lines += [f"- {key}: {readable(value)}" for key, value in data.summary.items()]
     data_lines += [f"- data hash: `{data_hash}`"]
     if overrides:
         data_lines += [f"- overrides: {' '.join(overrides)}"]

@@ -35,6 +35,14 @@ def _stamp() -> str:
     return datetime.now().strftime("%H:%M:%S")
 
 
+def warn(text: str) -> None:
+    """One warning line on stderr, shown even under --quiet; brackets in ``text`` are shown
+    as written (never read as markup)."""
+    from rich.markup import escape
+
+    console().print(f"[bold yellow]warning:[/] {escape(text)}", highlight=False)
+
+
 def say(text: str) -> None:
     """One progress line for people (timestamped in logs); nothing under --quiet."""
     if quiet():
@@ -53,9 +61,12 @@ def phase(text: str) -> Iterator[None]:
     out = console()
     start = time.perf_counter()
     if out.is_terminal:
-        with out.status(f"{text} ...", spinner="dots"):
+        from rich.markup import escape
+
+        with out.status(f"{escape(text)} ...", spinner="dots"):  # "[x=y]" is text, not markup
             yield
-        out.print(f"[green]done[/] {text} ({time.perf_counter() - start:.1f}s)", highlight=False)
+        out.print(f"[green]done[/] {escape(text)} ({time.perf_counter() - start:.1f}s)",
+                  highlight=False)
         return
     # In a log, a phase is announced once it has taken ANNOUNCE_AFTER seconds: quick steps
     # (and checks that fail at once) stay silent, so an error is the only line it prints.
@@ -80,6 +91,21 @@ def phase(text: str) -> Iterator[None]:
                   soft_wrap=True)
 
 
+def readable(value: Any) -> str:
+    """A value as people read it: a mapping as ``key: value, key: value`` (nested ones in
+    parentheses), a list as ``a, b``, anything else as ``str``; never a Python repr."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key}: {_inner(item)}" for key, item in value.items()) or "none"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(_inner(item) for item in value) or "none"
+    return str(value)
+
+
+def _inner(value: Any) -> str:
+    nested = isinstance(value, (Mapping, list, tuple, set, frozenset))
+    return f"({readable(value)})" if nested else readable(value)
+
+
 SHOWN_COUNTS = 8  # label counts listed in full; more are summed up in one phrase
 
 
@@ -99,4 +125,4 @@ def summary(title: str, values: Mapping[str, Any]) -> None:
     """The data summary a run prints before training (rows, labels, split)."""
     if quiet() or not values:
         return
-    say(title + ": " + "; ".join(f"{key} {_brief(value)}" for key, value in values.items()))
+    say(title + ": " + "; ".join(f"{key} {readable(_brief(value))}" for key, value in values.items()))

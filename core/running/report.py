@@ -12,10 +12,11 @@ from typing import Any
 
 from ..errors import ConfigError
 from .data import CJK_CHARACTERS
+from .progress import readable
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else readable(v)  # noqa: E731
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
 
@@ -37,16 +38,33 @@ def render(folder: Path, result, title: str, intro: str, data_lines: list[str],
     lines += ["", "## Data", ""] + data_lines
     if data is not None and data.warnings:
         lines += ["", "## Warnings", ""] + [f"- **{text}**" for text in data.warnings]
-    lines += ["", f"## {notes_title}", ""]
-    lines += [f"- {key}: {value}" for key, value in result.notes.items() if value is not None]
+    lines += ["", f"## {notes_title}", ""] + note_lines(result.notes)
     return lines + detail_sections(result.details, folder)
+
+
+def note_lines(notes: Mapping[str, Any]) -> list[str]:
+    """A run's notes in Markdown: one ``- key: value`` line each (a mapping as ``key: value``
+    text), then each table-shaped note (rows of records) as a table under its name."""
+    shown = {key: value for key, value in notes.items() if value is not None}
+    lines = [f"- {key}: {readable(value)}" for key, value in shown.items() if not is_records(value)]
+    for key, value in shown.items():
+        if is_records(value):
+            lines += ["", f"**{key}**", ""] + _table(*as_table(value))
+    return lines
+
+
+def is_records(value: Any) -> bool:
+    """Rows of records (a mapping of mappings, or a list of mappings): a table, not a line."""
+    rows = list(value.values()) if isinstance(value, Mapping) else value
+    return (isinstance(value, (Mapping, list)) and bool(value)
+            and all(isinstance(row, Mapping) for row in rows))
 
 
 def write_report(folder: Path, result, data, log_history: list[dict[str, Any]],
                  manifest: Mapping[str, Any]) -> None:
     intro = (f"Base model `{manifest['base_model']}`, created {manifest['created']}, "
              f"primary metric **{result.primary_metric}**.")
-    data_lines = [f"- {key}: {value}" for key, value in data.summary.items()]
+    data_lines = [f"- {key}: {readable(value)}" for key, value in data.summary.items()]
     data_lines += [f"- data hash: `{manifest['data_hash']}`"]
     lines = render(folder, result, "run report", intro, data_lines, data, "Training")
     if _plot_loss(log_history, folder / "loss_curve.png"):
@@ -149,11 +167,9 @@ def _pyplot(texts: Iterable[str] = ()):
     if font:
         plt.rcParams["font.family"] = ["DejaVu Sans", font]  # glyph by glyph
     elif any(CJK.search(str(t)) for t in texts):
-        from rich.markup import escape
+        from .progress import warn
 
-        from .progress import console
-
-        console().print(f"[bold yellow]warning:[/] {escape(NO_CJK_FONT)}", highlight=False)
+        warn(NO_CJK_FONT)
     return plt
 
 

@@ -232,7 +232,7 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
                   record: dict[str, Any], previous: hub.Artifact | None = None) -> RunResult:
     from . import workdirs as runs
     from .engine import is_main_process, quiet_transformers, seed_everything
-    from .progress import console, phase, say, summary
+    from .progress import console, phase, say, summary, warn
     from .report import write_report
 
     with phase("reading and checking the data"):
@@ -258,7 +258,7 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
         runs.sweep()  # leftovers of killed runs that hold nothing to resume
         summary("data", task_data.summary)
         for text in task_data.warnings:
-            console().print(f"[bold yellow]warning:[/] {text}", highlight=False)
+            warn(text)
     work_dir = runs.start_work(key, resume_from, main)
     resuming = resume_from is not None
     primary = p.config["primary_metric"]
@@ -285,9 +285,9 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
         succeeded = True
     except BaseException:
         if main and runs.has_checkpoint(work_dir):
-            console().print(f"[yellow]run {work_dir.name} stopped; `app run-task {task} --resume` "
-                            f"(same --data/--set) continues it from its last checkpoint.[/]",
-                            highlight=False)
+            console().print(f"run {work_dir.name} stopped; `app run-task {task} --resume` "
+                            "(same --data/--set) continues it from its last checkpoint.",
+                            style="yellow", markup=False, highlight=False)
         raise
     finally:
         if main:

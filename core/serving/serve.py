@@ -10,6 +10,9 @@ Every output carries a ``prediction_id``; predictions are stored (see `tunehub.c
 so that ``POST /v1/feedback`` can name one. A server that follows the ``@serving`` pointer
 (``watch``) swaps in a newly promoted version without dropping requests: the new version
 gets a new batcher, and the old one finishes what it has queued before it stops.
+
+The routes' request and response models, and the Hugging Face shapes they accept and
+answer in, are in `tunehub.core.serving.schemas`.
 """
 from __future__ import annotations
 
@@ -24,72 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
-
-from ..errors import TunehubError
+from ..errors import TunehubError, did_you_mean
 from .middleware import ApiKey, BodyLimit
+from .schemas import (FEEDBACK_SHAPE, PREDICT_SHAPE, TAGS, FeedbackResponse, HealthResponse,
+                      PredictRequest, PredictResponse, StreamEvent, StreamRequest, TasksResponse,
+                      error_text, errors, feedback_request, hugging_face_output)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-class PredictRequest(BaseModel):
-    inputs: list[StrictStr | dict[str, Any]] = Field(
-        description="Texts (or records, for tasks that take them); one output each, in order.",
-        examples=[["Operating profit rose 20%."]])
-    task: str | None = Field(None, description="Task name; optional when one task is served.")
-
-
-class StreamRequest(BaseModel):
-    input: StrictStr = Field(description="One input (a prompt); the answer streams back as "
-                                         "server-sent events.", examples=["How do I reset my PIN?"])
-    task: str | None = Field(None, description="Task name; optional when one task is served.")
-
-
-class FeedbackRequest(BaseModel):
-    """The right answer for one prediction (by ``prediction_id``) or one input. Exactly one
-    of ``prediction_id`` / ``input``, and exactly one right answer, under a correction field
-    the task's head takes (``label`` for a classifier, ``faq_id`` or ``handoff`` for FAQ
-    answers, ``entities`` for a tagger, ``item`` for a recommender, ...; `GET /v1/tasks`
-    lists each task's). Other keys are kept with the feedback (``extra``); ``id``, ``kind``,
-    ``model``, ``predicted`` and ``created`` are the store's own and refused."""
-
-    model_config = ConfigDict(extra="allow")
-    task: StrictStr = Field(description="The task the feedback is about.")
-    prediction_id: StrictStr | None = Field(None, description="From a /v1/predict output.")
-    input: StrictStr | dict[str, Any] | None = Field(
-        None, description="The input, when no prediction_id is given.")
-
-
-def feedback_request(corrections: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> type[BaseModel]:
-    """`FeedbackRequest` with the correction fields of the served tasks (task -> field ->
-    JSON Schema), so /docs shows each field's schema and the tasks that take it."""
-    from pydantic import create_model
-
-    fields: dict[str, Any] = {}
-    for field in sorted({f for schemas in corrections.values() for f in schemas}):
-        tasks = [t for t in sorted(corrections) if field in corrections[t]]
-        shapes = [corrections[t][field] for t in tasks]
-        schema = dict(shapes[0]) if all(s == shapes[0] for s in shapes) else {"anyOf": shapes}
-        said = schema.pop("description", "The right answer.")
-        fields[field] = (Any, Field(None, description=f"{said} Tasks: {', '.join(tasks)}.",
-                                    json_schema_extra=schema))
-    return create_model("FeedbackRequest", __base__=FeedbackRequest, **fields)
-
-
-class FeedbackResponse(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    stored: bool
-    id: int
-    task: str
-    prediction_id: str | None
-    model: str | None
-    created: str
-
-
-class PredictResponse(BaseModel):
-    task: str
-    model: str
-    outputs: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -207,33 +151,6 @@ class MicroBatcher:
                 item.future.set_exception(exc)
 
 
-PREDICT_SHAPE = '{"inputs": ["text", ...], "task": "NAME"}'
-FEEDBACK_SHAPE = '{"task": "NAME", "prediction_id": "...", "label": "..."}'
-
-
-def _error_text(errors: Sequence[dict[str, Any]], shape: str = PREDICT_SHAPE) -> str:
-    """Pydantic errors -> one line: 'inputs.2: expected a string ...; task: ...'."""
-    by_place: dict[str, list[str]] = {}
-    for error in errors:
-        if error.get("type") == "json_invalid":
-            where = error.get("loc", ("", "?"))[-1]
-            return f"the body is not valid JSON (near character {where})."
-        if tuple(error.get("loc", ())) == ("body",) and error.get("type") != "missing":
-            return (f"the body must be a JSON object such as {shape}, sent with "
-                    "Content-Type: application/json.")
-        # drop 'body' and union branch names such as 'str' / 'dict[str,any]'
-        loc = [str(p) for p in error.get("loc", ())
-               if p != "body" and not str(p).startswith("dict[") and p != "str"]
-        msg = error.get("msg", "invalid")
-        if error.get("type") == "missing":
-            msg = "missing"
-        by_place.setdefault(".".join(loc) or "body", []).append(msg)
-    parts = [f"{place}: " + ("expected a string (or a JSON object for tasks that take records)"
-                             if len(msgs) > 1 else msgs[0])
-             for place, msgs in list(by_place.items())[:5]]
-    return "; ".join(parts) + f". Send {shape}."
-
-
 def _public_name(base: Any) -> Any:
     """A base model as clients may see it: an alias or hub id, never a local path."""
     if isinstance(base, str) and (base.startswith(("/", ".", "~")) or "\\" in base
@@ -303,7 +220,7 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
         await old.stop()
 
     app = FastAPI(title="tunehub", description="Predictions of fine-tuned tunehub models.",
-                  lifespan=lifespan, docs_url=None, redoc_url=None)
+                  openapi_tags=TAGS, lifespan=lifespan, docs_url=None, redoc_url=None)
     add_offline_docs(app)  # /docs and /redoc without a CDN
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if settings.api_key or not settings.loopback:
@@ -312,14 +229,16 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         shape = FEEDBACK_SHAPE if request.url.path.endswith("/feedback") else PREDICT_SHAPE
-        return JSONResponse({"detail": _error_text(exc.errors(), shape)}, status_code=422)
+        return JSONResponse({"detail": error_text(exc.errors(), shape)}, status_code=422)
 
-    @app.get("/health")
+    @app.get("/health", response_model=HealthResponse, tags=["service"])
     async def health() -> dict[str, Any]:
+        """Up: the names of the tasks served (needs no API key)."""
         return {"status": "ok", "tasks": sorted(by_task)}
 
-    @app.get("/v1/tasks")
+    @app.get("/v1/tasks", response_model=TasksResponse, tags=["service"], responses=errors(401))
     async def tasks() -> dict[str, Any]:
+        """Each served task: its version, head, feedback corrections and primary metric."""
         out = []
         for name, loaded in by_task.items():
             manifest = loaded.artifact.manifest()
@@ -331,6 +250,10 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
                         "batches": batchers[name].batches if name in batchers else 0})
         return {"tasks": out}
 
+    def not_served(name: str) -> HTTPException:
+        return HTTPException(404, f"task '{name}' is not served here.{did_you_mean(name, by_task)} "
+                                  f"Served: {', '.join(sorted(by_task))}.")
+
     def task_of(name: str | None) -> str:
         """The served task a request names (or the only one)."""
         if name is None:
@@ -338,42 +261,49 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
                 raise HTTPException(422, f"name the task: one of {', '.join(sorted(by_task))}.")
             return next(iter(by_task))
         if name not in by_task:
-            raise HTTPException(404, f"task '{name}' is not served here; served: "
-                                     f"{', '.join(sorted(by_task))}.")
+            raise not_served(name)
         return name
 
-    @app.post("/v1/predict", response_model=PredictResponse)
+    @app.post("/v1/predict", response_model=PredictResponse, tags=["predict"],
+              responses=errors(401, 404, 413, 422))
     async def predict(body: PredictRequest):
+        """Predict for a list of inputs (one output each, in order), or for one input
+        (Hugging Face's `{"inputs": "one text"}`: `outputs` is then one object)."""
         name = task_of(body.task)
-        if not body.inputs:
+        single = not isinstance(body.inputs, list)
+        inputs = [body.inputs] if single else list(body.inputs)
+        if not inputs:
             raise HTTPException(422, "inputs is empty; send at least one input.")
-        if len(body.inputs) > settings.max_inputs:
-            raise HTTPException(413, f"{len(body.inputs)} inputs in one request; the limit is "
+        if len(inputs) > settings.max_inputs:
+            raise HTTPException(413, f"{len(inputs)} inputs in one request; the limit is "
                                      f"{settings.max_inputs}. Split the request.")
-        for i, item in enumerate(body.inputs):
+        for i, item in enumerate(inputs):
+            where = "inputs" if single else f"inputs.{i}"
             if isinstance(item, str) and len(item) > settings.max_text_chars:
-                raise HTTPException(422, f"inputs.{i}: {len(item)} characters; the limit is "
+                raise HTTPException(422, f"{where}: {len(item)} characters; the limit is "
                                          f"{settings.max_text_chars}. Shorten the text.")
             if isinstance(item, str) and not item.strip():
-                raise HTTPException(422, f"inputs.{i}: empty text.")
+                raise HTTPException(422, f"{where}: empty text.")
         loaded, batcher = by_task[name], batchers[name]  # one version answers the request
         try:
-            outputs = await batcher.submit(list(body.inputs))
+            outputs = await batcher.submit(inputs)
         except Exception as exc:  # the model failed on this request
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise HTTPException(422 if _is_user_error(exc) else 500, message) from None
         ref = loaded.artifact.ref
         if settings.log_predictions:
-            ids = store.record_predictions(name, ref, body.inputs, outputs)
+            ids = store.record_predictions(name, ref, inputs, outputs)
         else:
             ids = [uuid.uuid4().hex for _ in outputs]
-        outputs = [{**out, "prediction_id": pid} for out, pid in zip(outputs, ids)]
-        return JSONResponse({"task": name, "model": ref, "outputs": outputs})
+        outputs = [{**hugging_face_output(out), "prediction_id": pid} for out, pid in zip(outputs, ids)]
+        return JSONResponse({"task": name, "model": ref, "outputs": outputs[0] if single else outputs})
 
-    @app.post("/v1/stream", response_class=StreamingResponse, responses={200: {
-        "content": {"text/event-stream": {}},
-        "description": 'Server-sent events: {"text": piece} as the answer is written, then '
-                       '{"done": true, "text": answer, "prediction_id": ..., "model": ...}.'}})
+    @app.post("/v1/stream", response_class=StreamingResponse, tags=["predict"], responses={
+        200: {"content": {"text/event-stream": {"schema": StreamEvent.model_json_schema()}},
+              "description": 'Server-sent events (`data: {...}`, each a StreamEvent): {"text": '
+                             'piece} as the answer is written, then {"done": true, "text": '
+                             'answer, "prediction_id": ..., "model": ...}.'},
+        **errors(401, 404, 422)})
     async def stream(body: StreamRequest):
         """Stream the answer to one input as it is written (tasks whose head streams)."""
         name = task_of(body.task)
@@ -418,8 +348,7 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
                 if v is not None or k not in FeedbackBody.model_fields}
         name = item.get("task")
         if isinstance(name, str) and name not in by_task:
-            raise HTTPException(404, f"task '{name}' is not served here; served: "
-                                     f"{', '.join(sorted(by_task))}.")
+            raise not_served(name)
         try:
             checked, field = check_item(item, corrections_of(by_task[name]))
         except TunehubError as exc:
@@ -432,7 +361,8 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
 
     # the body's model is built here, from the served heads' corrections
     feedback.__annotations__ = {"body": FeedbackBody, "return": dict[str, Any]}
-    app.post("/v1/feedback", status_code=201, response_model=FeedbackResponse)(feedback)
+    app.post("/v1/feedback", status_code=201, response_model=FeedbackResponse, tags=["feedback"],
+             responses=errors(401, 404, 413, 422))(feedback)
 
     app.state.batchers = batchers
     app.state.models = by_task

@@ -94,7 +94,11 @@ class SequenceClassificationHead:
     # numeric settings and the interval each must lie in (checked before any data loads)
     ranges = {"head.dropout": "[0, 1)", "dataset.validation_fraction": "[0, 1)"}
     schema = {
-        "head.pooling": "auto",  # auto (mean for encoders, last token for decoders) | mean | cls | last
+        # auto (mean for encoders and decoders reading both ways, else the last token) | mean | cls | last
+        "head.pooling": "auto",
+        # causal | bidirectional | auto (both ways where the model can: Gemma 3). Causal by
+        # default: on validation slices reading both ways scored lower for classification
+        "head.attention": "causal",
         "head.dropout": 0.1,
         "dataset.validation_fraction": 0.1,  # of the training rows, for best-epoch selection
     }
@@ -106,6 +110,11 @@ class SequenceClassificationHead:
         if config["head"]["pooling"] not in POOLINGS:
             raise ConfigError(f"'head.pooling' must be one of {', '.join(POOLINGS)}, got "
                               f"'{config['head']['pooling']}'.{did_you_mean(config['head']['pooling'], POOLINGS)}")
+        from tunehub.plugin import lora
+
+        if config["head"]["attention"] not in lora.ATTENTIONS:
+            raise ConfigError(f"'head.attention' must be one of {', '.join(lora.ATTENTIONS)}, got "
+                              f"'{config['head']['attention']}'.")
         ds = config["dataset"]
         declared = list(ds["labels"])
         twice = sorted({label for label in declared if declared.count(label) > 1})
@@ -214,7 +223,7 @@ class SequenceClassificationHead:
         tokenizer = load_tokenizer(run.base_model)
         model = TextClassifier.from_encoder(
             run.base_model, names, cfg["head"]["pooling"], cfg["head"]["dropout"],
-            settings.label_smoothing,
+            settings.label_smoothing, cfg["head"]["attention"],
         )
         if settings.freeze_embeddings:
             model.encoder.get_input_embeddings().weight.requires_grad_(False)
@@ -251,7 +260,7 @@ class SequenceClassificationHead:
         notes = {
             **result.notes(),
             "fine-tuning": f"{peft_note(peft, settings)}; trained {trained}"
-            f"; pooling {model.pooling}",
+            f"; pooling {model.pooling}; attention {model.attention} (head.attention)",
             "selection": f"best epoch on {selecting} over {len(val.texts)} held-out training rows"
             if selecting else "last epoch (no validation slice)",
         }
@@ -395,9 +404,10 @@ def _module():
         """Encoder -> pooled sentence vector (B, H) -> dropout -> linear -> logits (B, C).
 
         The backbone is any transformers model: an encoder (BERT, MiniLM: mean or [CLS]
-        pooling) or a decoder LLM (Llama, Gemma: the last real token's state, since in a
-        causal model only it has seen the whole text). With LoRA the backbone is a PEFT
-        model and only its adapters and the classifier train.
+        pooling) or a decoder LLM (Llama: the last real token's state, since in a causal
+        model only it has seen the whole text; Gemma 3 reads both ways, `head.attention`,
+        and is mean-pooled). With LoRA the backbone is a PEFT model and only its adapters
+        and the classifier train.
         """
 
         def __init__(self, encoder, labels: list[str], pooling: str = "auto",
@@ -408,9 +418,11 @@ def _module():
             if pooling not in POOLINGS:
                 raise ModelError(f"head.pooling must be one of {', '.join(POOLINGS)}, got '{pooling}'.")
             decoder = lora.is_decoder(encoder.config)
+            both_ways = not decoder or bool(getattr(encoder.config, "use_bidirectional_attention", False))
             if pooling == "auto":
-                pooling = "last" if decoder else "mean"
+                pooling = "mean" if both_ways else "last"
             self.encoder, self.labels, self.pooling = encoder, list(labels), pooling
+            self.attention = "bidirectional" if both_ways else "causal"
             self.label_smoothing = label_smoothing
             self.base: dict[str, Any] | None = None  # set for LoRA: the base model's record
             self.dropout = torch.nn.Dropout(dropout)
@@ -419,8 +431,9 @@ def _module():
                                               bias=not decoder)
 
         @classmethod
-        def from_encoder(cls, path: Path, labels, pooling="auto", dropout=0.1, label_smoothing=0.0):
-            return cls(_backbone(Path(path)), labels, pooling, dropout, label_smoothing)
+        def from_encoder(cls, path: Path, labels, pooling="auto", dropout=0.1, label_smoothing=0.0,
+                         attention="causal"):
+            return cls(_backbone(Path(path), attention), labels, pooling, dropout, label_smoothing)
 
         def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
             kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
@@ -455,7 +468,8 @@ def _module():
             tokenizer.save_pretrained(folder)
             state = {k: v.detach().contiguous().cpu() for k, v in self.classifier.state_dict().items()}
             save_file(state, str(folder / "head.safetensors"))
-            meta = {"head": "sequence-classification", "labels": self.labels, "pooling": self.pooling}
+            meta = {"head": "sequence-classification", "labels": self.labels, "pooling": self.pooling,
+                    "attention": self.attention}
             if self.base is not None:
                 meta["base_model"] = self.base
             (folder / "head.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -473,11 +487,13 @@ def _module():
                     "pass a fine-tuned version such as TASK@latest."
                 )
             meta = json.loads(meta_path.read_text())
+            # as trained (folders from before head.attention were causal or encoders)
+            attention = "bidirectional" if meta.get("attention") == "bidirectional" else "causal"
             if lora.is_adapter(folder):
                 base = lora.base_folder(meta.get("base_model", {}), Path(folder))
-                encoder = lora.load_adapter(_backbone(base), Path(folder))
+                encoder = lora.load_adapter(_backbone(base, attention), Path(folder))
             else:
-                encoder = _backbone(Path(folder))
+                encoder = _backbone(Path(folder), attention)
             model = cls(encoder, meta["labels"], meta["pooling"], 0.0)
             model.classifier.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
             model.eval()
@@ -488,16 +504,19 @@ def _module():
     return TextClassifier
 
 
-def _backbone(path: Path):
-    """The transformer without an LM head (safetensors only, no remote code)."""
-    from transformers import AutoModel
+def _backbone(path: Path, attention: str = "causal"):
+    """The transformer without an LM head (safetensors only, no remote code); a decoder
+    that can attend both ways does when ``attention`` (``head.attention``) says so."""
+    from transformers import AutoConfig, AutoModel
 
-    from tunehub.plugin import quiet_transformers
+    from tunehub.plugin import lora, quiet_transformers
     from tunehub.plugin import refuse_remote_code
 
     quiet_transformers()
     refuse_remote_code(path)
-    encoder = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
+    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    encoder = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False,
+                                        **lora.attention_kwargs(config, attention))
     if getattr(encoder, "pooler", None) is not None:
         encoder.pooler = None  # unused: we pool ourselves (and DDP needs no dead params)
     return encoder

@@ -175,7 +175,7 @@ class TokenClassificationHead:
             predictor.model = predictor.model.merge_and_unload()
         notes = {**result.notes(),
                  "fine-tuning": ("LoRA" if base else "full fine-tuning") + f" (train.peft); trained {trained}",
-                 "attention": f"{attention} (head.attention)",
+                 "attention direction": f"{attention} (head.attention)",
                  "selection": f"best epoch on {selecting} over {source}" if selecting else "last epoch"}
         return FitOutput(predictor.outputs(run.data.eval), result.log_history, notes)
 

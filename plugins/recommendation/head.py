@@ -113,22 +113,25 @@ class TwoTowerHead:
     # -- training -----------------------------------------------------------------
     def fit(self, run: Run) -> FitOutput:
         from tunehub.plugin.biencoder import load_encoder
-        from tunehub.plugin import TrainSettings
+        from tunehub.plugin import TrainSettings, phase, say
 
         from . import adapter, fusion, recipe, scoring, towers
 
         cfg, settings = run.config, TrainSettings.from_config(run.config["train"])
         seed, split, cases = int(cfg["dataset"]["split_seed"]), run.data.train, run.data.eval
         started = time.perf_counter()
-        model = load_encoder(run.base_model, settings.max_length)
-        base = recipe.encode_items(model, split, settings.eval_batch_size)
+        with phase(f"encoding {len(split.catalog.ids)} items with the base encoder"):
+            model = load_encoder(run.base_model, settings.max_length)
+            base = recipe.encode_items(model, split, settings.eval_batch_size)
         val = recipe.validation_for(split, cfg)
-        pooling0, _ = towers.choose_pooling(base, val.split, val.warm)
-        untuned = towers.TextScorer(base, split, pooling0)
-        run.data.info["untuned_outputs"] = scoring.evaluate(untuned, split, cases, seed)
+        with phase("scoring the untuned text tower (the untuned baseline)"):
+            pooling0, _ = towers.choose_pooling(base, val.split, val.warm)
+            untuned = towers.TextScorer(base, split, pooling0)
+            run.data.info["untuned_outputs"] = scoring.evaluate(untuned, split, cases, seed)
 
         kind = cfg["head"]["adapter"]
-        params, log_history = self._train(base, val, pooling0, kind, settings)
+        with phase(f"training the item-tower adapter ({kind})"):
+            params, log_history = self._train(base, val, pooling0, kind, settings)
         train_seconds = time.perf_counter() - started
         vectors = adapter.apply(params, base, kind)
         if params:
@@ -136,24 +139,32 @@ class TwoTowerHead:
         pooling, _ = towers.choose_pooling(vectors, val.split, val.warm)
         text = towers.TextScorer(vectors, split, pooling)
         names, skipped = recipe.usable_signals(split, cfg["head"]["signals"])
-        lam, _, val_ease = recipe.ease_lambda(run.data, cfg) if "ease" in names else (0.0, {}, None)
+        lam, val_ease = 0.0, None
+        if "ease" in names:
+            with phase("choosing EASE's lambda on validation"):
+                lam, _, val_ease = recipe.ease_lambda(run.data, cfg)
         choice, report = fusion.Fusion({"text": 1.0}), {}
         if cfg["head"]["fusion"] == "auto" and val.warm:
-            scorer = recipe.fused(val.split, vectors, pooling, names, lam, fusion.Fusion(),
-                                  {"ease": val_ease} if val_ease else None)
-            reference = fusion.hit_rate(fusion.target_ranks(
-                towers.TextScorer(base, val.split, pooling0)([u for u, _ in val.cold]),
-                val.split, val.cold)) if val.cold else None  # the untuned tower's
-            choice, report = fusion.choose_fusion(scorer, val, seed, reference)
-            del scorer
-        final = recipe.fused(split, vectors, pooling, names, lam, choice)
-        outputs = scoring.evaluate(final, split, cases, seed)
-        if "ease" in final.signals and "ease" in cfg.get("baselines", ()):  # the same model
-            run.data.info["ease_outputs"] = scoring.evaluate(final.signals["ease"], split, cases, seed)
-        text_only = run.score(scoring.evaluate(text, split, cases, seed))
-        self._save(run.model_dir, model, vectors, split, cfg, run.data.info["serving"],
-                   {"pooling": pooling.as_dict(), "fusion": choice.as_dict(), "signals": names,
-                    "ease_lambda": lam})
+            with phase("choosing the fusion weights on validation"):
+                scorer = recipe.fused(val.split, vectors, pooling, names, lam, fusion.Fusion(),
+                                      {"ease": val_ease} if val_ease else None)
+                reference = fusion.hit_rate(fusion.target_ranks(
+                    towers.TextScorer(base, val.split, pooling0)([u for u, _ in val.cold]),
+                    val.split, val.cold)) if val.cold else None  # the untuned tower's
+                choice, report = fusion.choose_fusion(scorer, val, seed, reference)
+                del scorer
+        say(f"fusion: {fusion.describe(choice)}")
+        with phase("scoring the fused model and the text tower alone on test"):
+            final = recipe.fused(split, vectors, pooling, names, lam, choice)
+            outputs = scoring.evaluate(final, split, cases, seed)
+            if "ease" in final.signals and "ease" in cfg.get("baselines", ()):  # the same model
+                run.data.info["ease_outputs"] = scoring.evaluate(final.signals["ease"], split,
+                                                                 cases, seed)
+            text_only = run.score(scoring.evaluate(text, split, cases, seed))
+        with phase("saving the item tower and the catalogue"):
+            self._save(run.model_dir, model, vectors, split, cfg, run.data.info["serving"],
+                       {"pooling": pooling.as_dict(), "fusion": choice.as_dict(), "signals": names,
+                        "ease_lambda": lam})
         notes = {
             "split": run.data.summary["split"],
             "cold start": run.data.summary["cold-start items"],
