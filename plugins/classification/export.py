@@ -46,11 +46,11 @@ def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
     if not meta_path.is_file():
         raise ModelError(f"{model_dir} has no head.json; not a sequence-classification model.")
     meta = json.loads(meta_path.read_text())
-    if meta["pooling"] == "last" or lora.is_adapter(model_dir):
+    if meta["pooling"] in ("last", "pooler") or lora.is_adapter(model_dir):
         from .head import TextClassifier
 
         model, tokenizer = TextClassifier.load(model_dir)  # LoRA adapters merged
-        if model.pooling == "last":
+        if standard_class(model) is not None:
             return _sequence_classification(model, tokenizer, dest, meta)
         plain = dest.parent / f".{dest.name}.merged-{uuid.uuid4().hex[:8]}"
         try:
@@ -81,23 +81,61 @@ def export_classifier(model_dir: Path, dest: Path) -> dict[str, Any]:
             "labels": labels, "pooling": pooling}
 
 
-def _sequence_classification(model: Any, tokenizer: Any, dest: Path, meta: dict) -> dict[str, Any]:
-    """A decoder classifier as transformers' ``AutoModelForSequenceClassification`` folder."""
-    from transformers import AutoModelForSequenceClassification
+POOLER_CLASSIFIERS = ("bert", "ernie")  # *ForSequenceClassification: dropout + linear on the pooler
 
-    labels = meta["labels"]
+
+def standard_class(model: Any) -> type | None:
+    """The transformers ``*ForSequenceClassification`` that computes what ``model`` (a
+    `TextClassifier`) computes, or None: a causal decoder pooled at its last real token
+    (the class's ``score``), or BERT pooled by its pooler (the class's ``classifier``)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+    config = model.encoder.config
+    name = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES.get(config.model_type)
+    decoder = lora.is_decoder(config)
+    same = ((model.pooling == "last" and decoder and model.attention == "causal")
+            or (model.pooling == "pooler" and config.model_type in POOLER_CLASSIFIERS))
+    if not (name and same):
+        return None
+    import transformers
+
+    return getattr(transformers, name, None)
+
+
+def save_sequence_classification(model: Any, tokenizer: Any, dest: Path) -> str:
+    """Save ``model`` (a plain `TextClassifier`, no adapter) as its transformers
+    ``*ForSequenceClassification`` with ``id2label``; returns the class name."""
+    import torch
+
+    cls = standard_class(model)
+    if cls is None:
+        raise ModelError(f"a {model.encoder.config.model_type} classifier with {model.pooling} "
+                         "pooling has no transformers *ForSequenceClassification equivalent.")
+    labels = model.labels
     config = model.encoder.config.__class__.from_dict(model.encoder.config.to_dict())
     config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: i for i, label in enumerate(labels)}
-    config.pad_token_id = tokenizer.pad_token_id
-    config.architectures = None
-    classifier = AutoModelForSequenceClassification.from_config(config)
-    getattr(classifier, classifier.base_model_prefix).load_state_dict(model.encoder.state_dict())
-    classifier.score.load_state_dict(model.classifier.state_dict())
+    if tokenizer.pad_token_id is not None:
+        config.pad_token_id = tokenizer.pad_token_id
+    config.architectures = [cls.__name__]
+    with torch.device("meta"):  # no random initialisation: every weight is copied below
+        classifier = cls(config)
+    backbone = getattr(classifier, classifier.base_model_prefix)
+    backbone.load_state_dict(model.encoder.state_dict(), assign=True)
+    layer = classifier.score if hasattr(classifier, "score") else classifier.classifier
+    layer.load_state_dict(model.classifier.state_dict(), assign=True)
+    classifier.tie_weights()
     classifier.save_pretrained(dest, safe_serialization=True)
+    return cls.__name__
+
+
+def _sequence_classification(model: Any, tokenizer: Any, dest: Path, meta: dict) -> dict[str, Any]:
+    """A classifier as transformers' ``AutoModelForSequenceClassification`` folder."""
+    name = save_sequence_classification(model, tokenizer, dest)
     tokenizer.save_pretrained(dest)
+    labels = meta["labels"]
     (dest / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
-    return {"format": f"transformers {type(classifier).__name__}", "output": "logits",
+    return {"format": f"transformers {name}", "output": "logits",
             "outputs": "logits (softmax for probabilities); pipeline('text-classification')",
-            "labels": labels, "pooling": "last"}
+            "labels": labels, "pooling": model.pooling}

@@ -3,7 +3,10 @@
 Mean pooling over tokens is the default: sentence encoders such as all-MiniLM-L6-v2 were
 trained with it, and it fine-tunes to better accuracy than the [CLS] pooler. The model
 folder holds the encoder in Hugging Face format (safetensors), its tokenizer, and the
-classifier as ``head.safetensors`` with ``head.json`` (labels, pooling).
+classifier as ``head.safetensors`` with ``head.json`` (labels, pooling). Where transformers'
+``*ForSequenceClassification`` computes the same (a causal decoder's last token, BERT's
+pooler: ``head.pooling=pooler``), the folder is saved as that class, with ``id2label``, so
+``pipeline("text-classification")`` loads it as it is.
 """
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ def _read_labelled(path: Path, columns: Mapping[str, str], declared: list[str]):
     return table, texts, _labels_of(table, label_col, declared)
 
 
-POOLINGS = ("auto", "mean", "cls", "last")
+POOLINGS = ("auto", "mean", "cls", "last", "pooler")
 
 
 def _check_split(train_file: Path, train_labels: list[str], eval_labels: list[str]) -> None:
@@ -290,6 +293,21 @@ class SequenceClassificationHead:
     def predict(self, model_dir: Path, inputs: Sequence[str], config: Mapping[str, Any]):
         return self.load(model_dir, config).predict(inputs)
 
+    # evaluation from predictions made elsewhere (`app evaluate --engine ray`)
+    def eval_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[str]:
+        """The texts of the evaluation rows, in order."""
+        return list(data.eval.texts)
+
+    def eval_outputs(self, data: TaskData, predictions: list[dict[str, Any]],
+                     config: Mapping[str, Any]) -> dict[str, Any]:
+        """The predictor's `evaluate` outputs from the predictions of `eval_inputs`
+        (probabilities as predictions round them)."""
+        names = list(predictions[0]["probabilities"]) if predictions else list(data.info["labels"])
+        _in_model_order(data, names)
+        return {"labels": names, "y_true": list(data.eval.labels),
+                "y_pred": [names.index(p["label"]) for p in predictions],
+                "probs": [[p["probabilities"][n] for n in names] for p in predictions]}
+
     def export(self, model_dir: Path, dest: Path, config: Mapping[str, Any]) -> dict[str, Any]:
         """A standalone sentence-transformers folder (see `export.py` beside this module)."""
         from .export import export_classifier
@@ -322,18 +340,22 @@ class ClassificationPredictor:
 
     def evaluate(self, data: TaskData) -> dict[str, Any]:
         """Evaluation outputs on ``data.eval``; its labels are mapped to the model's order."""
-        names = self.labels
-        if list(data.info["labels"]) != names:
-            extra = sorted(set(data.info["labels"]) - set(names))
-            if extra:
-                raise DataError(
-                    f"labels {', '.join(extra)} are not known to the model "
-                    f"(it predicts {', '.join(names)})."
-                )
-            remap = {i: names.index(n) for i, n in enumerate(data.info["labels"])}
-            data.eval.labels = [remap[i] for i in data.eval.labels]
-            data.info["labels"] = list(names)
-        return evaluate_texts(self.model, self.tokenizer, data.eval, names, self.settings)
+        _in_model_order(data, self.labels)
+        return evaluate_texts(self.model, self.tokenizer, data.eval, self.labels, self.settings)
+
+
+def _in_model_order(data: TaskData, names: list[str]) -> None:
+    """Map ``data.eval``'s label ids to the model's label order ``names``, in place; labels
+    the model does not know are a DataError."""
+    if list(data.info["labels"]) == names:
+        return
+    extra = sorted(set(data.info["labels"]) - set(names))
+    if extra:
+        raise DataError(f"labels {', '.join(extra)} are not known to the model "
+                        f"(it predicts {', '.join(names)}).")
+    remap = {i: names.index(n) for i, n in enumerate(data.info["labels"])}
+    data.eval.labels = [remap[i] for i in data.eval.labels]
+    data.info["labels"] = list(names)
 
 
 def peft_note(peft: str, settings) -> str:
@@ -421,6 +443,10 @@ def _module():
             both_ways = not decoder or bool(getattr(encoder.config, "use_bidirectional_attention", False))
             if pooling == "auto":
                 pooling = "mean" if both_ways else "last"
+            if pooling == "pooler" and getattr(_plain(encoder), "pooler", None) is None:
+                raise ModelError(f"head.pooling=pooler needs a model with a pooler layer (BERT "
+                                 f"and its kind); {encoder.config.model_type} has none. Use "
+                                 "head.pooling=mean or cls.")
             self.encoder, self.labels, self.pooling = encoder, list(labels), pooling
             self.attention = "bidirectional" if both_ways else "causal"
             self.label_smoothing = label_smoothing
@@ -433,13 +459,16 @@ def _module():
         @classmethod
         def from_encoder(cls, path: Path, labels, pooling="auto", dropout=0.1, label_smoothing=0.0,
                          attention="causal"):
-            return cls(_backbone(Path(path), attention), labels, pooling, dropout, label_smoothing)
+            return cls(_backbone(Path(path), attention, keep_pooler=pooling == "pooler"), labels,
+                       pooling, dropout, label_smoothing)
 
         def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
             kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                  **kwargs).last_hidden_state  # (B, T, H)
-            if self.pooling == "cls":
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+            hidden = states.last_hidden_state  # (B, T, H)
+            if self.pooling == "pooler":  # BERT's dense + tanh over [CLS], as *ForSequenceClassification
+                pooled = states.pooler_output
+            elif self.pooling == "cls":
                 pooled = hidden[:, 0]
             elif self.pooling == "last":  # the last position the mask keeps, left or right padding
                 last = attention_mask.shape[1] - 1 - attention_mask.flip(1).argmax(1)  # (B,)
@@ -460,11 +489,20 @@ def _module():
                 self.encoder = self.encoder.merge_and_unload()
 
         def save(self, folder: Path, tokenizer) -> None:
-            """The backbone (or, with LoRA, only its adapter), tokenizer, classifier."""
+            """The backbone (or, with LoRA, only its adapter), tokenizer, classifier.
+
+            A model that transformers' ``*ForSequenceClassification`` computes the same way
+            (a causal decoder's last token, BERT's pooler) is saved as one, with ``id2label``,
+            so ``pipeline("text-classification", model=folder)`` answers as `predict` does."""
             from safetensors.torch import save_file
 
+            from .export import save_sequence_classification, standard_class
+
             folder.mkdir(parents=True, exist_ok=True)
-            self.encoder.save_pretrained(folder)
+            if self.base is None and standard_class(self) is not None:
+                save_sequence_classification(self, tokenizer, folder)
+            else:
+                self.encoder.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
             state = {k: v.detach().contiguous().cpu() for k, v in self.classifier.state_dict().items()}
             save_file(state, str(folder / "head.safetensors"))
@@ -489,11 +527,12 @@ def _module():
             meta = json.loads(meta_path.read_text())
             # as trained (folders from before head.attention were causal or encoders)
             attention = "bidirectional" if meta.get("attention") == "bidirectional" else "causal"
+            keep_pooler = meta["pooling"] == "pooler"
             if lora.is_adapter(folder):
                 base = lora.base_folder(meta.get("base_model", {}), Path(folder))
-                encoder = lora.load_adapter(_backbone(base, attention), Path(folder))
+                encoder = lora.load_adapter(_backbone(base, attention, keep_pooler), Path(folder))
             else:
-                encoder = _backbone(Path(folder), attention)
+                encoder = _backbone(Path(folder), attention, keep_pooler)
             model = cls(encoder, meta["labels"], meta["pooling"], 0.0)
             model.classifier.load_state_dict(load_file(str(Path(folder) / "head.safetensors")))
             model.eval()
@@ -504,9 +543,15 @@ def _module():
     return TextClassifier
 
 
-def _backbone(path: Path, attention: str = "causal"):
+def _plain(encoder):
+    """The transformers model inside a PEFT wrapper (or the model itself)."""
+    return encoder.get_base_model() if hasattr(encoder, "get_base_model") else encoder
+
+
+def _backbone(path: Path, attention: str = "causal", keep_pooler: bool = False):
     """The transformer without an LM head (safetensors only, no remote code); a decoder
-    that can attend both ways does when ``attention`` (``head.attention``) says so."""
+    that can attend both ways does when ``attention`` (``head.attention``) says so. A
+    folder saved as ``*ForSequenceClassification`` loads its backbone here too."""
     from transformers import AutoConfig, AutoModel
 
     from tunehub.plugin import lora, quiet_transformers
@@ -517,7 +562,7 @@ def _backbone(path: Path, attention: str = "causal"):
     config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     encoder = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False,
                                         **lora.attention_kwargs(config, attention))
-    if getattr(encoder, "pooler", None) is not None:
+    if getattr(encoder, "pooler", None) is not None and not keep_pooler:
         encoder.pooler = None  # unused: we pool ourselves (and DDP needs no dead params)
     return encoder
 
