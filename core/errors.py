@@ -30,6 +30,13 @@ class ModelError(TunehubError):
     """A model cannot be found, or would need unsafe loading."""
 
 
+class BatchError(TunehubError):
+    """A batch job failed for a reason that is not the input's (a lost worker, rows that do
+    not add up); exit code 1."""
+
+    exit_code = 1
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' Did you mean 'x'?' for the closest choice, or ''."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)

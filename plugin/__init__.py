@@ -23,6 +23,7 @@ from ..core.running.data import (
     stratified_split,
     text_cell,
 )
+from ..core.running.distributed import BatchSplit, split_batch, world_size
 from ..core.running.engine import (
     FitResult,
     TrainSettings,
@@ -56,6 +57,7 @@ __all__ = [
     "Head", "TaskData", "Run", "FitOutput", "Predictor",
     "TrainSettings", "FitResult", "run_trainer", "training_arguments", "resolve_precision",
     "seed_everything", "quiet_transformers", "is_main_process", "last_checkpoint",
+    "world_size", "split_batch", "BatchSplit",
     "Table", "read_table", "column_for", "text_cell", "key_cell", "id_text", "stratified_split",
     "label_counts", "files_hash", "MIN_ROWS_PER_LABEL", "MIN_EVAL_ROWS", "CJK_CHARACTERS",
     "place", "run_batches", "length_order", "token_batches", "quantize_int8",

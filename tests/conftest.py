@@ -19,6 +19,7 @@ def tunehub_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("TUNEHUB_HOME", str(home))
     monkeypatch.delenv("TUNEHUB_REGISTRY", raising=False)
+    monkeypatch.delenv("TUNEHUB_QUIET", raising=False)  # `app --quiet` in an earlier test sets it
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user registry
     return home
 

@@ -98,16 +98,16 @@ def test_hook_register_alert_sinks(tmp_path, keyword_model):
 
 
 class Hook(BaseHTTPRequestHandler):
-    """Answers 503 to the first ``fail`` posts, then 200; records every body."""
+    """Answers ``code`` (503) to the first ``fail`` posts, then 200; records every body."""
 
-    fail, calls, bodies, delay = 0, 0, [], 0.0
+    fail, calls, bodies, delay, code = 0, 0, [], 0.0, 503
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).calls += 1
         time.sleep(self.delay)
         if type(self).calls <= self.fail:
-            self.send_response(503)
+            self.send_response(self.code)
         else:
             type(self).bodies.append(json.loads(body))
             self.send_response(200)
@@ -119,7 +119,7 @@ class Hook(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hook_server():
-    Hook.fail, Hook.calls, Hook.bodies, Hook.delay = 0, 0, [], 0.0
+    Hook.fail, Hook.calls, Hook.bodies, Hook.delay, Hook.code = 0, 0, [], 0.0, 503
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -148,6 +148,39 @@ def test_webhook_gives_up_after_retries_and_on_timeouts(hook_server):
     assert time.monotonic() - start < 2.5  # three 0.5 s timeouts, not three 1 s answers
 
 
+def test_webhook_retries_429_but_not_other_client_errors(hook_server):
+    Hook.fail, Hook.code = 1, 429  # too many requests: worth another try
+    WebhookSink(hook_server, FAST).send({"entity": "X"})
+    assert Hook.calls == 2 and Hook.bodies == [{"entity": "X"}]
+    Hook.fail, Hook.calls, Hook.code = 10, 0, 404  # a wrong URL does not heal by waiting
+    with pytest.raises(SinkError, match=r"HTTP 404\) after 1 try\."):
+        WebhookSink(hook_server, FAST).send({"entity": "X"})
+    assert Hook.calls == 1
+
+
+def test_webhook_waits_longer_after_each_failure(hook_server, monkeypatch):
+    from types import SimpleNamespace
+
+    import tenacity
+
+    waits = []  # tenacity sleeps through tenacity.nap.time, the hook its docs give for tests
+    monkeypatch.setattr(tenacity.nap, "time", SimpleNamespace(sleep=waits.append))
+    Hook.fail = 10
+    with pytest.raises(SinkError, match="after 4 tries"):
+        WebhookSink(hook_server, {**FAST, "webhook_retries": 3, "webhook_backoff_s": 0.5}).send({})
+    assert waits == [0.5, 1.0, 2.0]
+
+
+def test_webhook_unreachable_is_retried_then_reported():
+    import socket
+
+    with socket.socket() as probe:  # a free port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/alerts"
+    with pytest.raises(SinkError, match=rf"webhook {url}: alert not delivered \(.+\) after 3 tries"):
+        WebhookSink(url, FAST).send({"entity": "X"})
+
+
 def test_webhook_in_a_monitor_run(tmp_path, hook_server, keyword_model):
     data = write_jsonl(tmp_path / "news.jsonl", stream())
     result = run_monitor("financial-sentiment", str(data), sinks=[hook_server])
@@ -161,8 +194,9 @@ def test_sink_specs():
     from tunehub.core.errors import ConfigError
     from tunehub.core.extending.plugins import load_catalog
 
-    with pytest.raises(ConfigError, match="give an http"):
-        make_sinks(["webhook:ftp://x"], load_catalog(), FAST)
+    for url in ("ftp://x", "http://", "https://:443/alerts"):
+        with pytest.raises(ConfigError, match="give an http:// or https:// URL with a host"):
+            make_sinks([f"webhook:{url}"], load_catalog(), FAST)
 
 
 def test_a_plugin_head_with_monitorable_outputs_is_monitored(tmp_path):

@@ -140,7 +140,7 @@ def test_core_names_no_head_and_no_task_in_its_logic():
 HEAD_MEMBERS = {"load", "predict", "evaluate", "export", "example_inputs", "training_texts",
                 "row_keys", "corrections", "join_feedback", "monitor_outputs", "paths",
                 "baselines", "schema", "description", "labels", "quantize", "impl", "close",
-                "warnings", "texts", "queries"}
+                "warnings", "texts", "queries", "eval_inputs", "eval_outputs"}
 RESOLVED_AT = {"tunehub.core.extending.heads", "tunehub.core.models.inference", "tunehub.core.operations.sinks"}
 
 

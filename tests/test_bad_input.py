@@ -56,6 +56,23 @@ def setting(key_value: str):
     return lambda tmp, ctx: [*RUN, "--data", csv_file(tmp), "--set", key_value]
 
 
+def processes(count: str, *settings: str):
+    """A run as one of ``count`` processes would start it (torchrun sets WORLD_SIZE)."""
+    def build(tmp: Path, ctx) -> list[str]:
+        ctx["env"] = {"WORLD_SIZE": count}
+        return [*RUN, "--data", csv_file(tmp), *[a for s in settings for a in ("--set", s)]]
+    return build
+
+
+def tracker_missing(tmp: Path, ctx) -> list[str]:
+    """train.report_to names a tracker whose package this environment lacks."""
+    from tunehub.core.running import tracking
+
+    ctx["patch"] = (tracking, "installed", lambda tracker: False)
+    return [*RUN, "--data", csv_file(tmp), "--base-model", str(ctx["tiny_model"]),
+            "--set", "train.report_to=tensorboard"]
+
+
 def data(builder):
     return lambda tmp, ctx: [*RUN, "--data", builder(tmp)]
 
@@ -184,6 +201,18 @@ CASES = {
     "max-below-min-epochs": (setting("train.max_epochs=1"), "below 'train.min_epochs'"),
     "set-without-equals": (setting("train.epochs"), "key=value"),
     "eval-fraction-one": (setting("dataset.eval_fraction=1"), "dataset.eval_fraction"),
+    "report-to-typo": (setting("train.report_to=tensorbord"), "Did you mean 'tensorboard'?"),
+    "report-to-none-and-more": (setting("train.report_to=none,tensorboard"), "give 'none' alone"),
+    "report-to-not-installed": (tracker_missing, "pip install 'tunehub[tensorboard]'"),
+    "logging-steps-negative": (setting("train.logging_steps=-1"), "train.logging_steps"),
+    "max-device-batch-negative": (setting("train.max_device_batch=-1"), "train.max_device_batch"),
+    "batch-not-shared-by-processes": (processes("3"), "shared equally by this run's 3 processes: "
+                                      "32 is not a multiple of 3. Use --set train.batch_size=30 "
+                                      "or --set train.batch_size=33."),
+    "batch-not-split-by-device-limit": (processes("2", "train.batch_size=34",
+                                                  "train.max_device_batch=8"),
+                                        "Use --set train.batch_size=32 or --set train.batch_size=36"),
+    "world-size-not-a-number": (processes("two"), "WORLD_SIZE must be a whole number"),
     # data files
     "missing-file": (lambda tmp, ctx: [*RUN, "--data", str(tmp / "nope.csv")], "no such file"),
     "unsupported-type": (data(lambda tmp: text_file(tmp, "d.xlsx", "x")), "unsupported file type"),

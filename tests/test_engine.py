@@ -90,7 +90,8 @@ def test_auto_epochs_fit_the_data_size(rows, epochs):
     from tunehub.core.running.training import auto_epochs
 
     args = SimpleNamespace(max_steps=-1, per_device_train_batch_size=32, world_size=1,
-                           gradient_accumulation_steps=1, num_train_epochs=None)
+                           gradient_accumulation_steps=1, num_train_epochs=None,
+                           accelerator_config=SimpleNamespace(split_batches=True))
     trainer = SimpleNamespace(args=args, train_dataset=range(rows))
     settings = TrainSettings(step_budget=300, max_epochs=6)
     said = auto_epochs(trainer, settings)

@@ -74,7 +74,7 @@ def test_entity_metrics_match_hand_computed_values():
     out = m.entity_outputs(["PER", "ORG", "LOC"], GOLD, PRED)
     assert (m.precision(out), m.recall(out), m.f1(out)) == (0.5, 0.5, 0.5)
     assert m.token_accuracy(out) == pytest.approx(6 / 8)
-    assert macro_f1(out) == pytest.approx(1 / 3)  # the core metric reads per_label_f1
+    assert macro_f1(out) == pytest.approx(1 / 3)  # the core metric reads per_label_counts
     table = m.per_type(out)
     assert table["PER"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
     assert table["ORG"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}

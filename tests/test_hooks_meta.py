@@ -265,6 +265,7 @@ def test_hook_register_run_listeners(tiny_model, labelled_csv, tmp_path):
         assert started["task"] == "financial-sentiment" and started["config"]["model"] == str(tiny_model)
         assert finished["metrics"] == result.metrics and finished["artifact"] == result.artifact
         assert finished["version"] == "v1"
+        assert finished["below_baseline"] == result.below_baseline  # [] or the baselines ahead
 
         events.clear()
         bad = write_csv(tmp_path / "bad.csv", ["body", "label"], [["x", "positive"]])

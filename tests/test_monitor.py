@@ -239,6 +239,13 @@ def test_stdin_stream_alerts_as_soon_as_the_window_closes(tmp_path, keyword_mode
         time.sleep(0.05)
     assert thread.is_alive()  # the stream is still open ...
     assert json.loads(alerts.read_text())["entity"] == "BETA"  # ... and the alert is out
+    from tunehub.core.operations.monitor_state import read_state
+
+    while not read_state("financial-sentiment")["alerts"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    state = read_state("financial-sentiment")  # what the dashboard shows, while it runs
+    assert [a["entity"] for a in state["alerts"]] == ["BETA"] and state["runs"][0]["status"] == "running"
     writer.close()
     thread.join(timeout=20)
     assert done["result"].counts.rows == first_after + 1
+    assert read_state("financial-sentiment")["runs"][0]["status"] == "finished"

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from tunehub.core.cli import main
 from tunehub.core.errors import PluginError
 from tunehub.core.extending.plugins import load_catalog
+from tunehub.plugin import PLUGIN_API_VERSION
 
 
 def plugin_registry(tmp_path: Path, **plugins: str) -> Path:
@@ -278,7 +279,8 @@ def test_plugins_json_shows_origin_of_plugins_and_task_files(tmp_path):
     files = plugins[f"tasks of {registry}"]
     assert (files["source"], files["tasks"], files["status"]) == ("task files", ["extra"], "ok")
     builtin = plugins["tunehub.plugins.financial_sentiment"]
-    assert builtin["tasks"] == ["financial-sentiment", "financial-sentiment-zh"] and builtin["api"] == 3
+    assert builtin["tasks"] == ["financial-sentiment", "financial-sentiment-zh"]
+    assert builtin["api"] == PLUGIN_API_VERSION
     assert builtin["registry"].endswith("registry.toml")
 
 

@@ -225,3 +225,40 @@ def test_the_input_column_is_the_heads_input_role(tmp_path):
     assert input_column(source, None, {"user": "user_id"}, "user") == "user_id"
     with pytest.raises(DataError, match="no text column found"):
         input_column(source, None, {}, "text")
+
+
+def test_evaluation_from_predictions_matches_the_predictors_own(artifact, labelled_csv):
+    """`eval_inputs`/`eval_outputs` (what `app evaluate --engine ray` uses) build the outputs
+    the loaded predictor's `evaluate` gives, from predictions alone."""
+    loaded = runner.load("financial-sentiment", model=artifact)
+    head, config = loaded.head, loaded.config
+    data = head.load_data(config, {"eval": labelled_csv})
+    own = loaded.predictor.evaluate(head.load_data(config, {"eval": labelled_csv}))
+    built = head.eval_outputs(data, loaded.predict(head.eval_inputs(data, config)), config)
+    assert head.evaluates_predictions
+    assert (built["labels"], built["y_true"], built["y_pred"]) == (
+        own["labels"], own["y_true"], own["y_pred"])
+    import numpy as np
+
+    assert np.allclose(built["probs"], own["probs"], atol=1e-6)  # predictions round to 6 places
+
+
+def test_eval_inputs_without_eval_outputs_is_refused_at_registration():
+    class Half:
+        name = "half"
+
+        def load_data(self, config, files):
+            return None
+
+        def fit(self, run):
+            return None
+
+        def predict(self, model_dir, inputs, config):
+            return [{} for _ in inputs]
+
+        def eval_inputs(self, data, config):
+            return []
+
+    with pytest.raises(PluginError, match="declares eval_inputs without eval_outputs"):
+        RegisteredHead(Half(), "acme")
+    assert not RegisteredHead(type("Plain", (Half,), {"eval_inputs": None})(), "acme").evaluates_predictions

@@ -123,6 +123,8 @@ def test_adapter_starts_as_the_untuned_encoder_and_learns_clusters():
     params, log = adapter.train_adapter(base, val.split, pooling, settings, validate)
     assert log[0]["epoch"] == 0 and len(log) > 1
     assert log[-1]["loss"] < log[1]["loss"]
+    steps = [row["step"] for row in log if "loss" in row]  # the report's loss curve
+    assert len(steps) > 1 and steps == sorted(set(steps)) and steps[0] > 0
     assert set(params) == {"linear.weight", "linear.bias"}  # low-rank factors multiplied out
     best = max(row["validation"] for row in log)
     assert validate(params) == pytest.approx(best, abs=1e-4)  # the best epoch is kept
@@ -191,7 +193,7 @@ def test_fusion_weights_come_from_validation_cases():
     signals = {"text": towers.TextScorer(vectors, split, towers.Pooling()),
                "transitions": lookup(informative), "itemknn": lookup(noise)}
     scorer = fusion.FusedScorer(signals, split, vectors, fusion.Fusion())
-    choice, report = fusion.choose_fusion(scorer, val)
+    choice, report, _ = fusion.choose_fusion(scorer, val)
     assert choice.weights["transitions"] > 0
     assert choice.cold_weights is not None  # cold items are weighted on the cold cases
     assert report["fused (chosen)"]["ndcg@10"] >= report["itemknn only"]["ndcg@10"]
@@ -200,12 +202,127 @@ def test_fusion_weights_come_from_validation_cases():
     assert report["fused (chosen)"]["cold_start_hr@10"] >= report["text only"]["cold_start_hr@10"]
 
 
+def baseline_setup(n_items: int = 30, n_users: int = 40):
+    """Validation where one table knows every warm target (a baseline that no fused mix
+    beats) and three items have no training interactions (the cold cases' targets)."""
+    rng = np.random.default_rng(0)
+    ids = [f"i{i:02d}" for i in range(n_items)]
+    catalog = dataset.Items(ids, ids, ids)
+    history = {f"u{u}": [int(i) for i in rng.choice(n_items - 3, size=6, replace=False)]
+               for u in range(n_users)}
+    split = dataset.Split(catalog, history, {u: set(h) for u, h in history.items()})
+    targets = {u: int(rng.choice(sorted(set(range(n_items - 3)) - set(h))))
+               for u, h in history.items()}
+    cold = [(f"u{u}", n_items - 3 + u % 3) for u in range(10)]
+    val = fusion.Validation(split, list(targets.items()), cold)
+    rows = {u: n for n, u in enumerate(history)}
+    oracle = rng.normal(size=(n_users, n_items)).astype(np.float32)
+    oracle[[rows[u] for u in targets], list(targets.values())] = 10.0
+    vectors = rng.normal(size=(n_items, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    noise = rng.normal(size=(n_users, n_items)).astype(np.float32)
+
+    def lookup(table):
+        return lambda users: table[[rows[u] for u in users]]
+
+    text = towers.TextScorer(vectors, split, towers.Pooling())
+    return split, val, vectors, text, lookup(oracle), lookup(noise)
+
+
+def test_the_cold_guard_never_pushes_the_fusion_below_a_baseline_on_validation():
+    split, val, vectors, text, oracle, _ = baseline_setup()
+    scorer = fusion.FusedScorer({"text": text, "ease": oracle}, split, vectors, fusion.Fusion())
+    # without a floor, raising cold items to the (unreachable) reference costs warm NDCG@10
+    loose, report, _ = fusion.choose_fusion(scorer, val, cold_reference=1.0)
+    assert report["fused (chosen)"]["ndcg@10"] < report["ease only"]["ndcg@10"] == 1.0
+    choice, report, why = fusion.choose_fusion(scorer, val, cold_reference=1.0,
+                                               baselines={"ease": "ease"})
+    assert report["ease baseline"]["ndcg@10"] == 1.0  # EASE's own scores rank every target first
+    assert report["fused (chosen)"]["ndcg@10"] >= report["ease baseline"]["ndcg@10"]
+    assert choice.cold_bias < loose.cold_bias
+    # cold items as findable as the floor allows: more than EASE alone finds them
+    assert report["fused (chosen)"]["cold_start_hr@10"] > report["ease only"]["cold_start_hr@10"]
+    assert "best baseline: ease 1.0000" in why and "kept cold-start HR@10 at the reference" in why
+
+
+def test_a_baseline_alone_ships_when_no_fused_mix_beats_it_on_validation():
+    split, val, vectors, text, oracle, noise = baseline_setup()
+    signals = {"text": text, "transitions": noise, "itemknn": oracle}  # itemknn: a baseline only
+    scorer = fusion.FusedScorer(signals, split, vectors, fusion.Fusion())
+    choice, report, why = fusion.choose_fusion(
+        scorer, val, baselines={"itemknn": "itemknn", "transitions": "transitions",
+                                "popularity": "pop"}, mix=["text", "transitions", "pop"])
+    assert choice.weights == {"itemknn": 1.0}
+    assert choice.cold_weights is not None and "itemknn" not in choice.cold_weights
+    chosen = report["fused (chosen)"]
+    assert chosen["ndcg@10"] >= max(report[f"{b} baseline"]["ndcg@10"]
+                                    for b in ("itemknn", "transitions", "popularity"))
+    assert chosen["cold_start_hr@10"] >= report["text only"]["cold_start_hr@10"]  # guard kept
+    assert why.startswith("itemknn alone: validation NDCG@10 1.0000")
+    assert why.endswith("; no fused mix kept NDCG@10 at itemknn's and cold-start HR@10 at "
+                        "the reference")
+    parts = scorer.parts([u for u, _ in val.warm])
+    assert np.array_equal(scorer.combine(parts, choice)[:, :-3],  # warm items: itemknn's order
+                          parts["itemknn"][:, :-3])
+
+
+def test_the_rules_of_the_choice_in_order():
+    # (weights, cold bias, cold items imputed) -> (warm NDCG@10, cold HR@10)
+    values = {("mix", 0.0, True): (0.62, 0.9), ("mix", -1.0, True): (0.64, 0.1),
+              ("ease", 0.0, True): (0.63, 0.8), ("ease", -1.0, True): (0.65, 0.0),
+              ("ease", 0.0, False): (0.7, 0.0)}  # EASE as it ranks
+
+    def measure(option):
+        return values.get((next(iter(option.weights)), option.cold_bias, option.impute_cold),
+                          (0.0, 0.0))
+
+    candidates = {"the fused mix": {"mix": 1.0}, "ease alone": {"ease": 1.0}}
+    as_is = {"ease": fusion.Fusion({"ease": 1.0}, impute_cold=False)}
+
+    def choose(reference, floor):
+        label, choice, rule, _ = fusion._choose(candidates, {"text": 1.0}, as_is, measure,
+                                                reference, floor)
+        return label, choice.cold_bias, choice.impute_cold, rule
+
+    # choose(cold reference, floor): the best warm NDCG@10 keeping both, else the best cold
+    assert choose(0.85, 0.6) == ("the fused mix", 0.0, True, "both")
+    assert choose(0.5, 0.6) == ("ease alone", 0.0, True, "both")  # beats the mix, keeps cold
+    assert choose(0.0, 0.0) == ("ease as it ranks", 0.0, False, "both")
+    assert choose(0.95, 0.62) == ("the fused mix", 0.0, True, "floor")
+    assert choose(0.5, 0.7) == ("ease as it ranks", 0.0, False, "floor")  # only it keeps up
+
+
+def test_a_baseline_as_it_ranks_is_saved_and_served_as_it_was_chosen():
+    from tunehub.plugins.recommendation import head, scoring
+
+    split, vectors = cold_setup()
+    choice = fusion.Fusion({"ease": 1.0}, impute_cold=False)
+    meta = {"fusion": choice.as_dict(), "pooling": towers.Pooling().as_dict(),
+            "signals": ["ease"], "ease_lambda": 1.0}
+    served = head._scorer(meta, split, vectors)(["u6"])[0]
+    raw = collab.EASE(split, 1.0)(["u6"])[0]
+    assert raw[5] == 0.0  # f, the cold item: EASE has no score for it
+    assert served == pytest.approx(scoring.standardize(raw[None])[0], abs=1e-5)  # nothing imputed
+    imputed = head._scorer({**meta, "fusion": fusion.Fusion({"ease": 1.0}).as_dict()}, split,
+                           vectors)(["u6"])[0]
+    assert imputed[5] > served[5]  # imputed from b, which a-lovers like
+
+
+def test_the_baselines_kept_up_with_are_parts_of_the_fusion(monkeypatch):
+    split = make_split({"u1": "ab", "u2": "bc"})
+    found = recipe.baseline_parts(split, ["popularity", "itemknn", "ease"])
+    assert found == {"popularity": "pop", "itemknn": "itemknn", "ease": "ease"}
+    monkeypatch.setattr(collab, "EASE_MAX_ITEMS", 2)  # three items with interactions
+    assert recipe.baseline_parts(split, ["ease", "transitions"]) == {"transitions": "transitions"}
+
+
 # -- settings checked before any model loads ----------------------------------------------
 
 
 @pytest.mark.parametrize("override, message", [
     ("head.adapter=deep", "head.adapter: 'deep' is not one of tanh, linear, none"),
     ("head.signals=ease,svd", "unknown signal.*svd"),
+    ("head.never_below=ease,untuned", "head.never_below: untuned cannot be kept up with"),
 ])
 def test_bad_head_settings_are_clear_errors(override, message):
     from tunehub.core.running.runner import validate_data

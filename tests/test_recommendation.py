@@ -249,6 +249,13 @@ def test_end_to_end_tiny_run_then_predict(tiny_rec, tiny_model, capsys, monkeypa
     assert "leave-last-out" in result.notes["split"] and "score =" in result.notes["scoring"]
     chosen = result.notes["fusion on validation"]["fused (chosen)"]  # reported, from validation
     assert {"ndcg@10", "cold_start_hr@10"} <= set(chosen)
+    own = {row: values["ndcg@10"] for row, values in result.notes["fusion on validation"].items()
+           if row.endswith(" baseline")}
+    assert set(own) == {"popularity baseline", "itemknn baseline", "ease baseline",
+                        "transitions baseline"}
+    assert chosen["ndcg@10"] >= max(own.values())  # never below a baseline on validation
+    assert "validation NDCG@10" in result.notes["fusion choice"]
+    assert result.below_baseline == [b for b in result.below_baseline if b["metric"] == "ndcg@10"]
     assert result.metrics["cold_start_hr@10"] > 0  # cold items are ranked, not left out
 
     from tunehub.core.running.runner import evaluate

@@ -45,7 +45,7 @@ def test_cli_json_prints_exactly_one_object(tiny_model, labelled_csv):
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) == {"task", "artifact", "version", "primary_metric", "metrics", "baselines",
-                         "details", "notes"}
+                         "below_baseline", "details", "notes"}
     assert set(data["details"]) == {"classification_report", "confusion_matrix"}
     assert data["primary_metric"] == "accuracy"
     assert set(data["metrics"]) == {"accuracy", "macro_f1"}

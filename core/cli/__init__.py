@@ -154,10 +154,10 @@ def main(ctx: click.Context, strict: bool, registries: tuple[str, ...], quiet: b
 
 def _register_commands() -> None:
     from . import (clean, evaluate, feedback, models, monitor, new_plugin, plugins, predict,
-                   run, serve, tasks, validate)
+                   run, serve, tasks, ui, validate)
 
     for module in (tasks, plugins, models, run, validate, evaluate, predict, serve, new_plugin,
-                   clean, monitor, feedback):
+                   clean, monitor, feedback, ui):
         for command in module.COMMANDS:
             main.add_command(command)
     from . import compare, promote

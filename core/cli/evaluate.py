@@ -1,9 +1,12 @@
 """`app evaluate NAME --model M --data P`: metrics of a saved model, no training."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import click
 
 from .output import catalog_from, emit_json, json_option, print_result
+from .scale import engine_options, make_engine
 
 
 @click.command("evaluate")
@@ -18,15 +21,23 @@ from .output import catalog_from, emit_json, json_option, print_result
               help="Evaluate the dynamic-int8 model and print its metrics beside full precision.")
 @click.option("--no-report", is_flag=True,
               help="Do not write evaluations/<time>/report.md into the artifact.")
+@engine_options
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Rows per batch with --engine ray.")
 @json_option
 @click.pass_context
 def evaluate(ctx: click.Context, name: str, model: str | None, data: str | None,
-             overrides: tuple[str, ...], quantize: str, no_report: bool, as_json: bool) -> None:
+             overrides: tuple[str, ...], quantize: str, no_report: bool, as_json: bool,
+             engine: str = "process", workers: int | None = None, address: str | None = None,
+             batch_size: int = 256) -> None:
     """Evaluate a fine-tuned version of task NAME on --data (or its own eval data)."""
     from ..running.runner import evaluate as run_evaluate
 
-    result = run_evaluate(name, model=model, data=data, overrides=overrides, quantize=quantize,
-                          write=not no_report, catalog=catalog_from(ctx))
+    ray = make_engine(engine, workers, address, batch_size)
+    with ray or nullcontext():
+        result = run_evaluate(name, model=model, data=data, overrides=overrides,
+                              quantize=quantize, write=not no_report, catalog=catalog_from(ctx),
+                              engine=ray)
     if as_json:
         emit_json({**result.to_json(), "model": result.notes.get("model"),
                    "report": result.notes.get("report"),

@@ -1,9 +1,12 @@
 """`app monitor TASK --input FILE|-`: sentiment per entity over time windows, with alerts."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import click
 
 from .output import catalog_from, emit_json
+from .scale import engine_options, make_engine
 
 
 @click.command("monitor")
@@ -24,10 +27,15 @@ from .output import catalog_from, emit_json
               help="Write report.md, trend.png and windows.csv into this folder.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as JSON on stdout (alerts then need --alerts or --sink).")
+@click.option("--no-state", is_flag=True,
+              help="Do not keep the windows and alerts in TUNEHUB_HOME/monitor/NAME/state.sqlite3 "
+                   "(what the dashboard shows).")
+@engine_options
 @click.pass_context
 def monitor(ctx: click.Context, name: str, source: str, fmt: str | None, model: str | None,
             overrides: tuple[str, ...], alerts_file: str | None, sinks: tuple[str, ...],
-            report_dir: str | None, as_json: bool) -> None:
+            report_dir: str | None, as_json: bool, no_state: bool, engine: str = "process",
+            workers: int | None = None, address: str | None = None) -> None:
     """Classify a stream with task NAME and alert when an entity turns negative.
 
     \b
@@ -41,9 +49,12 @@ def monitor(ctx: click.Context, name: str, source: str, fmt: str | None, model: 
     if as_json and not specs:
         raise ConfigError("--json prints the summary on stdout: send the alerts elsewhere "
                           "with --alerts FILE or --sink.")
+    ray = make_engine(engine, workers, address)
     catalog = catalog_from(ctx)
-    result = run_monitor(name, source, fmt=fmt, model=model, overrides=overrides, sinks=specs,
-                         report_dir=report_dir, catalog=catalog)
+    with ray or nullcontext():
+        result = run_monitor(name, source, fmt=fmt, model=model, overrides=overrides,
+                             sinks=specs, report_dir=report_dir, catalog=catalog,
+                             keep_state=not no_state, engine=ray)
     summary = result.to_json()
     if as_json:
         emit_json(summary)

@@ -101,6 +101,10 @@ def print_result(result) -> None:
     console = stdout_console()
     console.print(table(f"{result.task}: metrics (primary: {result.primary_metric})",
                         *metrics_rows(result)))
+    below = result.below_baseline_line()
+    if below:
+        console.print(f"[bold yellow]below baseline:[/] {escape(below)}", highlight=False,
+                      soft_wrap=True)  # one line, however many baselines
     for name, value in result.details.items():
         header, rows = as_table(value)
         if header:

@@ -51,6 +51,9 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
               help="Do not store predictions (feedback must then send the input, not a "
                    "prediction_id).")
 @click.option("--access-log", is_flag=True, help="Log every request.")
+@click.option("--ui", is_flag=True,
+              help="Also serve the dashboard at /ui: monitoring, versions, feedback review "
+                   "(the same API-key rule; `app ui` serves it without models).")
 @click.option("--api-key", envvar="TUNEHUB_API_KEY", default="", show_default=False,
               help="Key clients send as 'Authorization: Bearer KEY' (or X-API-Key). Needed for "
                    "/v1/feedback; beyond loopback, for every route but /health, and required "
@@ -59,22 +62,14 @@ def _assign_models(names: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
 def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], host: str,
           port: int, max_batch: int, max_wait_ms: float, no_batching: bool, max_inputs: int,
           max_text_chars: int, max_body_bytes: int, quantize: str, no_log_predictions: bool,
-          access_log: bool, api_key: str) -> None:
+          access_log: bool, ui: bool, api_key: str) -> None:
     """Serve tasks NAME... over HTTP: GET /health, GET /v1/tasks, POST /v1/predict, docs at /docs."""
     from ..running.progress import console
     from ..artifacts.promotion import follower
     from ..running.runner import load
     from ..serving.serve import LOOPBACK, ServeSettings, serve as run_server
 
-    from ..errors import ConfigError
-
-    if host not in LOOPBACK and not api_key:
-        raise ConfigError(f"--host {host} lets other machines reach this server: give it a key "
-                          "with --api-key KEY or TUNEHUB_API_KEY (clients send "
-                          "'Authorization: Bearer KEY'), or keep --host 127.0.0.1.")
-    if api_key and len(api_key) < 16:
-        raise ConfigError("--api-key must be at least 16 characters; generate one with "
-                          "`python -c \"import secrets; print(secrets.token_urlsafe(24))\"`.")
+    check_key(host, api_key)
     if not no_log_predictions:  # a damaged feedback store fails now, not after the models load
         from ..operations.feedback import check_store
 
@@ -87,7 +82,7 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
     settings = ServeSettings(host=host, port=port, batching=not no_batching, max_batch=max_batch,
                              max_wait_ms=max_wait_ms, max_inputs=max_inputs,
                              max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
-                             log_predictions=not no_log_predictions, api_key=api_key)
+                             log_predictions=not no_log_predictions, api_key=api_key, ui=ui)
     from rich.markup import escape
 
     out = console()
@@ -100,8 +95,24 @@ def serve(ctx: click.Context, names: tuple[str, ...], models: tuple[str, ...], h
     shown = f"[{host}]" if ":" in host else host
     out.print(f"http://{shown}:{port}/v1/predict  (docs: http://{shown}:{port}/docs; Ctrl+C stops)",
               markup=False)
+    if ui:
+        out.print(f"dashboard: http://{shown}:{port}/ui/", markup=False)
     run_server(loaded, settings, access_log=access_log,
-               watch=follower(catalog, following, quantize) if following else None)
+               watch=follower(catalog, following, quantize) if following else None, catalog=catalog)
+
+
+def check_key(host: str, api_key: str) -> None:
+    """Beyond loopback a key is required; a key is at least 16 characters."""
+    from ..errors import ConfigError
+    from ..serving.serve import LOOPBACK
+
+    if host not in LOOPBACK and not api_key:
+        raise ConfigError(f"--host {host} lets other machines reach this server: give it a key "
+                          "with --api-key KEY or TUNEHUB_API_KEY (clients send "
+                          "'Authorization: Bearer KEY'), or keep --host 127.0.0.1.")
+    if api_key and len(api_key) < 16:
+        raise ConfigError("--api-key must be at least 16 characters; generate one with "
+                          "`python -c \"import secrets; print(secrets.token_urlsafe(24))\"`.")
 
 
 COMMANDS = [serve]

@@ -75,7 +75,7 @@ class Head(Protocol):
 # Optional members of a head and what stands in for them.
 OPTIONAL = ("description", "schema", "baselines", "load", "evaluate", "export", "example_inputs",
             "training_texts", "row_keys", "corrections", "join_feedback", "monitor_outputs",
-            "paths", "input_role", "ranges", "models")
+            "paths", "input_role", "ranges", "models", "eval_inputs", "eval_outputs")
 
 
 def _method(impl: Any, name: str) -> Callable[..., Any] | None:
@@ -153,6 +153,12 @@ class RegisteredHead:
         self._predict, self._export = _method(impl, "predict"), _method(impl, "export")
         self._examples, self._texts = _method(impl, "example_inputs"), _method(impl, "training_texts")
         self._keys, self._join = _method(impl, "row_keys"), _method(impl, "join_feedback")
+        self._eval_inputs, self._eval_outputs = _method(impl, "eval_inputs"), _method(impl, "eval_outputs")
+        if (self._eval_inputs is None) != (self._eval_outputs is None):
+            raise PluginError(f"head '{name}' of plugin '{plugin}' declares "
+                              f"{'eval_inputs' if self._eval_outputs is None else 'eval_outputs'} "
+                              f"without {'eval_outputs' if self._eval_outputs is None else 'eval_inputs'}; "
+                              "a head evaluated from predictions declares both (docs/heads.md).")
         corrections = getattr(impl, "corrections", None)
         if corrections is not None and not callable(corrections) and not isinstance(corrections, Mapping):
             raise PluginError(f"head '{name}' of plugin '{plugin}': corrections must be a mapping "
@@ -220,6 +226,26 @@ class RegisteredHead:
         """The texts the model will read in training (for the tokenizer coverage check), or
         None when the head does not say."""
         return [str(t) for t in self._texts(data, config)] if self._texts else None
+
+    # -- evaluation from predictions (on Ray) ----------------------------------------------
+    @property
+    def evaluates_predictions(self) -> bool:
+        """Whether the head builds evaluation outputs from predictions (`eval_inputs` and
+        `eval_outputs`), so `app evaluate --engine ray` can score its rows anywhere."""
+        return self._eval_outputs is not None
+
+    def eval_inputs(self, data: TaskData, config: Mapping[str, Any]) -> list[Any]:
+        """The prediction inputs of ``data.eval``'s rows, in order."""
+        if self._eval_inputs is None:
+            raise PluginError(f"head '{self.name}' declares no eval_inputs.")
+        return list(self._eval_inputs(data, config))
+
+    def eval_outputs(self, data: TaskData, predictions: Sequence[Mapping[str, Any]],
+                     config: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Evaluation outputs (what metrics read) from the predictions of `eval_inputs`."""
+        if self._eval_outputs is None:
+            raise PluginError(f"head '{self.name}' declares no eval_outputs.")
+        return self._eval_outputs(data, list(predictions), config)
 
     # -- fair evaluation and feedback ---------------------------------------------------
     @property

@@ -16,7 +16,8 @@ from typing import Any, Callable
 import pluggy
 
 PROJECT = "tunehub"
-PLUGIN_API_VERSION = 3  # 2: heads may declare row_keys, corrections, join_feedback, monitor_outputs, paths; 3: models
+PLUGIN_API_VERSION = 4  # 2: heads may declare row_keys, corrections, join_feedback, monitor_outputs,
+# paths; 3: models; 4: eval_inputs, eval_outputs
 OLDEST_PLUGIN_API = 1  # the oldest plugin API this tunehub still runs plugins of
 
 

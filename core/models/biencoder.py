@@ -140,8 +140,9 @@ def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], se
     scored against each anchor beside the in-batch negatives. ``symmetric`` adds the
     reverse direction (each positive must pick its anchor among the batch's anchors), as in
     MultipleNegativesSymmetricRankingLoss. ``settings`` is a
-    `TrainSettings`; the batch size is capped at the number of distinct positives, since
-    the no-duplicates sampler cannot fill a larger batch."""
+    `TrainSettings`; the (global) batch is capped at the number of distinct positives,
+    since the no-duplicates sampler cannot fill a larger batch, and then at a size this
+    run's processes share evenly."""
     from dataclasses import replace
 
     from datasets import Dataset
@@ -149,6 +150,7 @@ def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], se
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
+    from ..running.distributed import nearest_batches, world_size
     from ..running.engine import run_trainer
 
     if len(anchors) != len(positives) or not len(anchors):
@@ -157,7 +159,10 @@ def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], se
     distinct = len(set(positives))
     if distinct < 2:
         raise ModelError("contrastive training needs at least two distinct positives.")
-    settings = replace(settings, batch_size=max(2, min(settings.batch_size, distinct)))
+    processes = world_size()
+    if settings.batch_size > distinct:  # the largest batch up to the cap the processes share
+        below = nearest_batches(distinct + 1, processes, settings.max_device_batch)[0]
+        settings = replace(settings, batch_size=max(below or 0, 2 * processes))
     columns = {"anchor": list(anchors), "positive": list(positives)}
     for name, texts in (negatives or {}).items():
         if len(texts) != len(anchors):
@@ -167,7 +172,9 @@ def train_pairs(model: Any, anchors: Sequence[str], positives: Sequence[str], se
     dataset = Dataset.from_dict(columns)
     directions = {"directions": ("query_to_doc", "doc_to_query"),
                   "partition_mode": "per_direction"} if symmetric else {}
-    loss = MultipleNegativesRankingLoss(model, scale=scale, **directions)
+    # in-batch negatives from the whole global batch, not one process's share of it
+    loss = MultipleNegativesRankingLoss(model, scale=scale, gather_across_devices=processes > 1,
+                                        **directions)
     model.model_card_data.widget = [{"text": ""}]  # no model card: skip its example pass
 
     def make_trainer(args):

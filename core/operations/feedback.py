@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     input TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, model TEXT,
     predicted TEXT, extra TEXT NOT NULL, created TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS feedback_task_created ON feedback (task, created);
+CREATE INDEX IF NOT EXISTS feedback_prediction ON feedback (prediction_id);
+CREATE INDEX IF NOT EXISTS predictions_task_created ON predictions (task, created);
 """
 BATCH = 1000  # items per transaction at most
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import ConfigError, DataError
 from .monitor import ALL, Counts, WindowMonitor, WindowStats, parse_time
 from .monitor_io import IDLE, Malformed, check_columns, records, stream_kind, with_idle
+from .monitor_state import MonitorState
 
 SERIES_WINDOWS = 2000  # windows per entity kept for the trend chart
 REPORT_ALERTS = 1000  # alerts kept for the report's table
@@ -69,13 +70,22 @@ def _first_record(items: Iterator[Any], counts: Counts) -> tuple[str, dict[str, 
 def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | None = None,
                 overrides: Sequence[str] = (), sinks: Sequence[str] = (),
                 report_dir: str | Path | None = None, catalog: Any = None,
-                loaded: Any = None) -> MonitorResult:
+                loaded: Any = None, keep_state: bool = True, engine: Any = None) -> MonitorResult:
     """Monitor ``source`` (a file, or ``-`` for stdin) with a fine-tuned version of ``task``
-    (``loaded``: an already-loaded model with ``predict(texts)``, for benchmarks)."""
+    (``loaded``: an already-loaded model with ``predict(texts)``, for benchmarks).
+
+    ``engine``: a `tunehub.core.serving.ray_engine.RayEngine` scores the file on Ray, ahead
+    of the windows and alerts, which are computed here in the file's order.
+
+    ``keep_state``: keep every closed window and alert in the task's monitor state under
+    ``TUNEHUB_HOME`` (`tunehub.core.operations.monitor_state`), which the dashboard reads."""
     from ..extending.plugins import load_catalog
     from ..running.runner import Loaded, load
     from .sinks import make_sinks
 
+    if engine is not None and source == "-":
+        raise ConfigError("--engine ray scores a file: give --input FILE (a stream on stdin is "
+                          "scored in this process; leave --engine out).")
     catalog = catalog or load_catalog()
     settings = monitor_settings(catalog, task, overrides)
     counts = Counts()
@@ -93,6 +103,14 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
     columns = settings["columns"]
     has_entity = check_columns(first[1], columns, first[0], columns["entity"] != "entity")
     made = make_sinks(list(sinks) or ["stdout"], catalog, settings)
+    if loaded is None and engine is not None:
+        from functools import partial
+
+        from ..running.runner import version_config
+
+        texts = partial(_texts, str(Path(source).expanduser().resolve()), kind, columns, has_entity)
+        loaded = engine.load(task, catalog, version_config(task, model=model, catalog=catalog),
+                             stream=(texts, source))
     loaded = loaded or load(task, model=model, catalog=catalog)
     labels = (loaded.predictor.labels if isinstance(loaded, Loaded) else None) or []
     fields = catalog.head_of(catalog.task(task)).monitor_outputs
@@ -101,13 +119,15 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
                           f"'{settings['negative_label']}'. Set monitor.negative_label.")
     result.model = loaded.artifact.ref
     report = _ReportWriter(report_dir) if report_dir else None
-    windows.on_window = lambda stats, alert: _on_window(stats, alert, result, made, report)
+    state = MonitorState(task, result.model, source, settings, windows.window) if keep_state else None
+    windows.on_window = lambda stats, alert: _on_window(stats, alert, result, made, report, state)
     stream: Iterable[Any] = _chain(first, items)
     if source == "-":
         stream = with_idle(stream, float(settings["idle_flush_s"]))
     finished = False
     try:
-        _consume(stream, loaded, windows, settings, has_entity, counts, fields)
+        _consume(stream, loaded, windows, settings, has_entity, counts, fields,
+                 (lambda now: state.commit(counts, now=now)) if state else (lambda now: None))
         windows.finish()
         finished = True
     finally:
@@ -115,11 +135,22 @@ def run_monitor(task: str, source: str, *, fmt: str | None = None, model: str | 
             sink.close()
         if report:
             report.close(finished)  # windows.csv only for a stream read to its end
+        if state:
+            state.close(counts, finished)
     if report:
         from .monitor_report import write_report
 
         result.report = str(write_report(Path(report_dir), result, task, source))
     return result
+
+
+def _texts(source: str, kind: str, columns: Mapping[str, str], has_entity: bool) -> Iterator[str]:
+    """The texts the monitor scores from the file ``source``, in order (what an engine
+    scores ahead of the windows)."""
+    for item in records(source, kind):
+        row = None if isinstance(item, Malformed) else _parse(item, columns, has_entity, Counts())
+        if row is not None:
+            yield row[2]
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -129,12 +160,15 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 def _consume(stream: Iterable[Any], loaded: Any, windows: WindowMonitor,
              settings: Mapping[str, Any], has_entity: bool, counts: Counts,
-             fields: Mapping[str, str]) -> None:
+             fields: Mapping[str, str], commit: Callable[[bool], None]) -> None:
+    """Classify the stream batch by batch; ``commit(now)`` the state after each batch
+    (``now``: the input went quiet, so write it at once)."""
     columns, size = settings["columns"], int(settings["batch_size"])
     batch: list[tuple[float, str, str]] = []
     for item in stream:
         if item is IDLE:
             _flush(batch, loaded, windows, settings, fields)
+            commit(True)
             continue
         counts.rows += 1
         if isinstance(item, Malformed):
@@ -145,6 +179,7 @@ def _consume(stream: Iterable[Any], loaded: Any, windows: WindowMonitor,
             batch.append(row)
             if len(batch) >= size:
                 _flush(batch, loaded, windows, settings, fields)
+                commit(False)
     _flush(batch, loaded, windows, settings, fields)
 
 
@@ -184,12 +219,15 @@ def _flush(batch: list[tuple[float, str, str]], loaded: Any, windows: WindowMoni
 
 
 def _on_window(stats: WindowStats, alert: dict[str, Any] | None, result: MonitorResult,
-               sinks: Sequence[Any], report: _ReportWriter | None) -> None:
+               sinks: Sequence[Any], report: _ReportWriter | None,
+               state: MonitorState | None = None) -> None:
     result.entities[stats.entity] += stats.volume
     series = result.series.setdefault(stats.entity, deque(maxlen=SERIES_WINDOWS))
     series.append((stats.start, stats.negative_share, stats.volume, alert is not None))
     if report:
         report.window(stats, alert)
+    if state:
+        state.window(stats, alert)
     if alert is None:
         return
     result.alerts.append(alert)

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,45 +72,73 @@ class FileSink:
 
 
 class WebhookSink:
-    """POST each alert as JSON to a URL.
+    """POST each alert as JSON to a URL (httpx), retried with tenacity.
 
     A connection error, a timeout, 429 or a 5xx answer is retried ``webhook_retries``
-    times, waiting ``webhook_backoff_s`` x 2^attempt in between; any other 4xx is final.
-    When every try fails the alert is lost and `SinkError` says so (the monitor counts it
-    and goes on).
+    times, waiting ``webhook_backoff_s`` x 2^(retry - 1) in between (tenacity's
+    ``wait_exponential``); any other 4xx is final. When every try fails the alert is lost
+    and `SinkError` says so (the monitor counts it and goes on).
     """
 
     def __init__(self, target: str, settings: Mapping[str, Any] | None = None) -> None:
+        import httpx
+
         from ..errors import ConfigError
 
-        if not target.startswith(("http://", "https://")):
-            raise ConfigError(f"webhook sink '{target}': give an http:// or https:// URL.")
+        try:
+            host = httpx.URL(target).host
+        except httpx.InvalidURL:
+            host = ""
+        if not target.startswith(("http://", "https://")) or not host:
+            raise ConfigError(f"webhook sink '{target}': give an http:// or https:// URL with a "
+                              "host, e.g. https://hooks.example.com/alerts.")
         settings = settings or {}
         self.url = target
         self.timeout = float(settings.get("webhook_timeout_s", 5.0))
         self.retries = int(settings.get("webhook_retries", 3))
         self.backoff = float(settings.get("webhook_backoff_s", 0.5))
+        self.client = httpx.Client(timeout=self.timeout)
 
     def send(self, alert: Mapping[str, Any]) -> None:
-        body = alert_line(alert).encode()
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            request = urllib.request.Request(self.url, data=body, method="POST",
-                                             headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                    answer.read()
-                return
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}"
-                if exc.code != 429 and exc.code < 500:
-                    break
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
-                last = str(getattr(exc, "reason", exc)) or type(exc).__name__
-        raise SinkError(f"webhook {self.url}: alert not delivered ({last}) after "
-                        f"{attempt + 1} tries.")
+        import httpx
+        import tenacity
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retries + 1),
+            wait=tenacity.wait_exponential(multiplier=self.backoff),
+            retry=tenacity.retry_if_exception(_transient), reraise=True)
+        try:
+            retrying(self._post, alert_line(alert).encode())
+        except httpx.HTTPError as exc:
+            tries = retrying.statistics.get("attempt_number", 1)
+            raise SinkError(f"webhook {self.url}: alert not delivered ({_reason(exc)}) after "
+                            f"{tries} {'try' if tries == 1 else 'tries'}.") from None
+
+    def _post(self, body: bytes) -> None:
+        answer = self.client.post(self.url, content=body,
+                                  headers={"Content-Type": "application/json"})
+        answer.raise_for_status()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another try: no answer (connection, timeout), 429 or a 5xx."""
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        code = exc.response.status_code
+        return code == 429 or code >= 500
+    return isinstance(exc, httpx.TransportError)
+
+
+def _reason(exc: BaseException) -> str:
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    return str(exc) or type(exc).__name__
 
 
 class SinkError(RuntimeError):

@@ -17,11 +17,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
+from . import tracking
+from .distributed import split_batch
 from .engine import ATTENTIONS, PRECISIONS, TrainSettings
 from ..errors import ConfigError, did_you_mean
 from ..models.lora import LORA_DEFAULTS, PEFTS
 
 OPEN_MAPS = ("dataset.columns",)
+TEXT_OR_LIST = ("train.report_to",)  # a string default that also takes a list of strings
 
 CORE_SCHEMA: dict[str, Any] = {
     "name": "",
@@ -71,6 +74,8 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
 def coerce(key: str, value: Any, default: Any, where: str) -> Any:
     """Convert ``value`` (a TOML value or a --set string) to the type of ``default``."""
     kind = type(default)
+    if key in TEXT_OR_LIST and isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
     try:
         if isinstance(default, bool):
             if isinstance(value, bool):
@@ -223,6 +228,7 @@ RULES: dict[str, tuple[Any, str]] = {
     "train.max_grad_norm": _range(0, None),
     "train.label_smoothing": _range(0, 1, high_open=True),
     "train.batch_size": _range(1, None),
+    "train.max_device_batch": _range(0, None),
     "train.eval_batch_size": _range(1, None),
     "train.max_length": _range(MIN_MAX_LENGTH, None),
     "train.seed": _range(0, 2**32 - 1),
@@ -232,6 +238,7 @@ RULES: dict[str, tuple[Any, str]] = {
     "train.early_stopping_patience": _range(0, None),
     "train.early_stopping_min_delta": _range(0, None),
     "train.checkpoint_minutes": _range(0, None),
+    "train.logging_steps": _range(0, None),
     "train.scheduler": _choice(SCHEDULERS),
     "train.optim": _choice(OPTIMIZERS),
     "train.precision": _choice(PRECISIONS),
@@ -273,6 +280,11 @@ def check_settings(config: Mapping[str, Any], where: str = "config",
             hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
             raise ConfigError(f"{where}: '{key}' must be {expected}, got {value!r}.{hint} "
                               f"Fix it in the task file or with --set {key}=...")
+    if "train.batch_size" in flat:  # the global batch, shared by this run's processes
+        split_batch(flat["train.batch_size"], max_device_batch=flat.get("train.max_device_batch", 0),
+                    where=where)
+    if "train.report_to" in flat:  # one name, or a list of several
+        config["train"]["report_to"] = tracking.normalize(flat["train.report_to"], where)
     steps = flat.get("train.max_steps", -1)
     if steps == 0 or steps < -1:
         raise ConfigError(f"{where}: 'train.max_steps' must be -1 (train by epochs) or 1 or "

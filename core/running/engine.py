@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .distributed import is_main_process  # noqa: F401 (part of this module's API)
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,9 @@ class TrainSettings:
     early_stopping_patience: int = 2  # evaluations without improvement before stopping; 0: off
     early_stopping_min_delta: float = 0.001  # the least change of the metric that counts
     checkpoint_minutes: float = 10.0  # resume checkpoints at most this often (latest one kept)
-    batch_size: int = 32
-    eval_batch_size: int = 128
+    batch_size: int = 32  # rows an optimizer step, over all processes (the global batch)
+    max_device_batch: int = 0  # most rows a device takes at once; more: accumulation. 0: no limit
+    eval_batch_size: int = 128  # rows a device evaluates at once
     learning_rate: float = 5e-5
     head_lr_scale: float = 20.0  # a head's new layers learn at this multiple of learning_rate
     weight_decay: float = 0.01
@@ -53,6 +55,8 @@ class TrainSettings:
     peft: str = "auto"  # none | lora | auto: LoRA for decoder backbones (tunehub.core.models.lora)
     lora: dict = field(default_factory=dict)  # train.lora.*: r, alpha, dropout, target_modules, learning_rate
     gradient_checkpointing: bool = False  # recompute activations: less memory, more compute
+    report_to: str | list[str] = "none"  # none | tensorboard | mlflow, or a list of them
+    logging_steps: int = 0  # log the training loss every this many optimizer steps; 0: auto
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -77,19 +81,16 @@ class FitResult:
     best_epoch: float | None = None
     checkpoint_bytes: int = 0  # bytes of resume checkpoints written
     attention: str = ""  # the attention kernels trained with
+    batch: str = ""  # how the global batch was shared (processes x rows x passes)
 
     def notes(self) -> dict[str, Any]:
         """The engine's part of a run's notes (what the report shows under Training)."""
         return {"train seconds": round(self.train_seconds, 1),
                 "train samples/s": round(self.train_samples_per_second, 1),
                 "precision": self.precision, "attention": self.attention,
-                "schedule": self.schedule, "stopped": self.stopped,
+                "schedule": self.schedule, "batch": self.batch, "stopped": self.stopped,
                 "checkpoint bytes written": self.checkpoint_bytes,
                 "resumed from": self.resumed_from}
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def bf16_is_fast() -> bool:
@@ -204,17 +205,28 @@ def training_arguments(
     **overrides: Any,
 ):
     """TrainingArguments for the Trainer family; pass ``args_class`` for a subclass such as
-    sentence-transformers' ``SentenceTransformerTrainingArguments``."""
+    sentence-transformers' ``SentenceTransformerTrainingArguments``.
+
+    ``settings.batch_size`` is the global batch: with Accelerate's ``split_batches`` the
+    Trainer loads the rows of one accumulation pass over all processes and each process
+    trains on its slice (`tunehub.core.running.distributed`)."""
     from transformers import TrainingArguments
+
+    from . import tracking
+    from .distributed import split_batch
 
     args_class = args_class or TrainingArguments
     selecting = primary_metric is not None
+    split = split_batch(settings.batch_size, max_device_batch=settings.max_device_batch,
+                        where="train")
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
         num_train_epochs=settings.epochs if settings.epochs != "auto" else settings.max_epochs,
         max_steps=settings.max_steps,
-        per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=settings.eval_batch_size,
+        per_device_train_batch_size=split.loader_batch,
+        gradient_accumulation_steps=split.accumulation,
+        per_device_eval_batch_size=settings.eval_batch_size * split.processes,
+        accelerator_config={"split_batches": True},
         learning_rate=settings.learning_rate,
         weight_decay=settings.weight_decay,
         warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio of the total steps
@@ -234,8 +246,9 @@ def training_arguments(
         metric_for_best_model=None,  # selection is BestEpoch's, not the Trainer's
         train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         logging_strategy="steps",
-        logging_steps=10,
-        report_to="none",
+        logging_steps=settings.logging_steps or 10,  # run_trainer picks "auto" (0) per run
+        logging_first_step=True,
+        report_to=tracking.requested(settings.report_to) or "none",
         disable_tqdm=True,
         dataloader_num_workers=0,
         log_level="error",
@@ -246,7 +259,9 @@ def training_arguments(
 
 
 def _distributed() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    from .distributed import world_size
+
+    return world_size() > 1
 
 
 def _cuda() -> bool:
@@ -297,12 +312,18 @@ def run_trainer(
       latest kept. With ``resume`` the last checkpoint there is continued.
     - ``head_parameters``: the layers the head adds on top of the pretrained model (a
       classifier, say); they learn at ``head_lr_scale`` x ``learning_rate``.
+    - The training loss is logged every ``logging_steps`` optimizer steps (0: about 50
+      points a run); the Trainer's state with its full ``log_history`` is saved as
+      ``trainer_state.json``, and ``report_to`` sends the logs to TensorBoard or MLflow
+      (where each writes: `tunehub.core.running.tracking`).
     The core seeds before calling a head's ``fit``; this seeds again (``train.seed``) right
     before the Trainer is built, so a head's own setup does not shift the training RNG.
     """
     from transformers import PrinterCallback
 
-    from .training import BestEpoch, LeanCheckpoints, RichProgressCallback, auto_epochs
+    from . import tracking
+    from .training import BestEpoch, LeanCheckpoints, RichProgressCallback, auto_epochs, log_every
+    from .distributed import split_of
 
     quiet_transformers()
     precision = resolve_precision(settings.precision)
@@ -317,15 +338,19 @@ def run_trainer(
             )
     elif checkpoints.exists() and is_main_process():
         shutil.rmtree(checkpoints)
+    tracking.check_installed(settings.report_to)
+    logs = tracking.TrainerLogs.of(settings.report_to, work_dir)
     seed_everything(settings.seed)
     args = training_arguments(
         settings, checkpoints, primary_metric, greater_is_better, precision, args_class,
-        **dict(args_overrides or {}),
+        **{"run_name": logs.run_name, **dict(args_overrides or {})},
     )
     trainer = make_trainer(args)
+    logs.attach(trainer)
     if head_parameters and settings.head_lr_scale != 1:
         scale_head_learning_rate(trainer, head_parameters, settings.head_lr_scale)
     schedule = auto_epochs(trainer, settings)
+    log_every(trainer, settings)
     trainer.remove_callback(PrinterCallback)  # it prints log dicts to stdout; we draw progress
     trainer.add_callback(RichProgressCallback())
     best = BestEpoch(primary_metric, greater_is_better, settings) if primary_metric else None
@@ -340,9 +365,11 @@ def run_trainer(
     attention = set_attention(trainer.model, kernels)
     started = time.perf_counter()
     try:
-        output = trainer.train(resume_from_checkpoint=resume_from)
+        with logs.active():
+            output = trainer.train(resume_from_checkpoint=resume_from)
     finally:
         restore_attention(attention)  # what the model loaded with, for evaluation and predict
+    logs.save(trainer)  # trainer_state.json, the full log_history (tunehub.core.running.tracking)
     seconds = time.perf_counter() - started
     stopped = f"all {trainer.args.num_train_epochs:g} epochs"
     if best is not None:
@@ -359,4 +386,5 @@ def run_trainer(
         best_epoch=best.best_epoch if best is not None else None,
         checkpoint_bytes=lean.bytes_written(),
         attention=kernels or "model default",
+        batch=split_of(trainer.args).describe(),
     )

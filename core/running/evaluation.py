@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import files_hash
-from .results import RunResult, score
+from .results import RunResult, score, warn_below_baseline
 
 
 def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool = True,
@@ -41,12 +41,32 @@ def evaluate_loaded(loaded, catalog, files: Mapping[str, Path], *, write: bool =
             notes[f"{name} {loaded.quantize} vs fp32"] = (
                 f"{value:.4f} vs {base_metrics[name]:.4f} ({value - base_metrics[name]:+.4f})")
         notes["eval seconds fp32"] = round(base_seconds, 2)
-    result = RunResult(loaded.task, str(artifact.path), config["primary_metric"], metrics, {},
-                       details, notes, artifact.version)
+    baselines = own_baselines(loaded, data)
+    if baselines:
+        notes["baselines from"] = f"the run of {artifact.ref}, on these same evaluation rows"
+    primary = config["primary_metric"]
+    result = RunResult(loaded.task, str(artifact.path), primary, metrics, baselines, details,
+                       notes, artifact.version, catalog.metric(primary).higher_is_better)
+    warn_below_baseline(result)
     if write:
         folder = write_evaluation(artifact.path, result, data, files, list(overrides))
         result.notes["report"] = str(folder / "report.md")
     return result
+
+
+def own_baselines(loaded, data) -> dict[str, dict[str, float]]:
+    """The baselines the version's run scored, when this evaluation is on exactly that run's
+    evaluation rows (their digest in ``rows.json``); else none: baselines scored on other
+    rows say nothing about these."""
+    from ..artifacts import rows
+
+    keys = loaded.head.row_keys(data, loaded.config)
+    found = rows.read(loaded.artifact.path)
+    if keys is None or found is None:
+        return {}
+    if found.get("eval_digest") != rows.digest(rows.hashed(keys["eval"])):
+        return {}
+    return dict(loaded.artifact.metrics().get("baselines") or {})
 
 
 def write_evaluation(artifact_path: Path, result, data, files: Mapping[str, Path],

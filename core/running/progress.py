@@ -37,10 +37,12 @@ def _stamp() -> str:
 
 def warn(text: str) -> None:
     """One warning line on stderr, shown even under --quiet; brackets in ``text`` are shown
-    as written (never read as markup)."""
+    as written (never read as markup). In a log it stays one line, as `say`'s do."""
     from rich.markup import escape
 
-    console().print(f"[bold yellow]warning:[/] {escape(text)}", highlight=False)
+    out = console()
+    out.print(f"[bold yellow]warning:[/] {escape(text)}", highlight=False,
+              soft_wrap=not out.is_terminal)
 
 
 def say(text: str) -> None:

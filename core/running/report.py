@@ -35,6 +35,9 @@ def render(folder: Path, result, title: str, intro: str, data_lines: list[str],
     data, warnings, notes and every detail metric (plots written into ``folder``)."""
     lines = [f"# {result.task}: {title}", "", intro, "", "## Metrics", ""]
     lines += _table(*metrics_rows(result))
+    below = result.below_baseline_line()
+    if below:
+        lines += ["", f"**Below baseline:** {below}"]
     lines += ["", "## Data", ""] + data_lines
     if data is not None and data.warnings:
         lines += ["", "## Warnings", ""] + [f"- **{text}**" for text in data.warnings]

@@ -18,7 +18,7 @@ from .data import files_hash
 from ..errors import ConfigError, DataError, unknown
 from ..extending.heads import Run, TaskData
 from ..extending.plugins import Catalog, load_catalog
-from .results import RunResult, score
+from .results import RunResult, score, warn_below_baseline
 from ..extending.tasks import TaskSpec, read_toml
 
 
@@ -220,6 +220,7 @@ def run_task(task: str, *, data=None, eval_data=None, model=None, overrides: Ite
         raise
     emit({"event": "run_finished", **event, "time": _now(), "metrics": result.metrics,
           "baselines": result.baselines, "primary_metric": result.primary_metric,
+          "below_baseline": result.below_baseline,
           "artifact": result.artifact, "version": result.version})
     return result
 
@@ -230,11 +231,12 @@ def _now() -> str:
 
 def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequence[Any],
                   record: dict[str, Any], previous: hub.Artifact | None = None) -> RunResult:
-    from . import workdirs as runs
+    from . import tracking, workdirs as runs
     from .engine import is_main_process, quiet_transformers, seed_everything
     from .progress import console, phase, say, summary, warn
     from .report import write_report
 
+    tracking.check_installed(p.config["train"]["report_to"])  # before any data or model loads
     with phase("reading and checking the data"):
         task_data = load_data(p)  # validation before any model loads
         if previous is not None:
@@ -273,10 +275,13 @@ def _run_prepared(p: Prepared, task: str, resume: bool | str, callbacks: Sequenc
             seed_everything(int(p.config["train"]["seed"]))  # before the head builds any layer
             say(f"fine-tuning {p.config['model']} with head '{p.head.name}' (loading the model "
                 "first)")
-            fit = p.head.fit(run)
+            with tracking.run_logs(work_dir, task):
+                fit = p.head.fit(run)
             if not main:  # distributed runs: rank 0 alone evaluates and saves
                 succeeded = True
                 return RunResult(task, None, primary, {})
+            record.update(tracking.keep(work_dir, folder, p.config["train"]["report_to"], task,
+                                        p.head.name))
             result = _score_and_write(p, folder, task_data, fit, base_model, data_hash, write_report,
                                       record, keys)
             runs.release(folder)
@@ -336,7 +341,9 @@ def _score_and_write(p: Prepared, folder: Path, task_data: TaskData, fit: Any, b
     notes = {**fit.notes, **record}
     if task_data.warnings:
         notes["data warnings"] = " | ".join(task_data.warnings)
-    result = RunResult(p.task.name, None, primary, metrics, baselines, details, notes)
+    result = RunResult(p.task.name, None, primary, metrics, baselines, details, notes,
+                       higher_is_better=p.catalog.metric(primary).higher_is_better)
+    warn_below_baseline(result)
     manifest = {**_manifest(p, base_model, data_hash, result), **record}
     if keys is not None:
         found = rows.record(keys)
@@ -441,11 +448,14 @@ def load(task: str, *, model: str | None = None, quantize: str = "none",
 
 def evaluate(task: str, *, model: str | None = None, data=None, overrides: Iterable[str] = (),
              quantize: str = "none", write: bool = True, strict: bool = False,
-             registries: Iterable[str] = (), catalog: Catalog | None = None) -> RunResult:
+             registries: Iterable[str] = (), catalog: Catalog | None = None,
+             engine: Any = None) -> RunResult:
     """Metrics of an existing artifact on (new) data, without training.
 
     Writes ``evaluations/<time>/report.md`` (and metrics.json) into the artifact. With
     ``quantize="int8"`` the full-precision model is scored too and the change is reported.
+    ``engine``: a `tunehub.core.serving.ray_engine.RayEngine` scores the rows on Ray (heads
+    with ``eval_inputs``/``eval_outputs``); the metrics are computed here, after.
     """
     from .evaluation import evaluate_loaded
 
@@ -454,7 +464,8 @@ def evaluate(task: str, *, model: str | None = None, data=None, overrides: Itera
     config = version[1]
     files = {"eval": Path(data).expanduser()} if data else data_files(config, catalog)
     task_data = catalog.head_of(catalog.task(task)).load_data(config, files)  # before the model
-    loaded = load(task, quantize=quantize, catalog=catalog, version=version)
+    loaded = (engine.load(task, catalog, version, quantize) if engine is not None
+              else load(task, quantize=quantize, catalog=catalog, version=version))
     return evaluate_loaded(loaded, catalog, files, write=write, overrides=overrides, data=task_data)
 
 

@@ -1,8 +1,11 @@
 """Trainer callbacks and the schedule rule behind `tunehub.core.running.engine.run_trainer`.
 
 - `auto_epochs`: ``train.epochs = "auto"`` picks the epochs that give about
-  ``train.step_budget`` optimizer steps, within [``min_epochs``, ``max_epochs``]: few rows
-  get several passes, many rows one or two, instead of the same count for both.
+  ``train.step_budget`` optimizer steps of the global batch, within [``min_epochs``,
+  ``max_epochs``]: few rows get several passes, many rows one or two, instead of the same
+  count for both; the same epochs for any number of processes.
+- `log_every`: ``train.logging_steps = 0`` (auto) logs the training loss often enough for
+  about `LOG_POINTS` points a run, every step in short runs.
 - `BestEpoch`: keeps the best epoch's weights in memory (no checkpoint on disk) and stops
   early after ``early_stopping_patience`` evaluations without improvement.
 - `LeanCheckpoints`: resume checkpoints at most once per ``checkpoint_minutes``; the
@@ -18,6 +21,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from .distributed import split_of
 from .progress import LOG_EVERY_SECONDS, console, quiet, say
 
 
@@ -29,14 +33,36 @@ def auto_epochs(trainer: Any, settings: Any) -> str:
     if settings.epochs != "auto":
         return f"{settings.epochs} epochs (train.epochs)"
     rows = len(trainer.train_dataset)
-    per_step = args.per_device_train_batch_size * max(args.world_size, 1)
-    steps = max(1, math.ceil(rows / per_step) // max(args.gradient_accumulation_steps, 1))
+    # optimizer steps from the global batch, as the Trainer counts them: the same for any
+    # number of processes (a last, shorter batch is a step too)
+    steps = math.ceil(rows / split_of(args).batch)
     wanted = math.ceil(settings.step_budget / steps)
     epochs = min(max(wanted, settings.min_epochs), settings.max_epochs)
     args.num_train_epochs = epochs
     return (f"{epochs} epochs (auto: {rows} rows, {steps} steps an epoch; about "
             f"{settings.step_budget} steps wanted, {settings.min_epochs} to "
             f"{settings.max_epochs} epochs)")
+
+
+LOG_POINTS = 50  # loss points a run logs at least ("auto" logging_steps), when it has the steps
+
+
+def log_every(trainer: Any, settings: Any) -> int:
+    """Set ``trainer.args.logging_steps``: ``train.logging_steps``, or for 0 (auto) the
+    interval that gives the run about `LOG_POINTS` logged losses (1 for runs under twice
+    that many optimizer steps), so the report's loss curve and the trackers see the run's
+    shape. Returns the interval."""
+    args = trainer.args
+    every = int(settings.logging_steps)
+    if every <= 0:
+        if args.max_steps and args.max_steps > 0:
+            total = args.max_steps
+        else:
+            total = math.ceil(len(trainer.train_dataset) / split_of(args).batch) * math.ceil(
+                args.num_train_epochs)
+        every = max(1, total // LOG_POINTS)
+    args.logging_steps = every
+    return every
 
 
 class BestEpoch(TrainerCallback):

@@ -69,21 +69,76 @@ async def _send_json(send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+SAFE_METHODS = (b"GET", b"HEAD", b"OPTIONS")
+SESSION_COOKIE = "tunehub_session"
+SESSION_SECONDS = 12 * 3600
+DASHBOARD_HEADER = b"x-tunehub-dashboard"  # the dashboard's own requests carry it
+
+
+def session_token(key: str, expires: int) -> str:
+    """The dashboard's session cookie: its expiry and an HMAC of it under the API key (the
+    key itself never goes into a cookie; a new key ends every session)."""
+    import hashlib
+    import hmac
+
+    mac = hmac.new(key.encode(), f"tunehub-dashboard:{expires}".encode(), hashlib.sha256)
+    return f"{expires}.{mac.hexdigest()}"
+
+
+def valid_session(key: str, token: str) -> bool:
+    import hmac
+    import time
+
+    expires = token.partition(".")[0]
+    if not key or not expires.isdigit() or int(expires) < time.time():
+        return False
+    return hmac.compare_digest(token.encode(), session_token(key, int(expires)).encode())
+
+
+def _cookie(headers: dict, name: str) -> str:
+    from http.cookies import CookieError, SimpleCookie
+
+    jar = SimpleCookie()
+    try:
+        jar.load(headers.get(b"cookie", b"").decode("latin-1"))
+    except CookieError:
+        return ""
+    return jar[name].value if name in jar else ""
+
+
 class ApiKey:
     """ASGI middleware: a request to a guarded path needs the key, as ``Authorization:
     Bearer KEY`` or ``X-API-Key: KEY``, compared in constant time; 401 otherwise.
 
     Guarded: ``/v1/feedback`` (it writes), and every path but ``/health`` when the server
-    binds beyond loopback (where `app serve` refuses to start without a key)."""
+    binds beyond loopback (where `app serve` refuses to start without a key). With the
+    dashboard mounted at ``dashboard`` (such as ``/ui``), its writes (POSTs under
+    ``/ui/api/``) are guarded too, its login and logout and static files never are, and its pages
+    also take the session cookie its login form sets; a page asked for without either is
+    redirected to the login form."""
 
-    def __init__(self, app, key: str, everywhere: bool) -> None:
+    def __init__(self, app, key: str, everywhere: bool, dashboard: str | None = None) -> None:
         self.app, self.key, self.everywhere = app, key.encode(), everywhere
+        self.text_key, self.dashboard = key, dashboard
 
-    def guarded(self, path: str) -> bool:
-        return path != "/health" if self.everywhere else path.startswith("/v1/feedback")
+    def _open(self, path: str) -> bool:
+        if path == "/health":
+            return True
+        d = self.dashboard
+        return bool(d) and (path in (f"{d}/login", f"{d}/logout") or path.startswith(f"{d}/static/"))
+
+    def guarded(self, path: str, method: bytes = b"GET") -> bool:
+        if self.everywhere:
+            return not self._open(path)
+        if path.startswith("/v1/feedback"):
+            return True
+        d = self.dashboard
+        return bool(d) and path.startswith(f"{d}/api/") and method not in SAFE_METHODS
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not self.guarded(scope.get("path", "")):
+        method = scope.get("method", "GET").encode()
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not self.guarded(path, method):
             return await self.app(scope, receive, send)
         import hmac
 
@@ -94,6 +149,14 @@ class ApiKey:
             given = bearer[7:].strip()
         if self.key and hmac.compare_digest(given, self.key):
             return await self.app(scope, receive, send)
+        page = bool(self.dashboard) and (path == self.dashboard or path.startswith(f"{self.dashboard}/"))
+        if page and valid_session(self.text_key, _cookie(headers, SESSION_COOKIE)):
+            if method in SAFE_METHODS or headers.get(DASHBOARD_HEADER) == b"1":
+                return await self.app(scope, receive, send)
+            return await _send_json(send, 403, "a write with the dashboard's session must come "
+                                               "from the dashboard itself.")
+        if page and method in SAFE_METHODS and not path.startswith(f"{self.dashboard}/api/"):
+            return await _redirect(send, f"{self.dashboard}/login?next={_quote(path)}")
         body = (b'{"detail": "this route needs the API key: send Authorization: Bearer KEY '
                 b'(or X-API-Key: KEY), the key the server was started with."}')
         await send({"type": "http.response.start", "status": 401,
@@ -101,3 +164,15 @@ class ApiKey:
                                 (b"www-authenticate", b"Bearer"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+async def _redirect(send, location: str) -> None:
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})

@@ -69,20 +69,26 @@ def batches(source: Source, column: str, size: int,
     so character offsets in predictions point into the record's own text."""
     batch: list[tuple[dict[str, Any], str]] = []
     for number, record in iter_rows(source, progress):
-        value = record.get(column)
-        if value is not None and not isinstance(value, str):
-            raise DataError(f"{source.path}, row {number}: '{column}' is a "
-                            f"{type(value).__name__}, not text. Write it as a string.")
-        text = "" if value is None else value
-        if not text.strip():
-            raise DataError(f"{source.path}, row {number}: empty '{column}'. Fill it in or "
-                            "delete the row.")
-        batch.append((record, text))
+        batch.append((record, row_text(source, column, number, record)))
         if len(batch) >= size:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def row_text(source: Source, column: str, number: int, record: Mapping[str, Any]) -> str:
+    """The text of row ``number`` in ``column``, as written; a DataError naming the row when
+    it is empty or not a string."""
+    value = record.get(column)
+    if value is not None and not isinstance(value, str):
+        raise DataError(f"{source.path}, row {number}: '{column}' is a "
+                        f"{type(value).__name__}, not text. Write it as a string.")
+    text = "" if value is None else value
+    if not text.strip():
+        raise DataError(f"{source.path}, row {number}: empty '{column}'. Fill it in or "
+                        "delete the row.")
+    return text
 
 
 class Sink:
@@ -96,7 +102,7 @@ class Sink:
             if self.kind == "jsonl":
                 self.handle.write(json.dumps({**record, "prediction": output}, default=str) + "\n")
             else:
-                row = {**record, **{f"prediction_{k}": _cell(v) for k, v in output.items()}}
+                row = {**record, **{f"prediction_{k}": cell(v) for k, v in output.items()}}
                 if self.writer is None:
                     self.writer = csv.DictWriter(self.handle, list(row), extrasaction="ignore",
                                                  delimiter="\t" if self.kind == "tsv" else ",")
@@ -105,7 +111,8 @@ class Sink:
             self.count += 1
 
 
-def _cell(value: Any) -> Any:
+def cell(value: Any) -> Any:
+    """A prediction field as one CSV (or Parquet) cell: lists and objects as JSON text."""
     return json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
 
 

@@ -50,6 +50,7 @@ class ServeSettings:
     log_predictions: bool = True  # store predictions so feedback can name a prediction_id
     reload_interval_s: float = 2.0  # how often a watched task's serving pointer is checked
     api_key: str = ""  # when set: needed for /v1/feedback; beyond loopback: for every route but /health
+    ui: bool = False  # mount the dashboard under /ui (`tunehub.core.serving.ui`)
 
     @property
     def loopback(self) -> bool:
@@ -224,7 +225,8 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
     add_offline_docs(app)  # /docs and /redoc without a CDN
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if settings.api_key or not settings.loopback:
-        app.add_middleware(ApiKey, key=settings.api_key, everywhere=not settings.loopback)
+        app.add_middleware(ApiKey, key=settings.api_key, everywhere=not settings.loopback,
+                           dashboard="/ui" if settings.ui else None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -367,6 +369,10 @@ def create_app(models: Sequence[Any], settings: ServeSettings | None = None,
     app.state.batchers = batchers
     app.state.models = by_task
     app.state.store = store
+    if settings.ui:
+        from .ui import add_dashboard
+
+        add_dashboard(app, settings)
     return app
 
 
@@ -387,11 +393,15 @@ def _is_user_error(exc: Exception) -> bool:
 
 
 def serve(models: Sequence[Any], settings: ServeSettings, log_level: str = "warning",
-          access_log: bool = False, watch: Callable[[str, str], Any] | None = None) -> None:
-    """Run the server until SIGINT/SIGTERM; in-flight requests are finished first."""
+          access_log: bool = False, watch: Callable[[str, str], Any] | None = None,
+          catalog: Any = None) -> None:
+    """Run the server until SIGINT/SIGTERM; in-flight requests are finished first
+    (``catalog``: the plugins' catalog, for the dashboard's tasks that are not served)."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(models, settings, watch=watch), host=settings.host, port=settings.port,
+    app = create_app(models, settings, watch=watch)
+    app.state.catalog = catalog
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=log_level, access_log=access_log,
                             timeout_graceful_shutdown=settings.graceful_timeout_s)
     uvicorn.Server(config).run()

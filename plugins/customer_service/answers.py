@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunehub.plugin import ConfigError, DataError, TrainSettings, generation
+from tunehub.plugin import ConfigError, DataError, TrainSettings, generation, split_batch
 
 from .data import Faq, Queries
 
@@ -53,6 +53,9 @@ def check(config: Mapping[str, Any]) -> None:
     if int(g["entries"]) < 1 or int(g["epochs"]) < 1 or int(g["max_new_tokens"]) < 1:
         raise ConfigError("generate.entries, generate.epochs and generate.max_new_tokens must be "
                           f"1 or more; got {g['entries']}, {g['epochs']} and {g['max_new_tokens']}.")
+    if answer == "generated":  # a global batch too, shared by this run's processes
+        split_batch(int(g["batch_size"]), max_device_batch=int(config["train"]["max_device_batch"]),
+                    key="generate.batch_size")
 
 
 def generating(config: Mapping[str, Any]) -> bool:
@@ -63,7 +66,8 @@ def decoder_settings(config: Mapping[str, Any]) -> TrainSettings:
     """How the decoder trains: ``generate.*``, LoRA, the run's seed and precision."""
     g, train = config["generate"], config["train"]
     return TrainSettings(
-        epochs=int(g["epochs"]), batch_size=int(g["batch_size"]), max_length=int(g["max_length"]),
+        epochs=int(g["epochs"]), batch_size=int(g["batch_size"]),
+        max_device_batch=int(train["max_device_batch"]), max_length=int(g["max_length"]),
         seed=int(train["seed"]), precision=train["precision"], peft="lora",
         lora={"learning_rate": float(g["learning_rate"]), "max_epochs": int(g["epochs"])},
         warmup_ratio=0.05, save_checkpoints=bool(train["save_checkpoints"]),

@@ -53,6 +53,11 @@ def load_cross_encoder(path: str | Path, max_length: int, layers: int = 0, fresh
     encoder = Transformer(str(folder), transformer_task="feature-extraction", max_seq_length=max_length,
                           config_kwargs={"num_hidden_layers": int(layers)} if layers > 0 else None,
                           model_kwargs={"use_safetensors": True})
+    # Mean pooling leaves a BERT-style pooler unused: frozen, every trained parameter takes
+    # part in each step, which `train_reranker`'s distributed runs rely on.
+    pooler = getattr(encoder.model, "pooler", None)
+    if pooler is not None:
+        pooler.requires_grad_(False)
     width = encoder.get_embedding_dimension()
     head = Dense(width, 1, activation_function=None, module_output_name="scores")
     return CrossEncoder(modules=[encoder, Pooling(width, "mean"), head], device=device)
@@ -110,7 +115,9 @@ def train_reranker(model: Any, columns: dict[str, list], loss_name: str, setting
 
     trainer, result = run_trainer(
         make_trainer, settings, work_dir / RERANK_DIR, None, True, resume, callbacks,
-        args_overrides={"train_sampling_strategy": "random"},
+        # Under torchrun, DDP's search for unused parameters breaks a cross-encoder's backward
+        # ("marked as ready twice"); every trained parameter is used (see load_cross_encoder).
+        args_overrides={"train_sampling_strategy": "random", "ddp_find_unused_parameters": False},
         args_class=CrossEncoderTrainingArguments,
     )
     return trainer.model, result

@@ -3,10 +3,13 @@
 Each metric takes the evaluation outputs of the head (or of a baseline)::
 
     {"labels": [type, ...], "y_true": [[tag, ...], ...], "y_pred": [[tag, ...], ...],
-     "per_label_f1": {type: f1, ...}}
+     "per_label_counts": [{type: [tp, predicted, gold], ...}, ...]}
 
-tags in IOB2, one list per sentence. ``per_label_f1`` lets the core's ``macro_f1`` (the
-unweighted mean over types) score entities rather than rows; `entity_outputs` fills it.
+tags in IOB2, one list per sentence. ``per_label_counts`` lets the core's ``macro_f1``
+(the unweighted mean over types) score entities rather than rows; `entity_outputs` fills
+it. The scores equal seqeval's default (conlleval) mode: ``seqeval.metrics.f1_score``
+(micro and macro), ``precision_score``, ``recall_score``, ``accuracy_score`` and
+``classification_report``.
 """
 from __future__ import annotations
 
@@ -76,12 +79,14 @@ def token_accuracy(outputs: Mapping[str, Any]) -> float:
     return right / total if total else 0.0
 
 
-def per_label_f1(types: Sequence[str], y_true, y_pred) -> dict[str, float]:
-    """F1 of each type occurring in the truth or the predictions (what macro F1 averages)."""
-    tp, predicted, gold = counts(y_true, y_pred)
-    present = [k for k in dict.fromkeys([*types, *sorted(gold | predicted)])
-               if gold[k] or predicted[k]]
-    return {k: _prf(tp[k], predicted[k], gold[k])[2] for k in present}
+def per_label_counts(y_true, y_pred) -> list[dict[str, list[int]]]:
+    """Per sentence, ``{type: [true positives, predicted, gold]}`` for the types in it: the
+    core's ``macro_f1`` sums them (and the paired bootstrap resamples them by sentence)."""
+    rows = []
+    for true_tags, pred_tags in zip(y_true, y_pred, strict=True):
+        tp, predicted, gold = counts([true_tags], [pred_tags])
+        rows.append({k: [tp[k], predicted[k], gold[k]] for k in sorted(gold | predicted)})
+    return rows
 
 
 def entity_outputs(types: Sequence[str], y_true: Sequence[Sequence[str]],
@@ -89,7 +94,7 @@ def entity_outputs(types: Sequence[str], y_true: Sequence[Sequence[str]],
     """The outputs every entity metric reads (also what baselines return)."""
     y_true, y_pred = [list(t) for t in y_true], [list(p) for p in y_pred]
     return {"labels": list(types), "y_true": y_true, "y_pred": y_pred,
-            "per_label_f1": per_label_f1(types, y_true, y_pred), **extra}
+            "per_label_counts": per_label_counts(y_true, y_pred), **extra}
 
 
 METRICS = {
@@ -101,7 +106,7 @@ METRICS = {
 
 
 def register_all(register) -> None:
-    """Register the entity metrics (``macro_f1`` is the core's, reading ``per_label_f1``)."""
+    """Register the entity metrics (``macro_f1`` is the core's, reading ``per_label_counts``)."""
     for name, (fn, higher, description) in METRICS.items():
         register(name, fn, higher_is_better=higher, description=description)
     register("per_type", per_type, scalar=False,

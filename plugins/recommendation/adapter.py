@@ -166,7 +166,8 @@ def train_adapter(base: np.ndarray, split: Split, pooling: Pooling, settings: Ad
                   validate: Callable[[dict[str, np.ndarray]], float],
                   log: Callable[[dict[str, Any]], None] = lambda row: None
                   ) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
-    """Train the adapter; returns the best epoch's parameters and one log row per epoch."""
+    """Train the adapter; returns the best epoch's parameters and one log row per epoch
+    (its mean loss at the optimizer ``step`` it ended on: the report's loss curve)."""
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     prefixes, targets = (torch.as_tensor(a) for a in samples(split, pooling.history_len))
@@ -180,7 +181,7 @@ def train_adapter(base: np.ndarray, split: Split, pooling: Pooling, settings: Ad
         tensor.requires_grad_(True)
     optimizer = torch.optim.Adam(params.values(), lr=settings.learning_rate)
     numpy = lambda: merged({k: v.detach().numpy().copy() for k, v in params.items()})  # noqa: E731
-    best_value, best, history, waited = validate({}), {}, [], 0
+    best_value, best, history, waited, steps = validate({}), {}, [], 0, 0
     history.append({"epoch": 0, "validation": round(best_value, 4)})
     log(history[-1])
     for epoch in range(1, settings.epochs + 1):
@@ -193,9 +194,11 @@ def train_adapter(base: np.ndarray, split: Split, pooling: Pooling, settings: Ad
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            steps += 1
             total += float(loss.detach()) * len(batch)
         value = validate(numpy())
-        history.append({"epoch": epoch, "loss": round(total / max(len(targets), 1), 4),
+        history.append({"epoch": epoch, "step": steps,
+                        "loss": round(total / max(len(targets), 1), 4),
                         "validation": round(value, 4),
                         "seconds": round(time.perf_counter() - started, 1)})
         log(history[-1])

@@ -13,13 +13,23 @@ training items is held out entirely to give cold cases. The signal weights maxim
 (coordinate ascent over a grid); cold items get weights of their own, which maximise the
 cold cases' NDCG@10 among cold items, and a bias: the one with the best warm NDCG@10
 among those whose cold-start HR@10 is at least a reference (the untuned text tower's
-on the same cases), so fusing never makes new items harder to find than text alone.
+on the same cases), so fusing keeps new items as findable as text alone does, unless that
+costs warm NDCG@10 below a baseline's (below).
+
+The model never ships below its baselines on validation. Each baseline that is a part of
+the scorer (EASE, ItemKNN, transitions, popularity) is scored on the same cases as it ranks
+on its own (cold items where its own scores put them, nothing imputed); the best of them
+sets a floor on warm NDCG@10. Beside the fused mix (with each cold bias), each baseline
+alone is a candidate (with the cold items' weights and a bias, with its imputed scores, and
+as it ranks); the shipped one has the best warm NDCG@10 among those at the floor that keep
+cold HR@10 at the reference, or, when none does, the best cold HR@10 among those at the
+floor (the best baseline as it ranks always is).
 """
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -106,10 +116,12 @@ class Fusion:
     weights: dict[str, float] = field(default_factory=lambda: {"text": 1.0})
     cold_bias: float = 0.0
     cold_weights: dict[str, float] | None = None  # for cold items; None: ``weights``
+    impute_cold: bool = True  # False: cold items keep each signal's own scores (as baselines do)
 
     def as_dict(self) -> dict[str, Any]:
         return {"weights": dict(self.weights), "cold_bias": self.cold_bias,
-                "cold_weights": None if self.cold_weights is None else dict(self.cold_weights)}
+                "cold_weights": None if self.cold_weights is None else dict(self.cold_weights),
+                "impute_cold": self.impute_cold}
 
 
 class FusedScorer:
@@ -124,19 +136,25 @@ class FusedScorer:
         self.cold = np.setdiff1d(np.arange(len(split.catalog.ids)), warm)
         self.impute = neighbour_weights(item_vectors, warm, self.cold)[:, self.cold].tocsc()
         prior = np.log1p(popularity(split)).astype(np.float32)
+        self.own_prior = standardize(prior)  # cold items at zero interactions
         prior[self.cold] = prior @ self.impute if len(self.cold) else prior[self.cold]
         self.prior = standardize(prior)
 
-    def parts(self, users: Sequence[str]) -> dict[str, np.ndarray]:
-        """Each signal, z-scored per user, cold items' collaborative scores imputed."""
-        out = {}
-        for name, fn in self.signals.items():
-            scores = np.asarray(fn(users), dtype=np.float32)
-            if name in COLLABORATIVE and len(self.cold):
-                scores[:, self.cold] = np.asarray(self.impute.T @ scores.T).T
-            out[name] = standardize(scores)
-        out["pop"] = np.broadcast_to(self.prior, (len(users), len(self.prior)))
-        return out
+    def parts(self, users: Sequence[str], impute_cold: bool = True) -> dict[str, np.ndarray]:
+        """Each signal (and "pop"), z-scored per user, cold items' collaborative scores
+        imputed (unless ``impute_cold`` is False: each signal's own scores, ranked as its
+        baseline ranks)."""
+        return {name: self.part(name, users, impute_cold) for name in [*self.signals, "pop"]}
+
+    def part(self, name: str, users: Sequence[str], impute_cold: bool = True) -> np.ndarray:
+        """(U, I) scores of one part, as in `parts`."""
+        if name == "pop":
+            prior = self.prior if impute_cold else self.own_prior
+            return np.broadcast_to(prior, (len(users), len(prior)))
+        scores = np.asarray(self.signals[name](users), dtype=np.float32)
+        if impute_cold and name in COLLABORATIVE and len(self.cold):
+            scores[:, self.cold] = np.asarray(self.impute.T @ scores.T).T
+        return standardize(scores)
 
     def combine(self, parts: Mapping[str, np.ndarray], fusion: Fusion) -> np.ndarray:
         """Weighted means of the z-scored parts (weights scaled to sum to 1, so warm and
@@ -160,7 +178,7 @@ class FusedScorer:
         return total
 
     def __call__(self, users: Sequence[str]) -> np.ndarray:
-        return self.combine(self.parts(users), self.fusion)
+        return self.combine(self.parts(users, self.fusion.impute_cold), self.fusion)
 
 
 # -- choosing the weights on validation ---------------------------------------------------
@@ -171,14 +189,22 @@ def _sample(cases: list[tuple[str, int]], limit: int, seed: int) -> list[tuple[s
 
 
 def choose_fusion(scorer: FusedScorer, val: Validation, seed: int = 0,
-                  cold_reference: float | None = None
-                  ) -> tuple[Fusion, dict[str, dict[str, float]]]:
+                  cold_reference: float | None = None, baselines: Mapping[str, str] | None = None,
+                  mix: Collection[str] | None = None
+                  ) -> tuple[Fusion, dict[str, dict[str, float]], str]:
     """Signal weights for warm NDCG@10, cold weights and bias for cold items (see the
     module docstring). ``cold_reference``: the validation cold-start HR@10 the fused
     model must keep (default: the text signal's own).
 
-    Returns the fusion and a report: validation NDCG@10 and cold-start HR@10 of each
-    signal alone and of the chosen mix."""
+    ``baselines``: baseline name -> the part of ``scorer`` that ranks as that baseline does
+    (``{"ease": "ease", "popularity": "pop"}``). The shipped scorer is never below the best
+    baseline's own validation NDCG@10 (see the module docstring); none: the cold-start
+    reference first, as before there were baselines to keep up with. ``mix``: the parts the weights mix (default: all); the others are candidates alone only.
+
+    Returns the fusion, a report (validation NDCG@10 and cold-start HR@10 of each part
+    alone, of each baseline as it ranks, of the chosen scorer) and one line saying what was
+    chosen and why."""
+    baselines = dict(baselines or {})
     items = len(val.split.catalog.ids)
     limit = max(100, CELLS // (2 * items))
     warm, cold = _sample(val.warm, limit, seed), _sample(val.cold, limit, seed)
@@ -186,38 +212,85 @@ def choose_fusion(scorer: FusedScorer, val: Validation, seed: int = 0,
     cold_parts = scorer.parts([u for u, _ in cold]) if cold else None
     memo: dict[tuple, tuple[float, float]] = {}
 
+    def key(fusion: Fusion) -> tuple:
+        return (tuple(sorted(fusion.weights.items())), fusion.cold_bias,
+                tuple(sorted((fusion.cold_weights or {}).items())), fusion.impute_cold)
+
+    def ranks(scores: np.ndarray, cases: list[tuple[str, int]]) -> np.ndarray:
+        return target_ranks(scores, val.split, cases)
+
     def measure(fusion: Fusion) -> tuple[float, float]:
-        key = (tuple(sorted(fusion.weights.items())), fusion.cold_bias,
-               tuple(sorted((fusion.cold_weights or {}).items())))
-        if key not in memo:
-            w = ndcg(target_ranks(scorer.combine(warm_parts, fusion), val.split, warm))
-            c = hit_rate(target_ranks(scorer.combine(cold_parts, fusion), val.split, cold)) \
-                if cold else math.nan
-            memo[key] = (w, c)
-        return memo[key]
+        if key(fusion) not in memo:  # (every fusion with imputed cold items)
+            w = ndcg(ranks(scorer.combine(warm_parts, fusion), warm))
+            c = hit_rate(ranks(scorer.combine(cold_parts, fusion), cold)) if cold else math.nan
+            memo[key(fusion)] = (w, c)
+        return memo[key(fusion)]
+
+    def as_it_ranks(part: str, cases: list[tuple[str, int]]) -> np.ndarray:
+        return ranks(scorer.part(part, [u for u, _ in cases], impute_cold=False), cases)
+
+    as_is = {name: Fusion({part: 1.0}, impute_cold=False) for name, part in baselines.items()}
+    for part, fusion in zip(baselines.values(), as_is.values()):  # one part in memory at once
+        memo[key(fusion)] = (ndcg(as_it_ranks(part, warm)),
+                             hit_rate(as_it_ranks(part, cold)) if cold else math.nan)
 
     names = list(warm_parts)
+    mixed = [name for name in names if mix is None or name in mix]
     alone = {name: measure(Fusion({name: 1.0})) for name in names}
-    first = max((n for n in names if n != "pop"), key=lambda n: alone[n][0])
-    starts = [{name: float(name == first) for name in names},
-              {name: float(name != "pop") for name in names}]
+    first = max((n for n in mixed if n != "pop"), key=lambda n: alone[n][0])
+    starts = [{name: float(name == first) for name in mixed},
+              {name: float(name != "pop") for name in mixed}]
     weights, _ = max((_ascend(start, lambda w: measure(Fusion(w))[0]) for start in starts),
                      key=lambda found: found[1])
-    fusion = Fusion(weights)
+    cold_weights, reference = None, None
     if cold:
         reference = alone.get("text", (0, 0))[1] if cold_reference is None else cold_reference
-        cold_ndcg = lambda cw: ndcg(target_ranks(  # noqa: E731 - cold items ranked first
-            scorer.combine(cold_parts, Fusion(weights, COLD_FIRST, cw)), val.split, cold))
+        cold_ndcg = lambda cw: ndcg(ranks(  # noqa: E731 - cold items ranked first
+            scorer.combine(cold_parts, Fusion(weights, COLD_FIRST, cw)), cold))
         cold_weights, _ = max((_ascend(start, cold_ndcg) for start in starts),
                               key=lambda found: found[1])
-        fusion = _choose_bias(Fusion(weights, 0.0, cold_weights), measure, reference)
-    report = {f"{name} only": {"ndcg@10": w, "cold_start_hr@10": c}
-              for name, (w, c) in alone.items()}
-    w, c = measure(fusion)
-    report["fused (chosen)"] = {"ndcg@10": w, "cold_start_hr@10": c}
-    rounded = {row: {k: round(v, 4) for k, v in cols.items() if not math.isnan(v)}
-               for row, cols in report.items()}
-    return fusion, rounded
+    own = {name: measure(fusion) for name, fusion in as_is.items()}
+    best = max(own, key=lambda name: own[name][0]) if own else None
+    floor = own[best][0] if best else -math.inf
+    candidates = {"the fused mix": weights}
+    for name, part in baselines.items():
+        candidates.setdefault(f"{name} alone", {part: 1.0})
+    label, fusion, rule, eligible = _choose(candidates, cold_weights, as_is, measure, reference,
+                                            floor)
+    report = {**{f"{name} only": alone[name] for name in names},
+              **{f"{name} baseline": own[name] for name in own},
+              "fused (chosen)": measure(fusion)}
+    rounded = {row: {k: round(v, 4) for k, v in zip(("ndcg@10", "cold_start_hr@10"), values)
+                     if not math.isnan(v)} for row, values in report.items()}
+    mix_best = max((measure(o)[0] for name, o in eligible if name == "the fused mix"),
+                   default=None)
+    return fusion, rounded, _explain(label, rule, measure(fusion), mix_best, best, floor,
+                                     reference)
+
+
+def _explain(label: str, rule: str, chosen: tuple[float, float], mix_best: float | None,
+             best: str | None, floor: float, reference: float | None) -> str:
+    """The line of the run's notes that says which scorer ships and why: its validation
+    figures, and how the fused mix fared under the same rule when it is not the one."""
+    why = f"{label}: validation NDCG@10 {chosen[0]:.4f}"
+    why += f" (best baseline: {best} {floor:.4f})" if best else ""
+    if reference is not None:
+        why += f", cold-start HR@10 {chosen[1]:.4f} (reference {reference:.4f})"
+    kept = [f"NDCG@10 at {best}'s" if best else "",
+            "cold-start HR@10 at the reference" if rule == "both" and reference is not None
+            else ""]
+    kept_text = " and ".join(filter(None, kept))
+    if label != "the fused mix":
+        why += (f"; the best fused mix: {mix_best:.4f}" if mix_best is not None
+                else f"; no fused mix kept {kept_text}")
+    if rule == "floor":
+        why += "; nothing " + (f"at {best}'s NDCG@10 " if best else "") + \
+            "kept cold-start HR@10 at the reference: the closest to it"
+    return why
+
+
+def _biases(cold_weights: Mapping[str, float] | None) -> tuple[float, ...]:
+    return COLD_BIASES if cold_weights is not None else (0.0,)
 
 
 def _ascend(weights: dict[str, float], value: Callable[[dict[str, float]], float],
@@ -238,15 +311,28 @@ def _ascend(weights: dict[str, float], value: Callable[[dict[str, float]], float
     return weights, best
 
 
-def _choose_bias(fusion: Fusion, measure, reference: float) -> Fusion:
-    """The bias with the best warm NDCG@10 among those keeping cold HR@10 >= reference
-    (the one with the best cold HR@10 when none does)."""
-    options = [Fusion(fusion.weights, bias, fusion.cold_weights) for bias in COLD_BIASES]
-    values = [measure(option) for option in options]
-    feasible = [(w, o.cold_bias, o) for o, (w, c) in zip(options, values) if c >= reference]
-    if feasible:
-        return max(feasible, key=lambda t: (t[0], -abs(t[1])))[2]
-    return max(zip(options, values), key=lambda t: (t[1][1], t[1][0]))[0]
+def _choose(candidates: Mapping[str, dict[str, float]], cold_weights: dict[str, float] | None,
+            as_is: Mapping[str, Fusion], measure: Callable[[Fusion], tuple[float, float]],
+            reference: float | None, floor: float
+            ) -> tuple[str, Fusion, str, list[tuple[str, Fusion]]]:
+    """(label, fusion, the rule that chose it, the options it was chosen among). ``candidates``: warm weights by label, the
+    fused mix first, then each baseline alone (with the cold items' weights and a bias, or
+    its own imputed scores for cold items too); ``as_is``: each baseline as it ranks.
+    The best warm NDCG@10 among those keeping NDCG@10 >= ``floor`` (the best baseline's own)
+    and cold HR@10 >= ``reference`` ("both"; ties: the mix, then the smallest bias); failing
+    that, the best cold HR@10 among those at the floor, which the best baseline as it ranks
+    always is ("floor")."""
+    labels = list(candidates)
+    options = [(label, Fusion(candidates[label], bias, cold_weights))
+               for label in labels for bias in _biases(cold_weights)]
+    options += [(label, Fusion(candidates[label])) for label in labels[1:]]
+    options += [(f"{name} as it ranks", fusion) for name, fusion in as_is.items()]
+    at_floor = [o for o in options if measure(o[1])[0] >= floor - 1e-9]
+    both = [o for o in at_floor if reference is None or measure(o[1])[1] >= reference]
+    if both:
+        return (*max(both, key=lambda o: (measure(o[1])[0], -abs(o[1].cold_bias))), "both", both)
+    return (*max(at_floor, key=lambda o: (measure(o[1])[1], measure(o[1])[0])), "floor",
+            at_floor)
 
 
 def describe(fusion: Fusion) -> str:
@@ -255,6 +341,9 @@ def describe(fusion: Fusion) -> str:
         return " + ".join(f"{v:g}*{k}" for k, v in weights.items() if v) or "0"
 
     cold = mix(fusion.cold_weights) if fusion.cold_weights is not None else mix(fusion.weights)
+    if not fusion.impute_cold:
+        return (f"score = {mix(fusion.weights)} (z-scored per user); cold items: {cold} + "
+                f"{fusion.cold_bias:g} (their own scores, nothing imputed)")
     return (f"score = {mix(fusion.weights)} (z-scored per user); cold items: {cold} + "
             f"{fusion.cold_bias:g} (their collaborative scores and popularity imputed from the "
             "20 text-nearest warm items)")

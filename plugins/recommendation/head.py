@@ -39,6 +39,7 @@ class TwoTowerHead:
         "head.signals": ["ease", "transitions"],  # collaborative signals fused with the text
         "head.adapter": "tanh",  # item-tower adapter: tanh | linear | none (untuned text tower)
         "head.fusion": "auto",  # auto (validated weights) | text (text tower only)
+        "head.never_below": ["popularity", "itemknn", "ease", "transitions"],  # on validation
         "predict.k": 10,
         "predict.items": [],  # score these item ids instead of ranking the catalogue
     }
@@ -52,9 +53,10 @@ class TwoTowerHead:
 
     def load_data(self, config: Mapping[str, Any], files: Mapping[str, Path]) -> TaskData:
         from .collab import check_ease_size, warm_items
-        from .recipe import check_signals
+        from .recipe import check_never_below, check_signals
 
         check_signals(config["head"]["signals"])
+        check_never_below(config["head"]["never_below"])
         if config["head"]["adapter"] not in ADAPTERS:
             raise ConfigError(f"head.adapter: '{config['head']['adapter']}' is not one of "
                               f"{', '.join(ADAPTERS)} (e.g. --set head.adapter=tanh).")
@@ -139,19 +141,23 @@ class TwoTowerHead:
         pooling, _ = towers.choose_pooling(vectors, val.split, val.warm)
         text = towers.TextScorer(vectors, split, pooling)
         names, skipped = recipe.usable_signals(split, cfg["head"]["signals"])
+        against = recipe.baseline_parts(split, cfg["head"]["never_below"])  # the floor
+        extra = [p for p in dict.fromkeys(against.values()) if p not in (*names, "pop")]
         lam, val_ease = 0.0, None
-        if "ease" in names:
+        if "ease" in (*names, *extra):
             with phase("choosing EASE's lambda on validation"):
                 lam, _, val_ease = recipe.ease_lambda(run.data, cfg)
-        choice, report = fusion.Fusion({"text": 1.0}), {}
+        choice, report, why = fusion.Fusion({"text": 1.0}), {}, None
         if cfg["head"]["fusion"] == "auto" and val.warm:
             with phase("choosing the fusion weights on validation"):
-                scorer = recipe.fused(val.split, vectors, pooling, names, lam, fusion.Fusion(),
-                                      {"ease": val_ease} if val_ease else None)
+                scorer = recipe.fused(val.split, vectors, pooling, [*names, *extra], lam,
+                                      fusion.Fusion(), {"ease": val_ease} if val_ease else None)
                 reference = fusion.hit_rate(fusion.target_ranks(
                     towers.TextScorer(base, val.split, pooling0)([u for u, _ in val.cold]),
                     val.split, val.cold)) if val.cold else None  # the untuned tower's
-                choice, report = fusion.choose_fusion(scorer, val, seed, reference)
+                choice, report, why = fusion.choose_fusion(scorer, val, seed, reference, against,
+                                                           mix=["text", *names, "pop"])
+                names += [p for p in extra if choice.weights.get(p)]  # a baseline ships alone
                 del scorer
         say(f"fusion: {fusion.describe(choice)}")
         with phase("scoring the fused model and the text tower alone on test"):
@@ -176,6 +182,7 @@ class TwoTowerHead:
                           f"{pooling0.decay:g}; chosen on validation)",
             "scoring": fusion.describe(choice),
             "fusion on validation": report,
+            "fusion choice": why,
             "ease lambda": lam or None,
             "collaborative signals": skipped or ", ".join(names) or "none",
             "fine-tuned text tower alone (test)": {k: round(v, 4) for k, v in text_only.items()},
@@ -308,7 +315,8 @@ def _scorer(meta: Mapping[str, Any], split: dataset.Split, vectors):
     from . import fusion, recipe, towers
 
     choice = fusion.Fusion(meta["fusion"]["weights"], meta["fusion"]["cold_bias"],
-                           meta["fusion"].get("cold_weights"))
+                           meta["fusion"].get("cold_weights"),
+                           meta["fusion"].get("impute_cold", True))
     return recipe.fused(split, vectors, towers.Pooling(**meta["pooling"]), meta["signals"],
                         meta["ease_lambda"], choice)
 

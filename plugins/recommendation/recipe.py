@@ -34,6 +34,26 @@ def usable_signals(split: Split, names: Sequence[str]) -> tuple[list[str], str |
     return names, None
 
 
+BASELINE_PARTS = {"popularity": "pop", "ease": "ease", "itemknn": "itemknn",
+                  "transitions": "transitions"}  # baselines that rank as one part of the fusion
+
+
+def check_never_below(names: Sequence[str]) -> None:
+    unknown = [n for n in names if n not in BASELINE_PARTS]
+    if unknown:
+        raise ConfigError(f"head.never_below: {', '.join(unknown)} cannot be kept up with (not a "
+                          f"part of the fused scorer); choose from {', '.join(BASELINE_PARTS)}, "
+                          "or none (--set head.never_below=).")
+
+
+def baseline_parts(split: Split, names: Sequence[str]) -> dict[str, str]:
+    """``head.never_below``'s baselines, baseline name -> the part of the fused scorer that
+    ranks as it does: the fusion is chosen never to fall below them on validation (EASE only
+    within its item limit, as everywhere)."""
+    too_big = len(collab.warm_items(split)) > collab.EASE_MAX_ITEMS
+    return {name: BASELINE_PARTS[name] for name in names if not (name == "ease" and too_big)}
+
+
 def collaborative(split: Split, names: Sequence[str], ease_lambda: float,
                   fitted: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Scorers of the named collaborative signals, fitted on ``split`` (or taken from
