@@ -8,14 +8,15 @@ sentence tagged with its row number so no two rows are alike. One fine-tuned Min
 classifier (``--model``, else one trained here with `app run-task financial-sentiment`
 defaults on the bundled sample) scores it three ways, one after another in this process:
 
-- in-process (`app predict --input`), torch on 2 threads (both cores);
+- in-process (`app predict --input`), torch on 2 threads (both cores), then on 1 thread
+  (the per-core baseline a Ray worker is compared with);
 - Ray Data with 1 worker, then 2 workers: one actor per worker, one CPU and one torch thread
   each, in a local Ray started for that run (its start-up is reported apart).
 
 Each run's time covers loading the model and scoring every row into its output (for Ray,
 the actors' start-up too). Prints rows/s, the ratios (targets: 2 workers >= 1.7x 1 worker,
-and within 15% of the in-process path), peak memory per worker, and checks that every id
-comes out once and that the labels agree with the in-process run.
+and within 15% of the in-process path on 2 threads), peak memory per worker, and checks
+that every id comes out once and that the labels agree with the in-process run.
 """
 from __future__ import annotations
 
@@ -49,10 +50,10 @@ def build_input(path: Path, rows: int, texts: list[str]) -> None:
             writer.writerow([f"r{i:07d}", f"{texts[i % len(texts)]} ({i})"])
 
 
-def in_process(task: str, model: str, source: Path, out: Path, batch_size: int,
+def in_process(task: str, model: str, source: Path, out: Path, batch_size: int, threads: int,
                measured_peak: bool) -> dict:
-    """The in-process path on 2 threads; its peak memory is this process's (meaningless
-    when this process trained the model: ``measured_peak`` False)."""
+    """The in-process path on ``threads`` threads; its peak memory is this process's
+    (meaningless when this process trained the model: ``measured_peak`` False)."""
     import torch
 
     from tunehub.core.running.runner import load
@@ -60,11 +61,11 @@ def in_process(task: str, model: str, source: Path, out: Path, batch_size: int,
 
     start = time.perf_counter()
     loaded = load(task, model=model)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     summary = predict_file(loaded, source, out, batch_size=batch_size, show_progress=False)
     seconds = time.perf_counter() - start
-    torch.set_num_threads(threads)
+    torch.set_num_threads(before)
     labels = {}
     with open(out, encoding="utf-8") as handle:
         for line in handle:
@@ -120,9 +121,12 @@ def main() -> None:
     print(f"{args.rows} rows from {len(texts)} sentences of {origin}; {cpu_class()}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
-    runs = {"in-process, 2 threads": in_process(task, model, source, work / "process.jsonl",
-                                                 args.batch_size, bool(args.model))}
-    print(f"  in-process done (load average {os.getloadavg()[0]:.1f})", flush=True)
+    runs = {}
+    for threads in (2, 1):
+        name = f"in-process, {threads} thread{'s' * (threads > 1)}"
+        runs[name] = in_process(task, model, source, work / f"process{threads}.jsonl",
+                                args.batch_size, threads, bool(args.model))
+        print(f"  {name} done (load average {os.getloadavg()[0]:.1f})", flush=True)
     for workers in (1, 2):
         name = f"Ray, {workers} worker{'s' * (workers > 1)}"
         runs[name] = on_ray(task, model, source, work / f"ray{workers}.parquet", workers,
@@ -144,6 +148,8 @@ def main() -> None:
     print(f"\n2 workers / 1 worker: {two / one:.2f}x (target >= 1.7)")
     print(f"2 workers / in-process on 2 threads: {two / rate['in-process, 2 threads']:.2f}x "
           "(target >= 0.85)")
+    print(f"1 worker / in-process on 1 thread (Ray's cost per worker): "
+          f"{one / rate['in-process, 1 thread']:.2f}x")
     print("Ray start-up (not in the rows/s): "
           + ", ".join(f"{runs[n]['startup']:.1f} s" for n in ("Ray, 1 worker", "Ray, 2 workers")))
 

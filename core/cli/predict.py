@@ -137,7 +137,8 @@ def _predict_on_ray(ctx: click.Context, ray, name: str, model: str | None, overr
         return
     peaks = summary["worker_peak_rss_mib"]
     console().print(f"{summary['rows_out']} of {summary['rows_in']} rows -> {summary['output']} "
-                    f"({summary['shards']} {kind} shards, {summary['rows_per_second']} rows/s on "
+                    f"({summary['shards']} {kind} shard{'s' * (summary['shards'] != 1)}, "
+                    f"{summary['rows_per_second']} rows/s on "
                     f"{summary['workers']} Ray workers, peak memory per worker "
                     f"{max(peaks.values(), default=0):.0f} MiB, model {artifact.ref})",
                     markup=False, highlight=False)

@@ -27,7 +27,6 @@ from ..errors import BatchError, ConfigError, DataError
 from ..running.data import FORMATS
 
 INSTALL = "pip install 'tunehub[ray]'"
-ENGINES = ("process", "ray")
 SHARD_KINDS = {".parquet": "parquet", ".jsonl": "jsonl"}
 ENV_PREFIXES = ("TUNEHUB_", "HF_", "TRANSFORMERS_", "XDG_CONFIG_HOME")  # what workers inherit
 
@@ -187,9 +186,12 @@ class RayEngine:
                     ray.init(num_cpus=(self.workers or _cpus()) + 1, include_dashboard=False,
                              **common)
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
-                raise ConfigError(f"--address: could not join {where} ({line(exc)}); check the "
-                                  "address and that the cluster is up (`ray status`).") from None
+                if not self.address:
+                    raise BatchError(f"a local Ray did not start ({line(exc)}); its logs are in "
+                                     "/tmp/ray/session_latest/logs.") from None
+                raise ConfigError(f"--address {self.address}: could not join the Ray cluster "
+                                  f"there ({line(exc)}); check the address and that the cluster "
+                                  "is up (`ray status` on its head).") from None
             self.started = True
             self.startup_seconds = time.perf_counter() - begin
         logging.getLogger("ray.data").setLevel(logging.ERROR)
@@ -270,7 +272,8 @@ class RayEngine:
             summary = {
                 "engine": "ray", "address": self.address or "local", "workers": workers,
                 "model": job.artifact.ref, "files": len(parts),
-                "column": ", ".join(sorted({part.column for part in parts})), "output": str(output),
+                "column": ", ".join(sorted({part.column for part in parts})),
+                "output": str(output),
                 "format": kind, "shards": len(sink.results), "rows_in": rows_in,
                 "rows_out": rows_out, "rows": rows_out, "seconds": round(seconds, 2),
                 "rows_per_second": round(rows_out / seconds, 1) if seconds else None,
