@@ -84,29 +84,18 @@ def add_dashboard(app: Any, settings: Any) -> None:
         status = 404 if isinstance(exc, ModelError) else 422
         return HTTPException(status, " ".join(str(exc).split()))
 
-    def page(name: str) -> FileResponse:
-        return FileResponse(STATIC / PAGES[name], media_type="text/html; charset=utf-8")
+    def page(name: str):
+        async def show() -> FileResponse:
+            return FileResponse(STATIC / PAGES[name], media_type="text/html; charset=utf-8")
+        return show
 
     @router.get("")
     @router.get("/")
     async def home() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/monitor", status_code=303)
 
-    @router.get("/monitor")
-    async def monitor_page() -> FileResponse:
-        return page("monitor")
-
-    @router.get("/versions")
-    async def versions_page() -> FileResponse:
-        return page("versions")
-
-    @router.get("/feedback")
-    async def feedback_page() -> FileResponse:
-        return page("feedback")
-
-    @router.get("/login")
-    async def login_page() -> FileResponse:
-        return page("login")
+    for name in PAGES:  # GET /ui/monitor, /ui/versions, /ui/feedback, /ui/login
+        router.get(f"/{name}", name=f"{name}_page")(page(name))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
