@@ -50,7 +50,7 @@ from ..core.models.inference import (
 )
 from ..core.running.progress import phase, say
 from ..core.artifacts.safety import refuse_remote_code, safe_model_folder
-from . import biencoder, generation, index, lora, ranking  # documented submodules
+from . import biencoder, generation, index, lora, onnx_backend, ranking  # documented submodules
 
 __all__ = [
     "PLUGIN_API_VERSION", "hookimpl",
@@ -63,6 +63,6 @@ __all__ = [
     "place", "run_batches", "length_order", "token_batches", "quantize_int8",
     "refuse_remote_code", "safe_model_folder", "phase", "say",
     "latest_corrections", "input_text", "EVALUATION_ROW", "WindowStats",
-    "lora", "biencoder", "generation", "index", "ranking",
+    "lora", "biencoder", "generation", "index", "ranking", "onnx_backend",
     "TunehubError", "ConfigError", "DataError", "ModelError", "did_you_mean", "unknown",
 ]

@@ -127,7 +127,7 @@ def test_worked_example_names_file_row_and_fix(acme_ner, tmp_path, row, message)
 REFERENCE = ROOT / "docs" / "reference.md"
 PUBLIC_MODULES = ["tunehub.plugin", "tunehub.plugin.lora", "tunehub.plugin.biencoder",
                   "tunehub.plugin.index", "tunehub.plugin.ranking",
-                  "tunehub.plugin.generation"]
+                  "tunehub.plugin.generation", "tunehub.plugin.onnx_backend"]
 
 
 def test_every_public_name_has_its_reference_entry():

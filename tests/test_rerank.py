@@ -135,3 +135,32 @@ def test_reranker_off_leaves_the_first_stage_alone(tiny_model, faq_files, tunehu
     assert not (model / "reranker").exists()
     assert json.loads((model / "retrieval.json").read_text())["rerank"]["used"] is False
     assert tunehub.predict("customer-service-qa", ["i lost my card"])[0]["answers"]
+
+
+def test_a_reranker_that_cannot_pay_off_is_not_trained():
+    truth = [0, 1, 2, 3]
+    right = np.array([[0, 1], [1, 0], [2, 0], [3, 0]])  # the first stage is right on all four
+    assert "fewer than head.rerank_min_questions=2000" in rerank.cannot_pay_off(259, right, truth)
+    assert "misses 0 of 4" in rerank.cannot_pay_off(5000, right, truth)
+    two_wrong = np.array([[1, 0], [0, 1], [2, 0], [3, 0]])
+    assert "misses 2 of 4" in rerank.cannot_pay_off(5000, two_wrong, truth)  # 2 fixed: not kept
+    assert rerank.choose(two_wrong, np.ones((4, 2)), np.array([[0., 1.], [0., 1.], [1., 0.], [1., 0.]]),
+                         truth, "auto", fixed_k=2, fixed_weight=1.0)["used"] is False
+    three_wrong = np.array([[1, 0], [0, 1], [0, 2], [3, 0]])
+    assert rerank.cannot_pay_off(5000, three_wrong, truth, min_questions=0) is None
+
+
+def test_auto_skips_the_reranker_on_a_small_faq_and_says_why(tiny_model, faq_files,  # noqa: F811
+                                                             tunehub_home):
+    faq, queries = faq_files
+    overrides = tiny_overrides(**{"dataset.faq": str(faq), "dataset.eval_fraction": "0.3",
+                                  "train.batch_size": "4"})
+    result = tunehub.run_task("customer-service-qa", data=queries, model=str(tiny_model),
+                              overrides=overrides)
+    note = result.notes["re-ranker"]
+    assert note.startswith("not trained [head.rerank=auto]: ") and "head.rerank=true trains" in note
+    model = tunehub_home / "artifacts" / "customer-service-qa" / "v1" / "model"
+    assert not (model / "reranker").exists()
+    saved = json.loads((model / "retrieval.json").read_text())["rerank"]
+    assert saved["used"] is False and "head.rerank_min_questions" in saved["skipped"]
+    assert not (tunehub_home / "artifacts" / "customer-service-qa" / "v1" / "logs" / "reranker").exists()

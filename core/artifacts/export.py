@@ -39,7 +39,7 @@ def export_onnx(folder: Path, output_name: str) -> dict[str, Any]:
         import onnxscript  # noqa: F401 (the torch.onnx exporter needs it)
     except ImportError as exc:
         raise ConfigError(f"--onnx needs the optional ONNX packages ({exc.name} is missing): "
-                          "pip install 'tunehub[onnx]'.") from None
+                          "pip install onnx onnxscript onnxruntime.") from None
     import logging
     import warnings
 

@@ -182,7 +182,7 @@ def rm(refs: tuple[str, ...], yes: bool, force: bool, as_json: bool) -> None:
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--onnx", is_flag=True,
               help="Also write model.onnx (the whole pipeline, checked against torch with "
-                   "onnxruntime); needs pip install 'tunehub[onnx]'.")
+                   "onnxruntime, installed with tunehub).")
 @click.option("--merged", is_flag=True,
               help="For a LoRA version: fold the adapter into the base model's weights and "
                    "write one plain folder (without it: the adapter and head, naming the base).")

@@ -433,14 +433,16 @@ def load(task: str, *, model: str | None = None, quantize: str = "none",
     that checked its input against the config before loading resolves it once."""
     from .engine import quiet_transformers
     from ..models.inference import configure_threads, load_predictor
+    from ..models.onnx_backend import use_onnx
     from .progress import phase
 
     catalog = catalog or load_catalog(strict, registries)
     artifact, config = version or version_config(task, model=model, overrides=overrides,
                                                  catalog=catalog)
     head = catalog.head_of(catalog.task(task))
-    quiet_transformers()
-    configure_threads()
+    if not use_onnx(artifact.model_dir, config):  # an ONNX copy runs without torch
+        quiet_transformers()
+        configure_threads()
     with phase(f"loading {artifact.ref}" + (f" ({quantize})" if quantize != "none" else "")):
         predictor = load_predictor(head, artifact.model_dir, config, quantize)
     return Loaded(task, artifact, config, head, predictor, quantize)

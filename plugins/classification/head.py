@@ -103,6 +103,10 @@ class SequenceClassificationHead:
         # default: on validation slices reading both ways scored lower for classification
         "head.attention": "causal",
         "head.dropout": 0.1,
+        # auto | true | false: an ONNX copy of the model for predict and serve (onnxruntime
+        # + tokenizers: a one-off prediction without importing torch). auto: encoders up to
+        # ONNX_AUTO_PARAMETERS parameters; decoder LLMs keep torch (a graph of GBs, minutes to write)
+        "head.onnx": "auto",
         "dataset.validation_fraction": 0.1,  # of the training rows, for best-epoch selection
     }
     # `app monitor` watches its tasks: the predicted label and the probability of each
@@ -118,6 +122,7 @@ class SequenceClassificationHead:
         if config["head"]["attention"] not in lora.ATTENTIONS:
             raise ConfigError(f"'head.attention' must be one of {', '.join(lora.ATTENTIONS)}, got "
                               f"'{config['head']['attention']}'.")
+        onnx_mode(config["head"]["onnx"])
         ds = config["dataset"]
         declared = list(ds["labels"])
         twice = sorted({label for label in declared if declared.count(label) > 1})
@@ -259,13 +264,17 @@ class SequenceClassificationHead:
         model.save(run.model_dir, tokenizer)
         if peft == "lora":  # evaluate as served: the adapter merged into the weights
             model.merge()
-        outputs = evaluate_texts(model, tokenizer, run.data.eval, names, settings)
+        onnx_note = write_onnx(model, tokenizer, run.model_dir, cfg["head"]["onnx"], settings,
+                               train.texts[:64])
+        outputs = ClassificationPredictor.open(run.model_dir, cfg, model, tokenizer).evaluate_examples(
+            run.data.eval, names)
         notes = {
             **result.notes(),
             "fine-tuning": f"{peft_note(peft, settings)}; trained {trained}"
             f"; pooling {model.pooling}; attention {model.attention} (head.attention)",
             "selection": f"best epoch on {selecting} over {len(val.texts)} held-out training rows"
             if selecting else "last epoch (no validation slice)",
+            "onnx": onnx_note,
         }
         return FitOutput(outputs, result.log_history, notes)
 
@@ -285,10 +294,7 @@ class SequenceClassificationHead:
 
     def load(self, model_dir: Path, config: Mapping[str, Any]) -> ClassificationPredictor:
         """Load once, predict many (used by predict, evaluate and serve)."""
-        from tunehub.plugin import TrainSettings
-
-        model, tokenizer = TextClassifier.load(model_dir)
-        return ClassificationPredictor(model, tokenizer, TrainSettings.from_config(config["train"]))
+        return ClassificationPredictor.open(model_dir, config)
 
     def predict(self, model_dir: Path, inputs: Sequence[str], config: Mapping[str, Any]):
         return self.load(model_dir, config).predict(inputs)
@@ -316,14 +322,53 @@ class SequenceClassificationHead:
 
 
 class ClassificationPredictor:
-    """A loaded classifier: ``predict(texts)`` -> label + probabilities per text."""
+    """A loaded classifier: ``predict(texts)`` -> label + probabilities per text.
 
-    def __init__(self, model, tokenizer, settings) -> None:
-        self.model, self.tokenizer, self.settings = model, tokenizer, settings
-        self.labels = list(model.labels)
+    It runs on the model folder's ONNX copy where `onnx_backend.use_onnx` says so (no torch
+    import), else on the torch model; the torch model loads on first use of ``model``
+    (``--quantize int8``, export)."""
+
+    def __init__(self, model_dir: Path, labels: list[str], settings, model=None, tokenizer=None,
+                 session=None) -> None:
+        self.model_dir, self.labels, self.settings = Path(model_dir), list(labels), settings
+        self._model, self.tokenizer, self.session = model, tokenizer, session
+
+    @classmethod
+    def open(cls, model_dir: Path, config: Mapping[str, Any], model=None, tokenizer=None):
+        from tunehub.plugin import TrainSettings, onnx_backend
+
+        settings = TrainSettings.from_config(config["train"])
+        if onnx_backend.use_onnx(model_dir, config):
+            meta = json.loads((Path(model_dir) / "head.json").read_text())
+            return cls(model_dir, meta["labels"], settings, model, tokenizer,
+                       onnx_backend.Session(model_dir))
+        if model is None:
+            model, tokenizer = TextClassifier.load(model_dir)
+        return cls(model_dir, model.labels, settings, model, tokenizer)
+
+    @property
+    def backend(self) -> str:
+        return "onnx" if self.session is not None else "torch"
+
+    @property
+    def model(self):
+        """The torch model (loaded on first use when predictions run on ONNX)."""
+        if self._model is None:
+            self._model, self.tokenizer = TextClassifier.load(self.model_dir)
+        return self._model
+
+    @model.setter
+    def model(self, module) -> None:
+        self._model = module
+
+    def proba(self, texts: list[str]) -> np.ndarray:
+        """(N, C) class probabilities, rows in input order."""
+        if self.session is not None:
+            return self.session.run(texts, self.settings.eval_batch_size)
+        return predict_proba(self.model, self.tokenizer, texts, self.settings)
 
     def predict(self, inputs: Sequence[str]) -> list[dict[str, Any]]:
-        probs = predict_proba(self.model, self.tokenizer, [str(t) for t in inputs], self.settings)
+        probs = self.proba([str(t) for t in inputs])
         return [
             {"label": self.labels[int(row.argmax())],
              "probabilities": {name: round(float(p), 6) for name, p in zip(self.labels, row)}}
@@ -331,17 +376,81 @@ class ClassificationPredictor:
         ]
 
     def quantize(self, kind: str) -> None:
-        """Dynamic int8 quantisation of the Linear layers, in place."""
+        """Dynamic int8 quantisation of the Linear layers, in place (on the torch model)."""
         from tunehub.plugin import quantize_int8
 
         if kind != "int8":
             raise ConfigError(f"--quantize {kind}: the classifier supports int8 only.")
         self.model = quantize_int8(self.model)
+        self.session = None
 
     def evaluate(self, data: TaskData) -> dict[str, Any]:
         """Evaluation outputs on ``data.eval``; its labels are mapped to the model's order."""
         _in_model_order(data, self.labels)
-        return evaluate_texts(self.model, self.tokenizer, data.eval, self.labels, self.settings)
+        return self.evaluate_examples(data.eval, self.labels)
+
+    def evaluate_examples(self, examples: Examples, names: list[str]) -> dict[str, Any]:
+        probs = self.proba(list(examples.texts))
+        return {"labels": names, "y_true": list(examples.labels),
+                "y_pred": probs.argmax(-1).tolist(), "probs": probs.tolist()}
+
+
+ONNX_AUTO_PARAMETERS = 150_000_000  # head.onnx=auto: BERT-base (110M) yes, Gemma 3 270M no
+
+
+def onnx_mode(value: Any) -> str:
+    """``head.onnx`` as auto, true or false (TOML booleans included)."""
+    mode = str(value).lower()
+    if mode not in ("auto", "true", "false"):
+        raise ConfigError(f"head.onnx must be auto, true or false, got '{value}'.")
+    return mode
+
+
+def write_onnx(model, tokenizer, model_dir: Path, mode: str, settings, texts: Sequence[str]) -> str:
+    """The model folder's ONNX copy per ``head.onnx``; returns the report's note."""
+    import torch
+
+    from tunehub.plugin import is_main_process, lora, onnx_backend
+
+    mode = onnx_mode(mode)
+    if mode == "false":
+        return "none (head.onnx=false): predict and serve run the torch model"
+    parameters = sum(p.numel() for p in model.parameters())
+    if mode == "auto" and lora.is_decoder(model.encoder.config):
+        return "none: a decoder LLM keeps the torch model (head.onnx=auto; true writes one)"
+    if mode == "auto" and parameters > ONNX_AUTO_PARAMETERS:
+        return (f"none: {parameters / 1e6:.0f}M parameters, above head.onnx=auto's "
+                f"{ONNX_AUTO_PARAMETERS / 1e6:.0f}M (true writes one)")
+    if not is_main_process():
+        return "written by the main process"
+    from accelerate.utils import extract_model_from_parallel
+
+    # the Trainer's mixed precision wraps forward in autocast: export the fp32 model
+    model = extract_model_from_parallel(model, keep_fp32_wrapper=False)
+
+    class Probabilities(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                                token_type_ids=token_type_ids)["logits"]
+            return torch.softmax(logits.float(), -1)
+
+    was_training = model.training
+    model.eval()
+    info = onnx_backend.export(Probabilities().eval(), tokenizer, model_dir, settings.max_length,
+                               "probabilities", texts)
+    model.train(was_training)
+    if not info["written"]:
+        if mode == "true":
+            raise ModelError(f"head.onnx=true, but the ONNX copy could not be written: {info['reason']}.")
+        return f"none: {info['reason']}; predict and serve run the torch model"
+    return (f"onnx/model.onnx ({info['bytes'] / 2**20:.0f} MiB, opset {info['opset']}; "
+            f"onnxruntime within {info['max_abs_difference']:.1e} of torch on "
+            f"{info['check_texts']} texts): predict, evaluate and serve run it in fp32 "
+            "(TUNEHUB_BACKEND=torch for the torch model)")
 
 
 def _in_model_order(data: TaskData, names: list[str]) -> None:
@@ -410,12 +519,6 @@ def predict_proba(model, tokenizer, texts: list[str], settings) -> np.ndarray:
         batch_size=settings.eval_batch_size, max_length=settings.max_length,
         bf16=resolve_precision(settings.precision) == "bf16",
     )
-
-
-def evaluate_texts(model, tokenizer, examples: Examples, names: list[str], settings):
-    probs = predict_proba(model, tokenizer, examples.texts, settings)
-    return {"labels": names, "y_true": list(examples.labels),
-            "y_pred": probs.argmax(-1).tolist(), "probs": probs.tolist()}
 
 
 @lru_cache(maxsize=None)

@@ -110,7 +110,7 @@ class BiEncoderHead:
     paths = ("dataset.faq",)  # a file setting: relative in a task file means beside it
     models = ("generate.model",)  # the decoder of generated answers (the runner resolves it)
     # numeric settings and the interval each must lie in (checked before any data loads)
-    ranges = {"dataset.validation_fraction": "[0, 1)"}
+    ranges = {"dataset.validation_fraction": "[0, 1)", "head.rerank_min_questions": "[0, inf)"}
     schema = {
         "dataset.faq": "",  # FAQ file (id,question,answer); empty: one entry per faq_id
         "dataset.validation_fraction": 0.1,  # of training queries, held out to calibrate
@@ -132,6 +132,9 @@ class BiEncoderHead:
         "head.rerank_negatives": 3,  # per training question, mined with the fine-tuned first stage
         "head.rerank_queries_per_entry": 20,  # training questions per entry for the re-ranker
         "head.rerank_loss": "bce",  # bce (pairs, positives weighted) | mnrl (in-batch + mined)
+        # auto trains it from this many training questions (after the per-entry cap): with
+        # fewer it was never kept on validation (see rerank.MIN_QUESTIONS)
+        "head.rerank_min_questions": 2000,
         "head.rerank_epochs": 1,
         "head.rerank_learning_rate": 2e-4,  # a new scoring layer: higher than fine-tuning alone
         **answers.SETTINGS,  # head.answer and the decoder's generate.* settings
@@ -338,6 +341,13 @@ class BiEncoderHead:
                               f"on validation) or in [0, 1]; got {head['rerank_k']}, "
                               f"{head['rerank_negatives']} and {head['rerank_weight']}.")
         train = qa.cap_per_entry(splits.train, head["rerank_queries_per_entry"], settings.seed)
+        if mode == "auto":  # skip the training where auto could not keep what it trains
+            ranked, _ = retriever.first_stage(held.texts, 10)
+            why = rerank.cannot_pay_off(len(train), ranked, truth_held, head["rerank_min_questions"])
+            if why:
+                return {"used": False, "mode": mode, "skipped": why,
+                        "validation questions": len(held),
+                        "validation": {"first stage": rerank.figures(ranked, truth_held)}}
         truth = [position[f] for f in train.faq_ids]
         ranked, _ = retriever.first_stage(train.texts, head["rerank_negatives"] + 1)
         wrong = rerank.wrong_candidates(ranked, truth, head["rerank_negatives"])

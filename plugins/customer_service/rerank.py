@@ -262,6 +262,30 @@ def choose(entries: np.ndarray, first: np.ndarray, cross: np.ndarray, truth: Seq
             "validation": validation}
 
 
+# head.rerank_min_questions: below it auto skips the cross-encoder. Its new scoring layer,
+# trained on 259 questions (bundled sample), scored recall@1 0.29 alone on validation against
+# the first stage's 0.67, and on 1,540 (BANKING77, 20 per entry) 0.568 against 0.925; the
+# fusion was not kept either time.
+MIN_QUESTIONS = 2000
+
+
+def cannot_pay_off(questions: int, first: np.ndarray, truth: Sequence[int],
+                   min_questions: int = MIN_QUESTIONS) -> str | None:
+    """Why training a re-ranker cannot change the answer under ``head.rerank=auto``, or None.
+
+    Two reasons: fewer training questions than ``min_questions``; or fewer first-stage top-1
+    mistakes on the validation questions than the keep rule (`choose`) needs even if every
+    one were fixed and none broken: fixed > 1.64 * sqrt(fixed) needs 3."""
+    if questions < min_questions:
+        return (f"{questions} training questions, fewer than head.rerank_min_questions="
+                f"{min_questions} (re-rankers trained on fewer were not kept on validation)")
+    misses = sum(1 for row, right in zip(first, truth) if int(row[0]) != right)
+    if misses - 1.64 * misses ** 0.5 <= 0:
+        return (f"the first stage misses {misses} of {len(truth)} validation questions at "
+                "rank 1, too few for a re-ranker to be kept (it needs 3 fixed)")
+    return None
+
+
 def top1_changes(before: np.ndarray, after: np.ndarray, truth: Sequence[int]) -> tuple[int, int]:
     """(questions whose top answer re-ranking made right, those it made wrong)."""
     right = np.asarray(truth)
@@ -282,6 +306,9 @@ def describe(choice: dict[str, Any]) -> str:
                       for name, v in choice["validation"].items())
     if choice["mode"] == "false":
         return f"off (head.rerank=false); on {choice['validation questions']} validation questions: {shown}"
+    if choice.get("skipped"):
+        return (f"not trained [head.rerank=auto]: {choice['skipped']}; head.rerank=true trains "
+                f"it anyway; on {choice['validation questions']} validation questions: {shown}")
     verdict = (f"used, re-scores the top {choice['k']} (final score {choice['weight']} x "
                f"cross-encoder + {1 - choice['weight']:.1f} x first stage)" if choice["used"]
                else "not used (no gain on validation)")
