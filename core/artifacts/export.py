@@ -40,9 +40,6 @@ def export_onnx(folder: Path, output_name: str) -> dict[str, Any]:
     except ImportError as exc:
         raise ConfigError(f"--onnx needs the optional ONNX packages ({exc.name} is missing): "
                           "pip install onnx onnxscript onnxruntime.") from None
-    import logging
-    import warnings
-
     import numpy as np
     import torch
 
@@ -70,22 +67,8 @@ def export_onnx(folder: Path, output_name: str) -> dict[str, Any]:
 
     config = getattr(getattr(model[0], "auto_model", None), "config", None)
     positions = getattr(config, "max_position_embeddings", None) or model.max_seq_length
-    batch = torch.export.Dim("batch")
-    length = torch.export.Dim("sequence", max=int(positions))
     path = Path(folder) / ONNX_FILE
-    exporter_log = logging.getLogger("torch.onnx")  # notes about absent optional packages
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), torch.inference_mode(False):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(pipeline, tuple(sample[k] for k in names), str(path),
-                              input_names=names, output_names=[output_name],
-                              dynamic_shapes={k: {0: batch, 1: length} for k in names},
-                              opset_version=ONNX_OPSET, dynamo=True, external_data=False,
-                              verbose=False, report=False)
-    finally:
-        exporter_log.setLevel(level)
+    write_graph(pipeline, tuple(sample[k] for k in names), path, names, output_name, int(positions))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     check = tokenizer(list(ONNX_CHECK_TEXTS), padding=True, truncation=True,
                       max_length=model.max_seq_length, return_tensors="pt")
@@ -99,3 +82,29 @@ def export_onnx(folder: Path, output_name: str) -> dict[str, Any]:
                          "without --onnx, or report this with your torch and onnxruntime versions.")
     return {"onnx": ONNX_FILE, "onnx_inputs": names, "onnx_output": output_name,
             "onnx_opset": ONNX_OPSET, "onnx_max_abs_difference": difference}
+
+
+def write_graph(module: Any, inputs: tuple, path: Path, names: list[str], output_name: str,
+                max_length: int) -> None:
+    """``module(*inputs)`` as an ONNX graph at ``path`` (the dynamo exporter, one file),
+    inputs ``names`` with batch and sequence length dynamic (length up to ``max_length``)."""
+    import logging
+    import warnings
+
+    import torch
+
+    batch = torch.export.Dim("batch")
+    length = torch.export.Dim("sequence", max=int(max_length))
+    exporter_log = logging.getLogger("torch.onnx")  # notes about absent optional packages
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, inputs, str(path), input_names=names,
+                              output_names=[output_name],
+                              dynamic_shapes={k: {0: batch, 1: length} for k in names},
+                              opset_version=ONNX_OPSET, dynamo=True, external_data=False,
+                              verbose=False, report=False)
+    finally:
+        exporter_log.setLevel(level)

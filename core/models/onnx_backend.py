@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts.export import ONNX_CHECK_TEXTS, ONNX_OPSET, ONNX_TOLERANCE
+from ..artifacts.export import ONNX_CHECK_TEXTS, ONNX_OPSET, ONNX_TOLERANCE, write_graph
 from ..errors import ConfigError
 
 ONNX_DIR = "onnx"
@@ -117,9 +117,6 @@ def export(forward: Callable[..., Any], tokenizer: Any, model_dir: Path, max_len
 
 def _export(forward, tokenizer, model_dir: Path, folder: Path, max_length: int, output: str,
             texts: Sequence[str]) -> dict[str, Any]:
-    import logging
-    import warnings
-
     import onnxruntime
     import torch
 
@@ -136,23 +133,9 @@ def _export(forward, tokenizer, model_dir: Path, folder: Path, max_length: int, 
                           "the transformers tokenizer"}
     pad_id = int(tokenizer.pad_token_id or 0)
     sample = tokenizer(check[:2], padding=True, return_tensors="pt")
-    batch = torch.export.Dim("batch")
-    length = torch.export.Dim("sequence", max=int(max_length))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(forward, tuple(sample[k] for k in names), str(path),
-                              input_names=names, output_names=[output],
-                              dynamic_shapes={k: {0: batch, 1: length} for k in names},
-                              opset_version=ONNX_OPSET, dynamo=True, external_data=False,
-                              verbose=False, report=False)
-    finally:
-        exporter_log.setLevel(level)
+    write_graph(forward, tuple(sample[k] for k in names), path, names, output, max_length)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     padded = tokenizer(check, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     (got,) = session.run(None, {k: padded[k].numpy() for k in names})

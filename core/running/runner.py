@@ -440,7 +440,7 @@ def load(task: str, *, model: str | None = None, quantize: str = "none",
     artifact, config = version or version_config(task, model=model, overrides=overrides,
                                                  catalog=catalog)
     head = catalog.head_of(catalog.task(task))
-    if not use_onnx(artifact.model_dir, config):  # an ONNX copy runs without torch
+    if quantize != "none" or not use_onnx(artifact.model_dir, config):  # ONNX needs no torch
         quiet_transformers()
         configure_threads()
     with phase(f"loading {artifact.ref}" + (f" ({quantize})" if quantize != "none" else "")):
