@@ -52,7 +52,8 @@ def backend_wanted() -> str:
     """``TUNEHUB_BACKEND``: auto (the ONNX copy where there is one), onnx or torch."""
     wanted = os.environ.get("TUNEHUB_BACKEND", "auto").strip().lower() or "auto"
     if wanted not in BACKENDS:
-        raise ConfigError(f"TUNEHUB_BACKEND must be one of {', '.join(BACKENDS)}, got '{wanted}'.")
+        raise ConfigError(f"TUNEHUB_BACKEND must be one of {', '.join(BACKENDS)}, got '{wanted}'; "
+                          "unset it for auto.")
     return wanted
 
 
