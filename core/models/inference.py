@@ -129,14 +129,21 @@ def configure_threads() -> int:
     (one per physical core); one inter-op thread, since batches run one after another."""
     import torch
 
-    wanted = os.environ.get("TUNEHUB_THREADS") or os.environ.get("OMP_NUM_THREADS")
-    if wanted and wanted.isdigit() and int(wanted) > 0:
-        torch.set_num_threads(int(wanted))
+    wanted = wanted_threads()
+    if wanted:
+        torch.set_num_threads(wanted)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set once parallel work started; keep it
         pass
     return torch.get_num_threads()
+
+
+def wanted_threads() -> int | None:
+    """The intra-op threads asked for: $TUNEHUB_THREADS, else $OMP_NUM_THREADS (a positive
+    integer), else None (the runtime's default)."""
+    wanted = os.environ.get("TUNEHUB_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    return int(wanted) if wanted and wanted.isdigit() and int(wanted) > 0 else None
 
 
 @contextmanager
@@ -153,6 +160,15 @@ def one_thread(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def in_input_order(chunks: Sequence[np.ndarray], order: Sequence[int]) -> np.ndarray:
+    """The rows of ``chunks`` (batches in ``order``, as `length_order` sorted them) put back
+    in input order."""
+    sorted_rows = np.concatenate(chunks)
+    out = np.empty_like(sorted_rows)
+    out[np.asarray(order)] = sorted_rows
+    return out
 
 
 def length_order(lengths: Sequence[int]) -> list[int]:
@@ -231,7 +247,4 @@ def run_batches(
                     [encoded[key][i] + [fill] * (width - len(encoded[key][i])) for i in rows],
                     dtype=torch.long).to(device)  # (B, T)
             chunks.append(forward(batch).float().cpu().numpy())
-    sorted_rows = np.concatenate(chunks)
-    out = np.empty_like(sorted_rows)
-    out[np.asarray(order)] = sorted_rows  # undo the length sort
-    return out
+    return in_input_order(chunks, order)

@@ -16,8 +16,9 @@ them; otherwise nothing is written and the reason is returned. It computes in fp
 
 When a loaded model uses it (`use_onnx`): the copy exists and was made from the weights
 the folder holds now (``onnx.json`` records each weight file's size and modification time,
-so a copy left behind by edited weights is ignored), onnxruntime imports, and neither ``TUNEHUB_BACKEND=torch`` nor a forced bf16 (``train.precision`` or
-``TUNEHUB_PRECISION``) asks for the torch model.
+so a copy left behind by edited weights is ignored), onnxruntime imports, and neither
+``TUNEHUB_BACKEND=torch`` nor a forced bf16 (``train.precision`` or ``TUNEHUB_PRECISION``)
+asks for the torch model.
 """
 from __future__ import annotations
 
@@ -67,9 +68,11 @@ def use_onnx(model_dir: Path, config: Mapping[str, Any]) -> bool:
                           "unset TUNEHUB_BACKEND.")
     if wanted == "torch" or not has_copy:
         return False
+    from ..running.engine import forced_precision
+
     precision = str(config.get("train", {}).get("precision", "auto")).lower()
-    forced = os.environ.get("TUNEHUB_PRECISION", "").strip().lower()
-    if wanted == "auto" and (precision == "bf16" or (precision == "auto" and forced == "bf16")):
+    if wanted == "auto" and (precision == "bf16" or (precision == "auto"
+                                                     and forced_precision() == "bf16")):
         return False
     import importlib.util
 
@@ -189,7 +192,7 @@ class Session:
         self.names = list(self.info["inputs"])
 
     def run(self, texts: Sequence[str], batch_size: int = 128, max_tokens: int = 512) -> np.ndarray:
-        from .inference import length_order, token_batches
+        from .inference import in_input_order, length_order, token_batches
 
         if not len(texts):
             return np.zeros((0,), dtype=np.float32)
@@ -210,17 +213,16 @@ class Session:
                 feed[name] = values
             (out,) = self.session.run(None, feed)
             chunks.append(np.asarray(out, dtype=np.float32))
-        sorted_rows = np.concatenate(chunks)
-        out = np.empty_like(sorted_rows)
-        out[np.asarray(order)] = sorted_rows
-        return out
+        return in_input_order(chunks, order)
 
 
 def _threads() -> int:
     """$TUNEHUB_THREADS, else $OMP_NUM_THREADS, else one per CPU this process may use."""
-    wanted = os.environ.get("TUNEHUB_THREADS") or os.environ.get("OMP_NUM_THREADS")
-    if wanted and wanted.isdigit() and int(wanted) > 0:
-        return int(wanted)
+    from .inference import wanted_threads
+
+    wanted = wanted_threads()
+    if wanted:
+        return wanted
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:

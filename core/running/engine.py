@@ -122,13 +122,17 @@ def resolve_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be auto, bf16 or fp32, got '{precision}'.")
     if precision == "auto":
-        forced = os.environ.get("TUNEHUB_PRECISION", "").strip().lower()
-        if forced not in ("", "auto", "bf16", "fp32"):
-            raise ConfigError(f"TUNEHUB_PRECISION must be auto, bf16 or fp32, got '{forced}'.")
-        if forced in ("bf16", "fp32"):
-            return forced
-        return "bf16" if bf16_is_fast() else "fp32"
+        return forced_precision() or ("bf16" if bf16_is_fast() else "fp32")
     return precision
+
+
+def forced_precision() -> str | None:
+    """What ``TUNEHUB_PRECISION`` forces ``auto`` to: ``bf16``, ``fp32``, or None (unset or
+    ``auto``); `ConfigError` for anything else."""
+    forced = os.environ.get("TUNEHUB_PRECISION", "").strip().lower()
+    if forced not in ("", "auto", "bf16", "fp32"):
+        raise ConfigError(f"TUNEHUB_PRECISION must be auto, bf16 or fp32, got '{forced}'.")
+    return forced if forced in ("bf16", "fp32") else None
 
 
 def resolve_attention(attention: str, precision: str) -> str | None:

@@ -254,7 +254,7 @@ def choose(entries: np.ndarray, first: np.ndarray, cross: np.ndarray, truth: Seq
     ranked, _ = reorder(entries[:, :best["k"]], fuse(first[:, :best["k"]], cross[:, :best["k"]],
                                                     best["weight"]), 1)
     fixed, broken = top1_changes(entries[:, 0], ranked[:, 0], truth)
-    helps = fixed - broken > 1.64 * (fixed + broken) ** 0.5
+    helps = clearly_helps(fixed, broken)
     used = mode == "true" or (mode == "auto" and helps)
     return {"used": used, "mode": mode, "k": best["k"], "weight": best["weight"],
             "helps on validation": helps, "validation questions": len(truth),
@@ -280,10 +280,16 @@ def cannot_pay_off(questions: int, first: np.ndarray, truth: Sequence[int],
         return (f"{questions} training questions, fewer than head.rerank_min_questions="
                 f"{min_questions} (re-rankers trained on fewer were not kept on validation)")
     misses = sum(1 for row, right in zip(first, truth) if int(row[0]) != right)
-    if misses - 1.64 * misses ** 0.5 <= 0:
+    if not clearly_helps(misses, 0):  # even fixing every miss and breaking none
         return (f"the first stage misses {misses} of {len(truth)} validation questions at "
                 "rank 1, too few for a re-ranker to be kept (it needs 3 fixed)")
     return None
+
+
+def clearly_helps(fixed: int, broken: int) -> bool:
+    """The keep rule: re-ranking fixes clearly more top answers than it breaks (a one-sided
+    sign test at 95%)."""
+    return fixed - broken > 1.64 * (fixed + broken) ** 0.5
 
 
 def top1_changes(before: np.ndarray, after: np.ndarray, truth: Sequence[int]) -> tuple[int, int]:
