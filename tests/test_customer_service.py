@@ -11,8 +11,9 @@ import tunehub
 from tunehub.core.cli import main
 from tunehub.core.errors import ConfigError, DataError, ModelError
 from tunehub.plugins.customer_service import DATA
-from tunehub.plugins.customer_service.data import readable
-from tunehub.plugins.customer_service.retrieval import BM25, calibrate, no_answer_precision, no_answer_recall
+from tunehub.plugins.customer_service.data import QASplits, Queries, calibration_split, readable
+from tunehub.plugins.customer_service.retrieval import (BM25, calibrate, mix_weights, no_answer_precision,
+                                                      no_answer_recall)
 
 from conftest import tiny_overrides, write_csv
 
@@ -107,6 +108,30 @@ def test_threshold_calibration_separates_right_answers_from_the_rest():
     assert 0.7 < threshold < 0.8 and "6 held-out queries" in note
     assert calibrate(np.array([0.5, 0.6]), np.array([True, True]))[0] < 0.5  # nobody handed off
     assert calibrate(np.zeros(0), np.zeros(0, dtype=bool))[0] == 0.0
+
+
+def test_calibration_weighs_out_of_scope_queries_by_their_share_of_the_data():
+    # two right answers (0.9, 0.6) and two out-of-scope queries scoring between them
+    best, right = np.array([0.9, 0.6, 0.65, 0.62]), np.array([True, True, False, False])
+    counted, _ = calibrate(best, right)
+    assert 0.65 < counted < 0.9  # counted once each, two hand-offs buy one lost answer
+    calibration = Queries(texts=["a", "b", "c", "d"], faq_ids=["x", "y", "", ""])
+    weights = mix_weights(calibration, in_scope_share=0.9)  # the data: 10% out of scope
+    assert weights[:2] == pytest.approx([1.8, 1.8]) and weights[2:] == pytest.approx([0.2, 0.2])
+    assert (weights * np.array([1, 1, 0, 0])).sum() / weights.sum() == pytest.approx(0.9)
+    weighted, note = calibrate(best, right, weights)
+    assert weighted < 0.6 and "weighted to the query data's share" in note  # nobody handed off
+    assert mix_weights(calibration, None) is None
+    assert mix_weights(Queries(texts=["a"], faq_ids=["x"]), 0.9) is None  # one kind only
+
+
+def test_the_query_mix_counts_training_and_calibration_queries():
+    splits = calibration_split(Queries(texts=[f"q{i}" for i in range(40)],
+                                       faq_ids=[f"e{i % 4}" if i < 36 else "" for i in range(40)]),
+                               0.25, seed=13)
+    assert all(splits.train.faq_ids) and splits.calibration.faq_ids.count("") == 4
+    assert splits.in_scope_share() == pytest.approx(36 / 40)
+    assert QASplits(Queries(), Queries()).in_scope_share() is None
 
 
 def test_no_answer_metrics_count_out_of_scope_and_wrong_answers():

@@ -9,7 +9,7 @@ import pytest
 import tunehub
 from tunehub.core.errors import ConfigError
 from tunehub.plugins.customer_service import rerank
-from tunehub.plugins.customer_service.retrieval import calibrate
+from tunehub.plugins.customer_service.retrieval import calibrate, mix_weights
 
 from conftest import tiny_overrides
 from test_customer_service import FAQ, faq_files  # noqa: F401 (fixture)
@@ -120,7 +120,8 @@ def test_reranker_is_trained_saved_and_used_by_predict(tiny_model, faq_files, tu
     predictor = BiEncoderHead().load(model, {"train": {"max_length": 32, "eval_batch_size": 8}})
     entries, final = predictor.retriever.search(calibration.texts, 1)
     truth = np.asarray([data.info["faq"].position().get(f, -2) for f in calibration.faq_ids])
-    expected, _ = calibrate(final[:, 0], entries[:, 0] == truth)
+    weights = mix_weights(calibration, data.train.in_scope_share())
+    expected, _ = calibrate(final[:, 0], entries[:, 0] == truth, weights)
     assert settings["threshold"] == pytest.approx(expected, abs=1e-3)
 
 

@@ -80,6 +80,14 @@ class QASplits:
     train: Queries
     calibration: Queries
 
+    def in_scope_share(self) -> float | None:
+        """The share of in-scope queries among all training queries (training and
+        calibration): the traffic mix the hand-off is calibrated for. None with no queries."""
+        total = len(self.train) + len(self.calibration)
+        if not total:
+            return None
+        return sum(bool(f) for q in (self.train, self.calibration) for f in q.faq_ids) / total
+
 
 def readable(name: str) -> str:
     """An id made readable: 'card_arrival' -> 'card arrival'."""

@@ -47,19 +47,22 @@ def documents(faq: Faq, train: Queries, head: Mapping[str, Any]) -> tuple[list[s
     return texts, owners
 
 
-def calibrate(best: np.ndarray, right: np.ndarray) -> tuple[float, str]:
+def calibrate(best: np.ndarray, right: np.ndarray,
+              weights: np.ndarray | None = None) -> tuple[float, str]:
     """The score under which to hand off, from held-out queries.
 
     ``best`` (N,) is each query's top score, ``right`` (N,) whether its top answer is
     correct (False for out-of-scope queries). The threshold maximises right outcomes: a
-    correct answer given, or a hand-off where the answer would be wrong or none exists."""
+    correct answer given, or a hand-off where the answer would be wrong or none exists.
+    ``weights`` (N,) counts each query that many times (`mix_weights`); None counts each once."""
     n = len(best)
     if n == 0:
         return 0.0, "no held-out queries to calibrate on: threshold 0 (hand off only with no match)"
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     order = np.argsort(best, kind="stable")
-    s, r = best[order].astype(float), right[order].astype(bool)
-    wrong_below = np.concatenate([[0], np.cumsum(~r)])  # hand off the j lowest: (n+1,)
-    right_above = np.concatenate([np.cumsum(r[::-1])[::-1], [0]])
+    s, r, w = best[order].astype(float), right[order].astype(bool), w[order]
+    wrong_below = np.concatenate([[0], np.cumsum(w * ~r)])  # hand off the j lowest: (n+1,)
+    right_above = np.concatenate([np.cumsum((w * r)[::-1])[::-1], [0]])
     good = wrong_below + right_above
     j = int(np.argmax(good))  # ties: the fewest hand-offs
     if j == 0:
@@ -68,19 +71,38 @@ def calibrate(best: np.ndarray, right: np.ndarray) -> tuple[float, str]:
         threshold = s[-1] + 1e-6
     else:
         threshold = (s[j - 1] + s[j]) / 2
+    weighted = "" if weights is None else ", weighted to the query data's share of out-of-scope queries"
     note = (f"{threshold:.4f}: the score that gives the most right outcomes (a correct top "
             f"answer, or a hand-off where the top answer is wrong or out of scope) on {n} "
-            f"held-out queries never trained on ({int((~r).sum())} with no right top answer); "
-            f"{good[j] / n:.1%} right, {j / n:.1%} handed off")
+            f"held-out queries never trained on ({int((~r).sum())} with no right top answer"
+            f"{weighted}); {good[j] / w.sum():.1%} right, {w[:j].sum() / w.sum():.1%} handed off")
     return float(threshold), note
 
 
-def calibrate_search(search: Search, faq: Faq, calibration: Queries) -> tuple[float, str]:
+def mix_weights(calibration: Queries, in_scope_share: float | None) -> np.ndarray | None:
+    """Weights that give the calibration queries the mix of in-scope and out-of-scope
+    queries that ``in_scope_share`` says the query data has.
+
+    Every out-of-scope training query is held out for calibration (nothing can train on
+    it), so the calibration set holds far more of them than the traffic does (the FAQ
+    sample: 28 of 83 against 28 of 342); counted as they come, they would buy hand-offs with
+    right answers. None (count each once) when the share is unknown or one kind is missing."""
+    scope = np.asarray([bool(f) for f in calibration.faq_ids])
+    if in_scope_share is None or not len(scope) or scope.all() or not scope.any():
+        return None
+    here = scope.mean()
+    return np.where(scope, in_scope_share / here, (1 - in_scope_share) / (1 - here))
+
+
+def calibrate_search(search: Search, faq: Faq, calibration: Queries,
+                     in_scope_share: float | None = None) -> tuple[float, str]:
+    """`calibrate` on ``search``'s top answers to the calibration queries, weighted by
+    `mix_weights` when ``in_scope_share`` (of the query data, `QASplits.in_scope_share`) is given."""
     if not len(calibration):
         return calibrate(np.zeros(0), np.zeros(0, dtype=bool))
     entries, scores = search(calibration.texts, 1)
     truth = np.asarray([faq.position().get(f, -2) for f in calibration.faq_ids])
-    return calibrate(scores[:, 0], entries[:, 0] == truth)
+    return calibrate(scores[:, 0], entries[:, 0] == truth, mix_weights(calibration, in_scope_share))
 
 
 def outputs(search: Search, faq: Faq, queries: Queries, threshold: float, k: int = 10,
