@@ -70,6 +70,8 @@ def test_the_chinese_entity_task_defaults_to_gemma_reading_both_ways(chinese_tag
     catalog = runner.load_catalog()
     config = runner.resolve_config(catalog, catalog.task("entity-extraction-zh"))
     assert config["model"] == "gemma3-270m" and config["head"]["attention"] == "auto"
+    # the schedule chosen on validation slices (docs/tasks/entity-extraction.md)
+    assert config["train"]["batch_size"] == 16 and config["train"]["lora"]["learning_rate"] == 1e-3
     result, home = chinese_tagger
     monkeypatch.setenv("TUNEHUB_HOME", str(home))
     assert result.notes["attention direction"].startswith("bidirectional")
