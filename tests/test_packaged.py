@@ -144,3 +144,29 @@ def test_registry_aliases_take_licence_package_and_hash(tmp_path, tunehub_home):
     registry.write_text("[models]\nbig = 3\n")
     bad = CliRunner().invoke(main, ["--registry", str(registry), "models"])
     assert bad.exit_code == 2 and "needs a 'source'" in bad.stderr
+
+
+def test_a_conversion_parses_each_gguf_file_once(tmp_path, monkeypatch):
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    parsed = []
+
+    class Counting(gguf.GGUFReader):
+        def __init__(self, *args, **kwargs):
+            parsed.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(gguf, "GGUFReader", Counting)
+    with packaged._one_reader():
+        first, again = gguf.GGUFReader(path), gguf.GGUFReader(str(path))
+        assert first is again and len(parsed) == 1  # the tokenizer, config and weights share it
+        assert first.tensors[0].name == "token_embd.weight"
+    assert gguf.GGUFReader is Counting  # put back afterwards
