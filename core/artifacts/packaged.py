@@ -188,14 +188,14 @@ def _one_reader():
 def load_gguf(gguf: Path, dest: Path) -> None:
     """Dequantise ``gguf`` with transformers and save model + tokenizer to ``dest``.
 
-    ``save_pretrained`` refuses a GGUF-loaded model, so its state is copied into a fresh
-    model of the same config (without the GGUF quantisation entry) and that is saved.
+    ``save_pretrained`` refuses a GGUF-loaded model, so its state is moved into a fresh
+    model of the same config (without the GGUF quantisation entry), made on the meta
+    device so that nothing is initialised twice, and that is saved.
     """
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from ..running.engine import quiet_transformers
-
-    import torch
 
     quiet_transformers()
     try:
