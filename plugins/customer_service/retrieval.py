@@ -65,10 +65,16 @@ def calibrate(best: np.ndarray, right: np.ndarray,
     right_above = np.concatenate([np.cumsum((w * r)[::-1])[::-1], [0]])
     good = wrong_below + right_above
     j = int(np.argmax(good))  # ties: the fewest hand-offs
+    # halfway between the last score handed off and the first answered; at either end, half
+    # the nearest gap beyond it, so that a query scoring as a held-out one did (give or take
+    # another batch's rounding) is decided the same way
+    def half_gap(a: int, b: int) -> float:
+        return max(float(s[b] - s[a]) if n > 1 else 0.0, 2e-6) / 2
+
     if j == 0:
-        threshold = s[0] - 1e-6
+        threshold = s[0] - half_gap(0, 1)
     elif j == n:
-        threshold = s[-1] + 1e-6
+        threshold = s[-1] + half_gap(-2, -1)
     else:
         threshold = (s[j - 1] + s[j]) / 2
     weighted = "" if weights is None else ", weighted to the query data's share of out-of-scope queries"
