@@ -237,8 +237,7 @@ class BiEncoderHead:
             model, result, described = self.train_mnrl(run, model, anchors, positives, targets, settings)
         retriever = Retriever.build(model, faq, splits.train, config)
         choice = self.second_stage(run, retriever, settings)
-        threshold, note = calibrate_search(retriever.search, faq, splits.calibration,  # final score
-                                           splits.in_scope_share())
+        threshold, note = calibrate_search(retriever.search, faq, splits)  # on the final score
         handoff = head["handoff_message"]
         out = outputs(retriever.search, faq, run.data.eval, threshold, handoff_message=handoff)
         extra, written = {}, {}
@@ -478,8 +477,7 @@ def untuned(data: TaskData, config: Mapping[str, Any], base: Path) -> dict[str, 
     faq, splits = data.info["faq"], data.train
     model = load_encoder(Path(base), config["train"]["max_length"])
     retriever = Retriever.build(model, faq, splits.train, config)
-    threshold, _ = calibrate_search(retriever.search, faq, splits.calibration,
-                                    splits.in_scope_share())
+    threshold, _ = calibrate_search(retriever.search, faq, splits)
     return outputs(retriever.search, faq, data.eval, threshold,
                    handoff_message=config["head"]["handoff_message"])
 
@@ -501,7 +499,7 @@ def bm25(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
 
     faq, splits = data.info["faq"], data.train
     index = BM25(*documents(faq, splits.train, config["head"]))
-    threshold, _ = calibrate_search(index.search, faq, splits.calibration, splits.in_scope_share())
+    threshold, _ = calibrate_search(index.search, faq, splits)
     return outputs(index.search, faq, data.eval, threshold,
                    handoff_message=config["head"]["handoff_message"])
 

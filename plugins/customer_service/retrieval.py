@@ -15,7 +15,7 @@ import numpy as np
 
 from tunehub.plugin import CJK_CHARACTERS, ConfigError
 
-from .data import Faq, Queries
+from .data import Faq, QASplits, Queries
 
 Search = Callable[[list[str], int], tuple[np.ndarray, np.ndarray]]
 DOCUMENTS = ("question", "answer", "question+answer")
@@ -100,15 +100,16 @@ def mix_weights(calibration: Queries, in_scope_share: float | None) -> np.ndarra
     return np.where(scope, in_scope_share / here, (1 - in_scope_share) / (1 - here))
 
 
-def calibrate_search(search: Search, faq: Faq, calibration: Queries,
-                     in_scope_share: float | None = None) -> tuple[float, str]:
+def calibrate_search(search: Search, faq: Faq, splits: QASplits) -> tuple[float, str]:
     """`calibrate` on ``search``'s top answers to the calibration queries, weighted by
-    `mix_weights` when ``in_scope_share`` (of the query data, `QASplits.in_scope_share`) is given."""
+    `mix_weights` to the mix of all the training queries (`QASplits.in_scope_share`)."""
+    calibration = splits.calibration
     if not len(calibration):
         return calibrate(np.zeros(0), np.zeros(0, dtype=bool))
     entries, scores = search(calibration.texts, 1)
     truth = np.asarray([faq.position().get(f, -2) for f in calibration.faq_ids])
-    return calibrate(scores[:, 0], entries[:, 0] == truth, mix_weights(calibration, in_scope_share))
+    return calibrate(scores[:, 0], entries[:, 0] == truth,
+                     mix_weights(calibration, splits.in_scope_share()))
 
 
 def outputs(search: Search, faq: Faq, queries: Queries, threshold: float, k: int = 10,
