@@ -42,9 +42,7 @@ def main() -> None:
     verdict = "meets" if acc >= TARGET else "below"
     print(f"finfe accuracy {acc:.4f} macro_f1 {f1:.4f} (target accuracy >= {TARGET}: "
           f"{verdict}) in {minutes:.1f} min; overrides {args.overrides or 'none'}; {cpu_class()}")
-    for name, values in result.baselines.items():
-        print(f"  baseline {name:16s} accuracy {values['accuracy']:.4f} "
-              f"macro_f1 {values['macro_f1']:.4f}")
+    print_baselines(result.baselines)
     print(f"  notes {result.notes}", flush=True)
     unseen_rows(folder, result.version)
 
@@ -58,24 +56,30 @@ def unseen_rows(folder: Path, version: str) -> None:
 
     task = "financial-sentiment-zh"
     seen = {text.strip() for text in read_column(folder / "train.csv", "text")}
-    unseen = Path(tempfile.mkdtemp(prefix="finfe-")) / "test_unseen.csv"
     with open(folder / "test.csv", newline="", encoding="utf-8") as source:
         reader = csv.DictReader(source)
         rows = [row for row in reader if row["text"].strip() not in seen]
-    with open(unseen, "w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=reader.fieldnames)
-        writer.writeheader()
-        writer.writerows(rows)
     ref = f"{task}@{version}"
-    model = tunehub.evaluate(task, model=ref, data=unseen, write=False).metrics
-    print(f"on the {len(rows)} test rows whose text is in no training row: {ref} accuracy "
-          f"{model['accuracy']:.4f} macro_f1 {model['macro_f1']:.4f}")
     catalog = load_catalog()
     config = version_config(task, model=ref, catalog=catalog)[1]
     head = catalog.head_of(catalog.task(task))
-    data = head.load_data(config, {"train": folder / "train.csv", "eval": unseen})
-    for name in config["baselines"]:
-        values = score(catalog, config["metrics"], baseline_fn(catalog, head, name)(data, config))[0]
+    with tempfile.TemporaryDirectory(prefix="finfe-") as scratch:
+        unseen = Path(scratch) / "test_unseen.csv"
+        with open(unseen, "w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, fieldnames=reader.fieldnames)
+            writer.writeheader()
+            writer.writerows(rows)
+        model = tunehub.evaluate(task, model=ref, data=unseen, write=False).metrics
+        data = head.load_data(config, {"train": folder / "train.csv", "eval": unseen})
+    print(f"on the {len(rows)} test rows whose text is in no training row: {ref} accuracy "
+          f"{model['accuracy']:.4f} macro_f1 {model['macro_f1']:.4f}")
+    print_baselines({name: score(catalog, config["metrics"],
+                                 baseline_fn(catalog, head, name)(data, config))[0]
+                     for name in config["baselines"]})
+
+
+def print_baselines(baselines: dict) -> None:
+    for name, values in baselines.items():
         print(f"  baseline {name:16s} accuracy {values['accuracy']:.4f} "
               f"macro_f1 {values['macro_f1']:.4f}", flush=True)
 
