@@ -170,6 +170,8 @@ def test_replies_cite_the_entries_they_were_shown_and_stream_the_same_text(groun
     ("head.answer=written", "head.answer must be one of retrieved, generated"),
     ("generate.model=", "head.answer = generated needs generate.model"),
     ("generate.entries=0", "generate.entries, generate.epochs and generate.max_new_tokens"),
+    ("generate.max_steps=0", "generate.max_steps -1 (epochs decide) or 1 or more"),
+    ("generate.eval_batch_size=0", "generate.eval_batch_size must be 1 or more"),
 ])
 def test_bad_settings_are_refused_before_any_model_loads(setting, match):
     done = CliRunner().invoke(main, ["validate-data", TASK, "--set", setting])

@@ -189,3 +189,26 @@ def test_a_version_with_references_keeps_its_pairs_and_answers_the_same_after_lo
     assert len(kept) == len(toy_pairs()) - round(0.2 * len(toy_pairs()))  # the training pairs
     assert "2 most similar training pairs" in result.notes["references"]
     assert runner.evaluate(TASK, write=False).metrics == result.metrics
+
+
+def test_generation_runs_in_the_precision_the_run_resolves_and_keeps_prompt_order(
+        tiny_llama, precision):
+    """Weights are bf16 where the precision resolves to bf16 (train.precision wins over
+    TUNEHUB_PRECISION), fp32 else; prompts are written longest first in batches and come
+    back in the order given."""
+    import torch
+
+    from tunehub.plugin import generation
+
+    prompts = ["Hi?", "What colour is the car 3 in the picture we sent you last week?",
+               "Is the cup red?", "Where is the box that the pen came in?", "Hat?"]
+    settings = {"max_new_tokens": 6, "batch_size": 1}
+    one = generation.load_base(tiny_llama, settings)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    assert next(one.model.parameters()).dtype == dtype
+    assert one.precision == precision and f"{precision} weights" in one.describe()
+    alone = [one.generate([p])[0] for p in prompts]
+    assert one.generate(prompts) == alone  # reordered for batching, returned in order
+    fp32 = generation.load_base(tiny_llama, {**settings, "batch_size": 8}, precision="fp32")
+    assert next(fp32.model.parameters()).dtype == torch.float32  # the setting wins
+    assert fp32.generate(prompts) == [fp32.generate([p])[0] for p in prompts]

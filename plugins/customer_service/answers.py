@@ -33,7 +33,9 @@ SETTINGS = {
     "generate.model": "",  # the decoder that writes answers (head.answer = generated), e.g. smollm2
     "generate.entries": 3,  # entries shown to the decoder, best first
     "generate.epochs": 1,
-    "generate.batch_size": 8,
+    "generate.batch_size": 8,  # training pairs an optimizer step
+    "generate.eval_batch_size": 32,  # questions answered at once (of similar length)
+    "generate.max_steps": -1,  # optimizer steps of the decoder; -1: generate.epochs decide
     "generate.learning_rate": 5e-4,  # LoRA adapters' learning rate
     "generate.max_length": 512,  # tokens of prompt and answer while training
     "generate.max_new_tokens": 96,
@@ -53,6 +55,10 @@ def check(config: Mapping[str, Any]) -> None:
     if int(g["entries"]) < 1 or int(g["epochs"]) < 1 or int(g["max_new_tokens"]) < 1:
         raise ConfigError("generate.entries, generate.epochs and generate.max_new_tokens must be "
                           f"1 or more; got {g['entries']}, {g['epochs']} and {g['max_new_tokens']}.")
+    if int(g["eval_batch_size"]) < 1 or not (int(g["max_steps"]) == -1 or int(g["max_steps"]) >= 1):
+        raise ConfigError("generate.eval_batch_size must be 1 or more and generate.max_steps -1 "
+                          f"(epochs decide) or 1 or more; got {g['eval_batch_size']} and "
+                          f"{g['max_steps']}.")
     if answer == "generated":  # a global batch too, shared by this run's processes
         split_batch(int(g["batch_size"]), max_device_batch=int(config["train"]["max_device_batch"]),
                     key="generate.batch_size")
@@ -69,9 +75,17 @@ def decoder_settings(config: Mapping[str, Any]) -> TrainSettings:
         epochs=int(g["epochs"]), batch_size=int(g["batch_size"]),
         max_device_batch=int(train["max_device_batch"]), max_length=int(g["max_length"]),
         seed=int(train["seed"]), precision=train["precision"], peft="lora",
+        max_steps=int(g["max_steps"]),
         lora={"learning_rate": float(g["learning_rate"]), "max_epochs": int(g["epochs"])},
         warmup_ratio=0.05, save_checkpoints=bool(train["save_checkpoints"]),
         checkpoint_minutes=float(train["checkpoint_minutes"]))
+
+
+def writing(config: Mapping[str, Any]) -> dict[str, Any]:
+    """How the decoder writes (`tunehub.plugin.generation.Generator`): ``generate.*``,
+    ``eval_batch_size`` questions at a time."""
+    g = config["generate"]
+    return {**g, "batch_size": int(g["eval_batch_size"])}
 
 
 def references(faq: Faq, row: Sequence[int]) -> list[tuple[str, str]]:
@@ -163,8 +177,9 @@ def with_written(outputs: Mapping[str, Any], writer: Writer, texts: Sequence[str
 
 
 def load_writer(folder: Path, faq: Faq, config: Mapping[str, Any], settings: Mapping[str, Any]) -> Writer:
-    return Writer(generation.load(Path(folder) / GENERATOR_DIR, config["generate"]), faq,
-                  int(settings["entries"]))
+    return Writer(generation.load(Path(folder) / GENERATOR_DIR, writing(config),
+                                  precision=config["train"]["precision"]),
+                  faq, int(settings["entries"]))
 
 
 # -- metrics ----------------------------------------------------------------------------

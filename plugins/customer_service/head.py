@@ -280,12 +280,13 @@ class BiEncoderHead:
             decoder, str(g["model"]), prompts, responses, settings,
             run.model_dir / answers.GENERATOR_DIR, work,
             resume=run.resume and last_checkpoint(work / "checkpoints") is not None,
-            callbacks=run.callbacks, generation=g)
+            callbacks=run.callbacks, generation=answers.writing(config))
         texts = run.data.eval.texts
         with phase("writing answers to the evaluation questions"):
             written = answers.with_written(out, answers.Writer(generator, faq, entries), texts)
         with phase("the untuned decoder answering the same prompts"):
-            base = generation.load_base(decoder, g)
+            base = generation.load_base(decoder, answers.writing(config),
+                                        precision=config["train"]["precision"])
             run.data.info["untuned_decoder_outputs"] = answers.with_written(
                 out, answers.Writer(base, faq, entries), texts)
         shares = ", ".join(f"[{n}] {w / sum(weights):.0%}" for n, w in enumerate(weights, 1))
@@ -524,6 +525,7 @@ def untuned_decoder(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]
     if decoder is None:
         raise ConfigError("the untuned-decoder baseline needs generate.model: the decoder LLM "
                           "that writes answers (e.g. --set generate.model=smollm2).")
-    writer = answers.Writer(generation.load_base(decoder, config["generate"]), data.info["faq"],
-                            int(config["generate"]["entries"]))
+    writer = answers.Writer(generation.load_base(decoder, answers.writing(config),
+                                                 precision=config["train"]["precision"]),
+                            data.info["faq"], int(config["generate"]["entries"]))
     return answers.with_written(untuned_baseline(data, config), writer, data.eval.texts)

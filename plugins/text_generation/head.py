@@ -203,7 +203,8 @@ class TextGenerationHead:
 
     # -- using a saved model ----------------------------------------------------------
     def load(self, model_dir: Path, config: Mapping[str, Any]) -> "Answers":
-        generator = generation.load(model_dir, config["predict"])
+        generator = generation.load(model_dir, config["predict"],
+                                    precision=config["train"]["precision"])
         k = int(generator.meta.get("references", 0))
         neighbours = Neighbours(read_pairs_jsonl(Path(model_dir) / REFERENCES)) if k else None
         return Answers(generator, neighbours, k)
@@ -266,7 +267,8 @@ def untuned(data: TaskData, config: Mapping[str, Any]) -> dict[str, Any]:
                           "name; run it through `app run-task`.")
     k = int(config["head"]["references"])
     base = generation.load_base(data.base_model, config["predict"],
-                                str(config["head"]["system_prompt"]))
+                                str(config["head"]["system_prompt"]),
+                                precision=config["train"]["precision"])
     return Answers(base, Neighbours(data.train) if k else None, k).evaluate(data)
 
 
