@@ -212,3 +212,36 @@ def test_generation_runs_in_the_precision_the_run_resolves_and_keeps_prompt_orde
     fp32 = generation.load_base(tiny_llama, {**settings, "batch_size": 8}, precision="fp32")
     assert next(fp32.model.parameters()).dtype == torch.float32  # the setting wins
     assert fp32.generate(prompts) == [fp32.generate([p])[0] for p in prompts]
+
+
+def test_response_batches_give_the_loss_of_every_position_from_the_response_logits(tiny_llama):
+    """Left-padded batches with positions from each row's start and logits for the response
+    positions only give the loss (and gradients) of right-padded batches over every
+    position."""
+    import torch
+    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
+
+    from tunehub.core.models import generation
+
+    tokenizer = generation.load_tokenizer(tiny_llama)
+    rows = generation.sft_rows(
+        tokenizer, ["Is it red?", "What colour is the car in the picture we sent you?", "Hat?"],
+        ["It is red.", "Blue.", "The hat is a grey one with a long brim and two feathers."], "", 64)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_llama), dtype="float32")
+    assert generation.keeps_logits(model)
+    batch = generation.ResponseBatches(tokenizer.pad_token_id)(rows)
+    longest_answer = max(sum(t != -100 for t in r["labels"]) for r in rows)
+    assert batch["logits_to_keep"] == longest_answer + 1 < batch["input_ids"].shape[1]
+    assert batch["labels"].shape[1] == batch["logits_to_keep"]
+    plain = DataCollatorForSeq2Seq(tokenizer, padding=True)(rows)
+
+    def loss_and_grad(inputs):
+        model.zero_grad()
+        out = model(**inputs)
+        out.loss.backward()
+        return out, model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+
+    (kept, kept_grad), (full, full_grad) = loss_and_grad(batch), loss_and_grad(plain)
+    assert kept.logits.shape[1] == batch["logits_to_keep"]
+    assert kept.loss.item() == pytest.approx(full.loss.item(), rel=1e-5)
+    assert torch.allclose(kept_grad, full_grad, rtol=1e-4, atol=1e-6)

@@ -188,9 +188,11 @@ def train(base: Path, name: str, prompts: Sequence[str], responses: Sequence[str
     room = getattr(model.config, "max_position_embeddings", None) or settings.max_length
     rows = sft_rows(tokenizer, prompts, responses, system, min(settings.max_length, room))
 
+    collator = (ResponseBatches(tokenizer.pad_token_id) if keeps_logits(model)
+                else DataCollatorForSeq2Seq(tokenizer, padding=True))
+
     def make_trainer(args):
-        return Trainer(model=model, args=args, train_dataset=rows,
-                       data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True),
+        return Trainer(model=model, args=args, train_dataset=rows, data_collator=collator,
                        processing_class=tokenizer)
 
     trainer, result = run_trainer(make_trainer, settings, work_dir, None, True, resume, callbacks)
@@ -210,6 +212,49 @@ def train(base: Path, name: str, prompts: Sequence[str], responses: Sequence[str
     how += f"; prompt layout: {meta['layout']}"
     return (Generator(trained.eval(), tokenizer, meta, generation, precision=settings.precision),
             result, how)
+
+
+class ResponseBatches:
+    """Training batches whose rows all end at the same place (left padding, positions
+    counted from each row's first token), so the model computes its vocabulary logits for
+    the last positions only: those that predict a response token (``logits_to_keep``).
+    The loss is the same as over every position; the output layer and its softmax over the
+    vocabulary, a large share of a small decoder's work on long prompts, run on the
+    responses alone."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad = int(pad_token_id)
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(r["input_ids"]) for r in rows)
+        # from the token before the first response token to the end
+        keep = min(width, 1 + max(len(r["labels"]) - _first_label(r["labels"]) for r in rows))
+        ids, mask, positions, labels = [], [], [], []
+        for r in rows:
+            n, pad = len(r["input_ids"]), width - len(r["input_ids"])
+            ids.append([self.pad] * pad + list(r["input_ids"]))
+            mask.append([0] * pad + [1] * n)
+            positions.append([0] * pad + list(range(n)))
+            labels.append(([-100] * pad + list(r["labels"]))[width - keep:])
+        return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
+                "position_ids": torch.tensor(positions), "labels": torch.tensor(labels),
+                "logits_to_keep": keep}
+
+
+def _first_label(labels: Sequence[int]) -> int:
+    return next((i for i, t in enumerate(labels) if t != -100), len(labels))
+
+
+def keeps_logits(model: Any) -> bool:
+    """True when the causal LM (under any PEFT wrapper) takes ``logits_to_keep`` and
+    ``position_ids``, as transformers' Llama, Gemma, Qwen and Mistral classes do."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    accepted = inspect.signature(base.forward).parameters
+    return "logits_to_keep" in accepted and "position_ids" in accepted
 
 
 def _causal_lm(folder: Path):
