@@ -228,19 +228,24 @@ class ResponseBatches:
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         import torch
 
-        width = max(len(r["input_ids"]) for r in rows)
+        ids, mask = left_padded([r["input_ids"] for r in rows], self.pad)
+        width = len(ids[0])
         # from the token before the first response token to the end
         keep = min(width, 1 + max(len(r["labels"]) - _first_label(r["labels"]) for r in rows))
-        ids, mask, positions, labels = [], [], [], []
-        for r in rows:
-            n, pad = len(r["input_ids"]), width - len(r["input_ids"])
-            ids.append([self.pad] * pad + list(r["input_ids"]))
-            mask.append([0] * pad + [1] * n)
-            positions.append([0] * pad + list(range(n)))
-            labels.append(([-100] * pad + list(r["labels"]))[width - keep:])
+        positions = [[0] * (width - len(r["input_ids"])) + list(range(len(r["input_ids"])))
+                     for r in rows]
+        labels = [row[width - keep:] for row in left_padded([r["labels"] for r in rows], -100)[0]]
         return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
                 "position_ids": torch.tensor(positions), "labels": torch.tensor(labels),
                 "logits_to_keep": keep}
+
+
+def left_padded(rows: Sequence[Sequence[int]], pad: int) -> tuple[list[list[int]], list[list[int]]]:
+    """(rows padded on the left with ``pad`` to the longest row, attention masks): every
+    row ends at the same place."""
+    width = max(len(r) for r in rows)
+    return ([[pad] * (width - len(r)) + list(r) for r in rows],
+            [[0] * (width - len(r)) + [1] * len(r) for r in rows])
 
 
 def _first_label(labels: Sequence[int]) -> int:
@@ -357,12 +362,10 @@ class Generator:
     def _batch(self, ids: Sequence[list[int]]):
         import torch
 
-        width = max(len(i) for i in ids)
-        pad = self.tokenizer.pad_token_id  # left padding: every answer starts at the end
+        # left padding: every answer starts at the end
+        padded, mask = left_padded(ids, self.tokenizer.pad_token_id)
         device = next(self.model.parameters()).device
-        input_ids = torch.tensor([[pad] * (width - len(i)) + i for i in ids], device=device)
-        mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids], device=device)
-        return input_ids, mask
+        return torch.tensor(padded, device=device), torch.tensor(mask, device=device)
 
     def _fit(self, ids: list[int]) -> list[int]:
         """A prompt the model can read with room to answer: one longer than its context
